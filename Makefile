@@ -1,0 +1,28 @@
+# make demo | make test | make bench — each bootstraps .venv on a fresh machine (idempotent, quick once set up).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.latentedit-installed
+
+.PHONY: demo test bench venv clean-venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/latentedit demo --out out/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/ops.py
+	$(PY) benchmarks/generator.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,94 @@
+"""The ``latentedit`` console script: a click group whose subcommands are imported only when used.
+
+Each subcommand lives in its own module (``latentedit/cli/<name>_cmd.py``); a command whose module fails to
+import becomes a command that explains the failure instead of taking the whole CLI down.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+# name -> ("module", "attribute", "one-line help shown in `latentedit --help`")
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": ("latentedit.cli.demo_cmd", "demo", "Run the main job on the embedded toy-faces default."),
+    "info": ("latentedit.cli.checkpoint_cmds", "info", "Describe a generator checkpoint (any supported format)."),
+    "convert": ("latentedit.cli.checkpoint_cmds", "convert", "Convert a checkpoint to latentedit's .safetensors."),
+    "sample": ("latentedit.cli.sample_cmd", "sample", "Sample a grid of images (and W+ files) from a generator."),
+    "ops": ("latentedit.cli.ops_cmd", "ops", "Native op kernels: status and pre-build."),
+    "toyfaces": ("latentedit.cli.toyfaces_cmd", "toyfaces", "The toy-faces domain: render, datasets, training."),
+    "plugins": ("latentedit.cli.plugins_cmd", "plugins", "List and inspect mapper/encoder plugins."),
+    "new-plugin": ("latentedit.cli.plugins_cmd", "new_plugin", "Scaffold a standalone mapper plugin package."),
+}
+
+
+def _broken_command(name: str, module: str, exc: BaseException) -> click.Command:
+    msg = f"the '{name}' command is unavailable: importing {module} failed: {type(exc).__name__}: {exc}"
+
+    @click.command(name=name, help=msg, context_settings={"ignore_unknown_options": True})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def broken(args):
+        raise click.ClickException(msg)
+
+    return broken
+
+
+class LazyGroup(click.Group):
+    """Lists commands from ``COMMANDS`` without importing them; imports one when it is invoked."""
+
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        entry = COMMANDS.get(name)
+        if entry is None:
+            return None
+        module, attr, _ = entry
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except Exception as exc:  # a broken command explains itself
+            return _broken_command(name, module, exc)
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def resolve_command(self, ctx, args):
+        name = args[0] if args else None
+        if name is not None and name not in COMMANDS and not name.startswith("-"):
+            import difflib
+
+            close = difflib.get_close_matches(name, list(COMMANDS), n=3)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            ctx.fail(f"no such command {name!r}.{hint} Valid commands: {', '.join(sorted(COMMANDS))}")
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="latentedit")
+def cli():
+    """latentedit: edit images through the latent space of a pretrained StyleGAN2.
+
+    \b
+    Examples:
+      latentedit demo --out out/demo
+      latentedit info stylegan2-ffhq-config-f.pkl
+      latentedit convert network-snapshot.pkl ffhq.safetensors
+      latentedit sample --seeds 0-7 --truncation 0.7 --out grid.png
+    """
+
+
+def main(argv=None) -> int:
+    """Console-script entry point."""
+    try:
+        cli.main(args=argv, prog_name="latentedit", standalone_mode=True)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Our model file format: one ``.safetensors`` file whose metadata carries the config and format version.
+
+Every model we ship or save (generator, judges, encoders, mappers) goes through these two functions, so that a
+file always says what it is (``kind``), which config built it (JSON of a frozen dataclass) and which format
+version wrote it. Writes are atomic (temp file + rename): a crash never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+FORMAT_VERSION = 1
+
+
+class ModelFileError(ValueError):
+    """A model file is missing, unreadable, of the wrong kind, or does not match its model."""
+
+
+def atomic_write(path: str | os.PathLike, write_fn) -> Path:
+    """Call ``write_fn(tmp_path)`` then atomically rename the temp file onto ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write_fn(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def config_to_json(config: Any) -> str:
+    """A frozen dataclass (possibly nested, with tuples) to JSON."""
+    if dataclasses.is_dataclass(config):
+        config = dataclasses.asdict(config)
+    return json.dumps(config, sort_keys=True)
+
+
+def save_model_file(
+    path: str | os.PathLike,
+    state_dict: Mapping[str, torch.Tensor],
+    *,
+    kind: str,
+    config: Any,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Save tensors plus ``kind``, ``config`` (dataclass or dict) and ``extra`` JSON metadata, atomically."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
+    meta = {
+        "latentedit.kind": kind,
+        "latentedit.format_version": str(FORMAT_VERSION),
+        "latentedit.config": config_to_json(config),
+    }
+    if extra:
+        meta["latentedit.extra"] = json.dumps(dict(extra), sort_keys=True)
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+
+def read_model_file(path: str | os.PathLike, *, expect_kind: str | None = None):
+    """Return ``(state_dict, kind, config_dict, extra_dict)`` from one of our files.
+
+    Raises ModelFileError naming the file when it is not ours, is damaged, or holds another kind of model.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFileError(f"{path}: not a readable .safetensors file ({exc})") from None
+    kind = meta.get("latentedit.kind")
+    if kind is None:
+        raise ModelFileError(f"{path}: a .safetensors file without latentedit metadata (no 'latentedit.kind'); "
+                             "convert it with `latentedit convert`")
+    version = int(meta.get("latentedit.format_version", "0"))
+    if version > FORMAT_VERSION:
+        raise ModelFileError(f"{path}: format version {version} is newer than this latentedit understands "
+                             f"({FORMAT_VERSION}); upgrade latentedit")
+    if expect_kind is not None and kind != expect_kind:
+        raise ModelFileError(f"{path}: expected a '{expect_kind}' file; this one holds a '{kind}'")
+    config = json.loads(meta.get("latentedit.config", "{}"))
+    extra = json.loads(meta.get("latentedit.extra", "{}"))
+    return tensors, kind, config, extra
+
+
+def load_state_dict_strict(module: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str) -> None:
+    """Load with one clear error naming every missing, unexpected and mis-shaped key."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    misshaped = [
+        f"{k}: expected {tuple(own[k].shape)}, found {tuple(state_dict[k].shape)}"
+        for k in sorted(set(own) & set(state_dict))
+        if tuple(own[k].shape) != tuple(state_dict[k].shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing keys ({len(missing)}): {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}")
+    if unexpected:
+        problems.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected[:8])}"
+                        f"{' ...' if len(unexpected) > 8 else ''}")
+    if misshaped:
+        problems.append(f"mis-shaped keys ({len(misshaped)}): {'; '.join(misshaped[:8])}"
+                        f"{' ...' if len(misshaped) > 8 else ''}")
+    if problems:
+        raise ModelFileError(f"{source}: weights do not fit the model: " + " | ".join(problems))
+    with torch.no_grad():
+        module.load_state_dict({k: v for k, v in state_dict.items()}, strict=True)
