@@ -1,0 +1,126 @@
+"""Building blocks shared by the generator and the discriminator: functions first, thin modules over them.
+
+Weights are stored raw (``randn``) and scaled at run time (equalised learning rate), the storage convention of
+both reference implementations, so their checkpoints load without rescaling.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from latentedit import ops
+
+# The [1, 3, 3, 1] binomial FIR used for every up/down-sampling (normalised 2-D outer product).
+BLUR_TAPS = (1.0, 3.0, 3.0, 1.0)
+
+
+def blur_filter(device=None) -> torch.Tensor:
+    """(4, 4) normalised [1,3,3,1] outer product."""
+    return ops.setup_filter(BLUR_TAPS, separable=False, device=device)
+
+
+def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:
+    """x / sqrt(mean(x^2)): the mapping network's input normalisation (pixel norm)."""
+    return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
+
+
+class FullyConnected(nn.Module):
+    """y = act(x @ (w * lr_mul / sqrt(in)).T + b * lr_mul).  x: (B, in) -> (B, out)."""
+
+    def __init__(self, in_features: int, out_features: int, *, activation: str = "linear", lr_mul: float = 1.0,
+                 bias_init: float = 0.0):
+        super().__init__()
+        self.activation = activation
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_mul)
+        self.bias = nn.Parameter(torch.full((out_features,), float(bias_init)))
+        self.weight_gain = lr_mul / math.sqrt(in_features)
+        self.bias_gain = lr_mul
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight * self.weight_gain
+        b = self.bias * self.bias_gain if self.bias_gain != 1 else self.bias
+        if self.activation == "linear":
+            return torch.addmm(b.unsqueeze(0), x, w.t())
+        return ops.fused_bias_act(x.matmul(w.t()), b, act=self.activation)
+
+    def extra_repr(self) -> str:
+        return f"in={self.weight.shape[1]}, out={self.weight.shape[0]}, act={self.activation}"
+
+
+def modulated_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    *,
+    demodulate: bool = True,
+    up: int = 1,
+    resample_filter: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """StyleGAN2's modulated convolution, computed without per-sample weights.
+
+    x: (B, I, H, W); weight: (O, I, k, k); styles: (B, I). Returns (B, O, H*up, W*up).
+    Modulation scales the input channels, demodulation the output channels, which equals convolving with the
+    per-sample weight ``w * s`` normalised to unit norm (eps 1e-8), but runs one shared convolution for the batch.
+    ``up=2`` is a stride-2 transposed convolution followed by the [1,3,3,1] FIR (gain 4), as in the references.
+    """
+    b, i, _, _ = x.shape
+    o, wi, kh, kw = weight.shape
+    if wi != i or styles.shape != (b, i):
+        raise ValueError(f"modulated_conv2d: x (B, {wi}, H, W) and styles (B, {wi}) expected for weight "
+                         f"{tuple(weight.shape)}; got x {tuple(x.shape)}, styles {tuple(styles.shape)}")
+    x = x * styles.reshape(b, i, 1, 1)
+    if up == 1:
+        x = F.conv2d(x, weight, padding=kh // 2)
+    elif up == 2:
+        x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
+        # (H*2+1) after the 3x3 transpose; the FIR with padding 1 brings it back to H*2.
+        f = resample_filter if resample_filter is not None else blur_filter(x.device)
+        x = ops.upfirdn2d(x, f, padding=(kw - 2, kw - 2, kh - 2, kh - 2), gain=4)
+    else:
+        raise ValueError(f"modulated_conv2d supports up=1 or 2; got {up}")
+    if demodulate:
+        # sum_{i,k} (w[o,i,k] s[b,i])^2 = s^2 @ sum_k w^2 : (B, I) @ (I, O)
+        dcoefs = (styles.square() @ weight.square().sum(dim=(2, 3)).t() + 1e-8).rsqrt()
+        x = x * dcoefs.reshape(b, o, 1, 1)
+    return x
+
+
+class Conv2dLayer(nn.Module):
+    """Equalised-lr conv with bias+activation and optional [1,3,3,1] downsampling (the discriminator's layer).
+
+    x: (B, I, H, W) -> (B, O, H/down, W/down).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, bias: bool = True,
+                 activation: str = "linear", down: int = 1, conv_clamp: float | None = None):
+        super().__init__()
+        self.activation = activation
+        self.down = down
+        self.conv_clamp = conv_clamp
+        self.padding = kernel_size // 2
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        self.weight_gain = 1 / math.sqrt(in_channels * kernel_size * kernel_size)
+        self.register_buffer("resample_filter", blur_filter(), persistent=False)
+
+    def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+        w = self.weight * self.weight_gain
+        k = w.shape[-1]
+        if self.down == 1:
+            x = F.conv2d(x, w, padding=self.padding)
+        elif k == 1:
+            x = ops.downsample2d(x, self.resample_filter, down=self.down)
+            x = F.conv2d(x, w)
+        else:
+            # Blur with padding so that the stride-2 valid conv lands on H/2.
+            f = self.resample_filter
+            p = (f.shape[-1] - self.down) + (k - 1)
+            x = ops.upfirdn2d(x, f, padding=((p + 1) // 2, p // 2, (p + 1) // 2, p // 2))
+            x = F.conv2d(x, w, stride=self.down)
+        act_gain = ops.ACTIVATIONS[self.activation].def_gain * gain
+        clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
+        return ops.fused_bias_act(x, self.bias, act=self.activation, gain=act_gain, clamp=clamp)
