@@ -81,8 +81,19 @@ def cli():
     """
 
 
+def _tune_allocator() -> None:
+    """glibc malloc tuning (large tensors otherwise get mapped/unmapped every pass); opt out with
+    LATENTEDIT_NO_MALLOC_TUNING=1."""
+    try:
+        from latentedit.ops.allocator import tune_malloc
+    except ImportError:
+        return
+    tune_malloc()
+
+
 def main(argv=None) -> int:
     """Console-script entry point."""
+    _tune_allocator()
     try:
         cli.main(args=argv, prog_name="latentedit", standalone_mode=True)
     except SystemExit as exc:

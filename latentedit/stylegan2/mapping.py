@@ -46,7 +46,7 @@ class MappingNetwork(nn.Module):
         """z: (B, z_dim) -> w: (B, w_dim)."""
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"z must be (B, {self.z_dim}); got {tuple(z.shape)}")
-        x = normalize_2nd_moment(z.to(torch.float32))
+        x = normalize_2nd_moment(z.to(self.w_avg.dtype))
         for i in range(self.num_layers):
             x = getattr(self, f"fc{i}")(x)
         return x
