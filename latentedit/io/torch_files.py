@@ -1,0 +1,50 @@
+"""Reading ``torch.save`` files (zip or legacy) safely: always ``weights_only=True``, one clear error line.
+
+rosinality training snapshots carry ``args``, an ``argparse.Namespace``; it is the single extra class allowed
+(a Namespace only stores attributes, it runs nothing). Any other global is refused and named.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from latentedit.io.errors import CheckpointError
+
+_UNSUPPORTED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
+
+
+def read_torch_file(path: str | Path) -> Any:
+    """``torch.load(path, weights_only=True, map_location='cpu')`` allowing ``argparse.Namespace`` only.
+
+    Raises CheckpointError for a truncated/damaged archive, a refused global (named) or anything unreadable.
+    """
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(str(path), weights_only=True, map_location="cpu")
+    except FileNotFoundError:
+        raise CheckpointError(path, "no such file") from None
+    except IsADirectoryError:
+        raise CheckpointError(path, "is a directory, not a checkpoint file") from None
+    except Exception as exc:  # torch raises RuntimeError / UnpicklingError / EOFError / ValueError variously
+        raise CheckpointError(path, describe_torch_load_error(exc)) from None
+
+
+def describe_torch_load_error(exc: BaseException) -> str:
+    """One line for a failed weights-only ``torch.load``."""
+    text = str(exc)
+    m = _UNSUPPORTED_GLOBAL.search(text)
+    if m:
+        return (f"refused global '{m.group(1)}': this torch file holds objects other than tensors and plain "
+                "containers, and latentedit never unpickles arbitrary classes")
+    low = text.lower()
+    if isinstance(exc, EOFError) or any(s in low for s in ("central directory", "truncated", "unexpected eof",
+                                                           "ran out of input", "file read failed",
+                                                           "invalid header or archive is corrupted")):
+        return "truncated or damaged torch file (the archive ends early or is corrupted); re-download or re-save it"
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return f"not a readable torch checkpoint ({type(exc).__name__}: {first[:200]})"
