@@ -1,0 +1,84 @@
+"""Attribute-classification loss: a frozen multi-label classifier judges edited images against target labels.
+
+``attribute_loss`` is binary cross-entropy with logits, optionally with ``pos_weight`` (ISF-GAN reweights rare
+attributes, e.g. glasses 5.3, age 6.7) and a ``mask`` that keeps only some terms (e.g. the attributes an edit
+asked to change).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from latentedit.losses.pretrained import freeze
+
+
+def _shape(t) -> str:
+    return str(tuple(t.shape)) if isinstance(t, torch.Tensor) else type(t).__name__
+
+
+def attribute_loss(logits: torch.Tensor, target: torch.Tensor, *, pos_weight: torch.Tensor | None = None,
+                   mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean BCE-with-logits over the kept terms.
+
+    logits (B, n_attr); target (B, n_attr) in [0, 1]; pos_weight (n_attr,) > 0 multiplies the positive term;
+    mask (B, n_attr) or (n_attr,) of 0/1 keeps terms (the mean is over kept terms; 0 if none is kept).
+    """
+    if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
+        raise ValueError(f"attribute_loss: logits must be (B, n_attr); got {_shape(logits)}")
+    if not isinstance(target, torch.Tensor) or target.shape != logits.shape:
+        raise ValueError(f"attribute_loss: target must be {tuple(logits.shape)} like the logits; got {_shape(target)}")
+    target = target.to(logits.dtype)
+    if pos_weight is not None:
+        pos_weight = torch.as_tensor(pos_weight, dtype=logits.dtype, device=logits.device)
+        if pos_weight.shape != (logits.shape[1],):
+            raise ValueError(f"attribute_loss: pos_weight must be ({logits.shape[1]},); got {tuple(pos_weight.shape)}")
+    terms = F.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight, reduction="none")
+    if mask is None:
+        return terms.mean()
+    mask = torch.as_tensor(mask, dtype=logits.dtype, device=logits.device)
+    if mask.shape not in (logits.shape, logits.shape[1:]):
+        raise ValueError(f"attribute_loss: mask must be {tuple(logits.shape)} or ({logits.shape[1]},); "
+                         f"got {tuple(mask.shape)}")
+    mask = mask.expand_as(terms)
+    return (terms * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+class AttributeLoss(nn.Module):
+    """``weight * attribute_loss(classifier(images), target)`` with a frozen classifier.
+
+    ``classifier``: ``(B, 3, H, W)`` in [-1, 1] -> logits ``(B, n_attr)``, columns in ``attribute_names`` order.
+    ``pos_weight``: a sequence of ``n_attr`` positive weights, or None.
+    """
+
+    def __init__(self, classifier: nn.Module, *, weight: float = 1.0, pos_weight: Sequence[float] | None = None,
+                 freeze_classifier: bool = True):
+        super().__init__()
+        if not isinstance(classifier, nn.Module):
+            raise TypeError(f"AttributeLoss needs an nn.Module classifier; got {type(classifier).__name__}")
+        self.classifier = freeze(classifier) if freeze_classifier else classifier
+        self.frozen = freeze_classifier
+        self.weight = float(weight)
+        pw = None
+        if pos_weight is not None:
+            pw = torch.as_tensor(list(pos_weight), dtype=torch.float32)
+            if pw.ndim != 1 or not bool((pw > 0).all()):
+                raise ValueError(f"AttributeLoss: pos_weight must be a list of positive numbers; got {list(pos_weight)}")
+        self.register_buffer("pos_weight", pw, persistent=False)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.frozen:
+            self.classifier.eval()
+        return self
+
+    def forward(self, images: torch.Tensor, target: torch.Tensor, *, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """images (B, 3, H, W); target (B, n_attr) in [0, 1] -> scalar."""
+        logits = self.classifier(images)
+        if self.pos_weight is not None and logits.ndim == 2 and logits.shape[1] != self.pos_weight.numel():
+            raise ValueError(f"AttributeLoss: the classifier gives {logits.shape[1]} logits but pos_weight has "
+                             f"{self.pos_weight.numel()} entries")
+        return self.weight * attribute_loss(logits, target, pos_weight=self.pos_weight, mask=mask)
