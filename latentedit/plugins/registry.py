@@ -147,6 +147,11 @@ def discover(group: str = "mappers", *, allow: Iterable[str] | str | None = None
     return _partition(_group(group), allow)[0]
 
 
+def hidden_plugins(group: str = "mappers", *, allow: Iterable[str] | str | None = None) -> list[PluginSpec]:
+    """Installed entry points of ``group`` that the allow-list / autoload switch hides. Imports nothing."""
+    return _partition(_group(group), allow)[1]
+
+
 def _find(group: str, name: str, allow) -> PluginSpec:
     visible, hidden = _partition(group, allow)
     matches = [s for s in visible if s.name == name]
