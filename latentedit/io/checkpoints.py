@@ -188,6 +188,13 @@ def _foreign_generator(opened: _Opened, path) -> tuple[Generator, str, str, list
     return G, key, w_avg_source, notes
 
 
+def _provenance(extra: Mapping[str, Any]) -> list[str]:
+    if not extra.get("source_format"):
+        return []
+    entry = f" (entry '{extra['source_key']}')" if extra.get("source_key") else ""
+    return [f"converted from {extra['source_format']} file {extra.get('source_file', '?')}{entry}"]
+
+
 def load_generator(path: str | os.PathLike, *, device: str | torch.device = "cpu"
                    ) -> tuple[Generator, CheckpointInfo]:
     """Load a generator from any supported file: (Generator in eval mode on ``device``, CheckpointInfo)."""
@@ -198,9 +205,8 @@ def load_generator(path: str | os.PathLike, *, device: str | torch.device = "cpu
                                     f"{', '.join(networks) or 'nothing usable'})")
     if opened.format == "latentedit":
         G, extra = ours.load_generator_file(path)
-        key, w_avg_source = extra.get("source_key", ""), extra.get("w_avg_source", "stored in the file")
-        notes = [f"converted from {extra['source_format']} file {extra.get('source_file', '?')}"] \
-            if extra.get("source_format") else []
+        key, w_avg_source = "", extra.get("w_avg_source", "stored in the file")
+        notes = _provenance(extra)
     else:
         G, key, w_avg_source, notes = _foreign_generator(opened, path)
     info = CheckpointInfo(path=str(path), format=opened.format, network="generator", config=G.config,
@@ -221,7 +227,7 @@ def load_discriminator(path: str | os.PathLike, *, device: str | torch.device = 
     options: dict[str, Any] = {}
     if opened.format == "latentedit":
         D, extra = ours.load_discriminator_file(path)
-        key, notes = extra.get("source_key", ""), []
+        key, notes = "", _provenance(extra)
     else:
         if opened.format == "rosinality":
             key = "d"

@@ -65,7 +65,13 @@ def load_storage_bytes(payload: bytes):
     """Stand-in for ``torch.storage._load_from_bytes``: the nested ``torch.save`` payload, read weights-only."""
     if not isinstance(payload, (bytes, bytearray)):
         raise pickle.UnpicklingError(f"a tensor storage payload must be bytes; found {type(payload).__name__}")
-    return torch.load(io.BytesIO(bytes(payload)), weights_only=True, map_location="cpu")
+    try:
+        return torch.load(io.BytesIO(bytes(payload)), weights_only=True, map_location="cpu")
+    except Exception as exc:  # torch raises several types; report one line, never suggest weights_only=False
+        from latentedit.io.torch_files import describe_torch_load_error
+
+        raise pickle.UnpicklingError(f"a tensor payload failed its weights-only read: "
+                                     f"{describe_torch_load_error(exc)}") from None
 
 
 def _codecs_encode(obj, encoding: str = "utf-8", errors: str = "strict"):
