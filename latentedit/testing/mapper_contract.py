@@ -65,7 +65,10 @@ def check_declarations(cls: type[Mapper]) -> None:
     if not isinstance(cls.takes_noise, bool) or not isinstance(cls.takes_style, bool):
         _fail(f"{cls.__name__}.takes_noise/takes_style must be bools")
     if cls.kind == "trainable":
-        weights = cls.default_loss_weights()
+        try:
+            weights = cls.default_loss_weights()
+        except NotImplementedError as exc:
+            _fail(f"{cls.__name__}: trainable mappers must declare a non-empty dict of loss weights: {exc}")
         if not isinstance(weights, dict) or not weights:
             _fail(f"{cls.__name__}.default_loss_weights() must return a non-empty dict; got {weights!r}")
         for name, w in weights.items():

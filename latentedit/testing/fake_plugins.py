@@ -1,0 +1,63 @@
+"""Fake entry points for tests: exercise plugin discovery and loading without installing anything.
+
+    def test_something(monkeypatch, tmp_path):
+        mod = write_plugin_module(tmp_path, "my_fake_plugin", SOURCE)   # importable module on a temp sys.path
+        monkeypatch.syspath_prepend(str(tmp_path))
+        use_fake_entry_points(monkeypatch, [fake_entry_point("mine", f"{mod}:MyMapper", dist="fake-dist")])
+
+``use_fake_entry_points`` replaces ``importlib.metadata.entry_points`` for the test only (``monkeypatch`` undoes
+it) and clears the registry's cache of loaded plugins.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata as metadata
+import textwrap
+import uuid
+from pathlib import Path
+from typing import Iterable
+
+
+@dataclasses.dataclass(frozen=True)
+class FakeDistribution:
+    """Stands in for ``importlib.metadata.Distribution`` where only ``name`` and ``version`` are read."""
+
+    name: str
+    version: str = "0.0.1"
+
+
+def fake_entry_point(name: str, value: str, *, group: str = "latentedit.mappers", dist: str | None = "fake-dist",
+                     version: str = "0.0.1") -> metadata.EntryPoint:
+    """A real ``importlib.metadata.EntryPoint`` (its ``load()`` imports ``value``) tied to a fake distribution."""
+    ep = metadata.EntryPoint(name=name, value=value, group=group)
+    if dist is not None:
+        ep = ep._for(FakeDistribution(dist, version))  # what importlib.metadata itself does for real distributions
+    return ep
+
+
+def use_fake_entry_points(monkeypatch, entry_points: Iterable[metadata.EntryPoint]) -> None:
+    """Make ``importlib.metadata.entry_points(group=...)`` return exactly ``entry_points`` for this test."""
+    eps = list(entry_points)
+
+    def fake(**params):
+        group = params.get("group")
+        return [ep for ep in eps if group is None or ep.group == group]
+
+    monkeypatch.setattr(metadata, "entry_points", fake)
+    from latentedit.plugins import registry
+
+    registry.clear_cache()
+    monkeypatch.setattr(registry, "_loaded", {})
+
+
+def unique_module_name(prefix: str = "fake_plugin") -> str:
+    """A module name no other test uses (so ``sys.modules`` caching never mixes tests)."""
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+def write_plugin_module(directory: str | Path, name: str, source: str) -> str:
+    """Write ``source`` as ``directory/name.py`` and return ``name`` (add ``directory`` to ``sys.path`` yourself)."""
+    path = Path(directory) / f"{name}.py"
+    path.write_text(textwrap.dedent(source), encoding="utf-8")
+    return name
