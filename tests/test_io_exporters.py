@@ -176,7 +176,7 @@ def module_record(module: torch.nn.Module, *, module_src: str, init_kwargs=None,
                                      for k, v in module._parameters.items() if v is not None)
     buffers = collections.OrderedDict((k, v.detach().clone()) for k, v in module._buffers.items()
                                       if k not in module._non_persistent_buffers_set)
-    if filters and "resample_filter" in module._buffers:
+    if filters and ("resample_filter" in module._buffers or type(module).__name__ == "DiscriminatorBlock"):
         buffers["resample_filter"] = standard_filter(1.0)  # persistent in NVIDIA's code
     children = collections.OrderedDict((k, module_record(m, module_src=module_src, filters=filters))
                                        for k, m in module._modules.items())

@@ -15,6 +15,7 @@ the payload (itself a ``torch.save`` file) is read by :func:`load_storage_bytes`
 
 from __future__ import annotations
 
+import _compat_pickle
 import collections
 import io
 import pickle
@@ -149,6 +150,12 @@ class RestrictedUnpickler(pickle.Unpickler):
         self._allowed = allowed_globals()
 
     def find_class(self, module: str, name: str):
+        # protocol 0-2 pickles spell Python 3 names the Python 2 way (__builtin__, copy_reg, ...): translate
+        # them exactly as pickle itself would (renaming only, nothing is imported), then check the allow-list
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        else:
+            module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         hit = self._allowed.get((module, name))
         if hit is not None:
             return hit
