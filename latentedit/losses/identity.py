@@ -80,12 +80,12 @@ class FaceNetEmbedder(nn.Module):
     def __init__(self, dataset: str = "vggface2", *, weights_path: str | os.PathLike | None = None,
                  pretrained: bool = True, crop: tuple[float, float, float, float] | None = None):
         super().__init__()
+        path = facenet_weights_path(dataset, weights_path) if pretrained or weights_path is not None else None
         from facenet_pytorch.models.inception_resnet_v1 import InceptionResnetV1
 
         self.crop = crop
         self.net = InceptionResnetV1(pretrained=None, classify=False)
-        if pretrained or weights_path is not None:
-            path = facenet_weights_path(dataset, weights_path)
+        if path is not None:
             state = {k: v for k, v in load_state_dict_file(path).items() if not k.startswith("logits.")}
             load_state_dict_strict(self.net, state, source=str(path))
         freeze(self)

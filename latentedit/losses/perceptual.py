@@ -78,17 +78,19 @@ def build_lpips(net: str = "alex", *, pretrained_backbone: bool = True, backbone
     """
     if net not in BACKBONE_FILES:
         raise ValueError(f"LPIPS net must be one of {', '.join(BACKBONE_FILES)}; got {net!r}")
-    import lpips as lpips_pkg
-
-    with warnings.catch_warnings():  # torchvision's 'pretrained is deprecated' notice for pretrained=False
-        warnings.simplefilter("ignore", UserWarning)
-        model = lpips_pkg.LPIPS(pretrained=False, net=net, pnet_rand=True, verbose=False)
-    if pretrained_backbone or backbone_path is not None:
+    path = None
+    if pretrained_backbone or backbone_path is not None:  # find the file first: fail before building anything
         filename, url = BACKBONE_FILES[net]
         path = resolve_weights(
             what=f"LPIPS({net})", filename=filename, cache_dir=torch_hub_checkpoints_dir(), url=url,
             explicit=backbone_path, option_hint="LPIPSLoss(backbone_path=...) / build_lpips(backbone_path=...)",
             test_hint="LPIPSLoss(pretrained_backbone=False) uses a random backbone")
+    import lpips as lpips_pkg
+
+    with warnings.catch_warnings():  # torchvision's 'pretrained is deprecated' notice for pretrained=False
+        warnings.simplefilter("ignore", UserWarning)
+        model = lpips_pkg.LPIPS(pretrained=False, net=net, pnet_rand=True, verbose=False)
+    if path is not None:
         _load_backbone(model.net, load_state_dict_file(path), source=str(path))
     lin = Path(linear_path) if linear_path is not None else (
         Path(lpips_pkg.__file__).parent / "weights" / "v0.1" / f"{net}.pth")
