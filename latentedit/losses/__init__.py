@@ -11,6 +11,7 @@
 | diversity         | ``diversity_sensitive_loss(a, b)``         | ``DiversityLoss()``        |
 | adversarial, r1   | ``generator_adversarial_loss``, ``r1_penalty`` | (trainer)              |
 
+``build_loss_modules(weights, LossSettings(...), classifier=, embedder=)`` builds the active ones from a config.
 Pretrained judges (LPIPS backbone, facenet) are read from local files only; ``MissingWeightsError`` says which file
 goes where. Importing this package does not import ``lpips`` or ``facenet_pytorch``.
 """
@@ -19,6 +20,7 @@ from latentedit.losses.adversarial import discriminator_adversarial_loss, genera
 from latentedit.losses.attribute import AttributeLoss, attribute_loss
 from latentedit.losses.cycle import CycleLoss, edit_and_back, image_cycle_loss, latent_cycle_loss
 from latentedit.losses.diversity import DiversityLoss, diversity_distance, diversity_sensitive_loss, linear_decay
+from latentedit.losses.factory import TRAINER_LOSSES, LossSettings, build_loss_modules
 from latentedit.losses.identity import FaceNetEmbedder, IdentityLoss, facenet_weights_path, identity_loss
 from latentedit.losses.latent import LatentL2Loss, NeighbourhoodLoss, latent_l2_loss, neighbourhood_loss
 from latentedit.losses.perceptual import LPIPSLoss, build_lpips, lpips_loss
@@ -34,7 +36,7 @@ from latentedit.losses.weights import (
 
 __all__ = [
     "AttributeLoss", "CycleLoss", "DiversityLoss", "FaceNetEmbedder", "IdentityLoss", "LOSS_NAMES", "LPIPSLoss",
-    "LatentL2Loss", "LossWeightError", "MissingWeightsError", "NeighbourhoodLoss", "NonFiniteLossError",
+    "LatentL2Loss", "LossSettings", "LossWeightError", "TRAINER_LOSSES", "build_loss_modules", "MissingWeightsError", "NeighbourhoodLoss", "NonFiniteLossError",
     "active_losses", "attribute_loss", "build_lpips", "discriminator_adversarial_loss", "diversity_distance",
     "diversity_sensitive_loss", "edit_and_back", "facenet_weights_path", "generator_adversarial_loss",
     "identity_loss", "image_cycle_loss", "latent_cycle_loss", "latent_l2_loss", "linear_decay", "lpips_loss",

@@ -1,0 +1,103 @@
+"""Build the loss modules a training run needs from its weights and settings (both from the config).
+
+    weights = resolve_loss_weights(MyMapper.default_loss_weights(), cfg.loss_weights)
+    losses = build_loss_modules(weights, LossSettings(lpips_net="alex"), classifier=judge, embedder=id_net)
+    total, log = sum_losses({"attribute": losses["attribute"](img_edit, target), ...})
+
+Only losses with a non-zero weight are built, so a run with ``lpips: 0`` never needs the LPIPS backbone.
+``adversarial`` and ``r1`` need the jointly trained discriminator and stay with the trainer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping
+
+from torch import nn
+
+from latentedit.losses.attribute import AttributeLoss
+from latentedit.losses.cycle import CycleLoss
+from latentedit.losses.diversity import DiversityLoss
+from latentedit.losses.identity import IdentityLoss
+from latentedit.losses.latent import LatentL2Loss, NeighbourhoodLoss
+from latentedit.losses.perceptual import LPIPSLoss, build_lpips
+from latentedit.losses.weights import active_losses, resolve_loss_weights
+
+TRAINER_LOSSES = ("adversarial", "r1")
+
+
+@dataclasses.dataclass(frozen=True)
+class LossSettings:
+    """How each loss network is built (its weight lives in the loss-weights mapping, not here)."""
+
+    lpips_net: str = dataclasses.field(default="alex", metadata={"doc": "LPIPS backbone: alex, vgg or squeeze"})
+    lpips_backbone_path: str | None = dataclasses.field(
+        default=None, metadata={"doc": "torchvision backbone weights file; default: the torch hub cache"})
+    lpips_pretrained_backbone: bool = dataclasses.field(
+        default=True, metadata={"doc": "false = random backbone (tests only)"})
+    lpips_max_size: int | None = dataclasses.field(
+        default=256, metadata={"doc": "average-pool larger images to this side before LPIPS"})
+    identity: str = dataclasses.field(
+        default="embedder", metadata={"doc": "'embedder' (the one passed in) or 'facenet' (InceptionResnetV1)"})
+    facenet_dataset: str = dataclasses.field(default="vggface2", metadata={"doc": "vggface2 or casia-webface"})
+    facenet_weights_path: str | None = dataclasses.field(
+        default=None, metadata={"doc": "InceptionResnetV1 weights file; default: facenet's cache"})
+    facenet_crop: tuple[float, float, float, float] | None = dataclasses.field(
+        default=None, metadata={"doc": "face box (top, bottom, left, right) as fractions of the aligned crop"})
+    attribute_pos_weight: tuple[float, ...] | None = dataclasses.field(
+        default=None, metadata={"doc": "BCE pos_weight per attribute (n_attr values)"})
+    neighbourhood_per_layer: bool = dataclasses.field(
+        default=False, metadata={"doc": "neighbourhood norm per W+ layer instead of per sample"})
+    cycle_kind: str = dataclasses.field(default="l1", metadata={"doc": "l1 or l2 for latent and image cycles"})
+    diversity_decay_steps: int = dataclasses.field(
+        default=0, metadata={"doc": "linear decay of the diversity weight to 0 over this many steps (0 = none)"})
+
+
+def build_loss_modules(weights: Mapping[str, float], settings: LossSettings | None = None, *,
+                       classifier: nn.Module | None = None, embedder: nn.Module | None = None) -> nn.ModuleDict:
+    """One weighted module per active loss (except ``adversarial``/``r1``), keyed by loss name.
+
+    ``classifier``: frozen attribute classifier, needed when ``attribute`` is on; ``embedder``: identity embedder,
+    needed when ``identity`` is on and ``settings.identity == 'embedder'``. ``lpips`` and ``lpips_cycle`` share one
+    network.
+    """
+    settings = settings or LossSettings()
+    weights = resolve_loss_weights(weights, source="build_loss_modules")
+    out = nn.ModuleDict()
+    shared_lpips = None
+    for name in active_losses(weights):
+        w = weights[name]
+        if name in TRAINER_LOSSES:
+            continue
+        if name == "attribute":
+            if classifier is None:
+                raise ValueError("the 'attribute' loss is on (weight "
+                                 f"{w:g}) but no classifier was given; pass classifier= or set its weight to 0")
+            out[name] = AttributeLoss(classifier, weight=w, pos_weight=settings.attribute_pos_weight)
+        elif name in ("lpips", "lpips_cycle"):
+            if shared_lpips is None:
+                shared_lpips = build_lpips(settings.lpips_net, pretrained_backbone=settings.lpips_pretrained_backbone,
+                                           backbone_path=settings.lpips_backbone_path)
+            out[name] = LPIPSLoss(model=shared_lpips, weight=w, max_size=settings.lpips_max_size)
+        elif name == "identity":
+            if settings.identity == "facenet":
+                out[name] = IdentityLoss.facenet(settings.facenet_dataset, weights_path=settings.facenet_weights_path,
+                                                 crop=settings.facenet_crop, weight=w)
+            elif settings.identity == "embedder":
+                if embedder is None:
+                    raise ValueError(f"the 'identity' loss is on (weight {w:g}) with identity='embedder' but no "
+                                     "embedder was given; pass embedder=, use identity='facenet', or set its weight to 0")
+                out[name] = IdentityLoss(embedder, weight=w)
+            else:
+                raise ValueError(f"LossSettings.identity must be 'embedder' or 'facenet'; got {settings.identity!r}")
+        elif name == "latent_l2":
+            out[name] = LatentL2Loss(weight=w)
+        elif name == "neighbourhood":
+            out[name] = NeighbourhoodLoss(weight=w, per_layer=settings.neighbourhood_per_layer)
+        elif name in ("latent_cycle", "image_cycle"):
+            out[name] = CycleLoss(weight=w, kind=settings.cycle_kind)
+        elif name == "diversity":
+            out[name] = DiversityLoss(weight=w, decay_steps=settings.diversity_decay_steps)
+        else:  # pragma: no cover - LOSS_NAMES and this function must grow together
+            raise NotImplementedError(f"build_loss_modules does not know how to build {name!r}")
+    return out
