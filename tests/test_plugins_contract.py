@@ -243,3 +243,25 @@ def test_contract_checker_catches_broken_mappers():
 
     with pytest.raises(AssertionError, match="unknown loss 'clip'"):
         check_mapper_contract(UnknownLoss)
+
+
+@dataclass(frozen=True)
+class Inner(MapperConfig):
+    depth: int = 2
+
+
+@dataclass(frozen=True)
+class Outer(MapperConfig):
+    inner: Inner = field(default_factory=Inner)
+    scales: tuple[float, ...] | None = None
+    name: str | None = None
+
+
+def test_config_optional_and_nested_fields_round_trip():
+    cfg = Outer.from_dict({"inner": {"depth": 5}, "scales": [1, 2.5], "name": None})
+    assert cfg == Outer(inner=Inner(depth=5), scales=(1.0, 2.5))
+    assert Outer.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ConfigError, match="fits none of"):
+        Outer.from_dict({"scales": "wide"})
+    with pytest.raises(ConfigError, match=r"unknown Inner field\(s\) 'deep'"):
+        Outer.from_dict({"inner": {"deep": 1}})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import types
 import typing
 from typing import Any, Mapping
 
@@ -30,7 +31,24 @@ def _field_type_name(tp: Any) -> str:
 def _coerce(value: Any, tp: Any, *, where: str) -> Any:
     """Coerce JSON-ish ``value`` (lists, ints) to the annotated type ``tp`` where it is unambiguous."""
     origin = typing.get_origin(tp)
-    if origin is tuple and isinstance(value, (list, tuple)):
+    if origin in (typing.Union, types.UnionType):  # Optional[X] / X | None / X | Y: first member that fits
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(value, arg, where=where)
+            except ConfigError as exc:
+                errors.append(str(exc).split(": ", 1)[-1])
+        raise ConfigError(f"{where}: {value!r} fits none of {_field_type_name(tp)} ({'; '.join(errors)})")
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp) and isinstance(value, Mapping):  # nested config
+        if issubclass(tp, MapperConfig):
+            return tp.from_dict(value, source=where)
+        return tp(**value)
+    if origin is tuple and not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{where}: expected a list/tuple; got {type(value).__name__} {value!r}")
+    if origin is tuple:
         args = typing.get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_coerce(v, args[0], where=where) for v in value)
