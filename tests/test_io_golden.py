@@ -18,8 +18,9 @@ from tests.test_io_exporters import one_thread  # noqa: F401  (autouse fixture)
 GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "golden"
 ATOL = 1e-4
 
-pytestmark = pytest.mark.skipif(not GOLDEN.is_dir(),
-                                reason=f"golden files not found at {GOLDEN} (../shared/golden beside the repo)")
+needs_golden = pytest.mark.skipif(not GOLDEN.is_dir(),
+                                  reason=f"golden files not found at {GOLDEN} (../shared/golden beside the repo)")
+pytestmark = needs_golden
 
 
 def close(found: torch.Tensor, expected: torch.Tensor, what: str, atol: float = ATOL) -> None:

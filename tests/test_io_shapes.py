@@ -13,7 +13,7 @@ from latentedit.stylegan2 import Discriminator, DiscriminatorConfig
 from tests.conftest import tiny_generator
 from tests.test_io_exporters import (export_nvidia_pkl, export_rosinality, one_thread,  # noqa: F401
                                      rosinality_generator_state)
-from tests.test_io_golden import GOLDEN
+from tests.test_io_golden import GOLDEN, needs_golden
 
 G_CONFIGS = [
     dict(resolution=8, z_dim=8, w_dim=8, mapping_layers=1, channels=(4, 6)),
@@ -122,6 +122,7 @@ def test_nvidia_to_ours_to_nvidia_outputs_unchanged(tmp_path, kw):
 
 # ----------------------------------------------------- the exporters reproduce the reference files exactly
 
+@needs_golden
 def test_rosinality_exporter_reproduces_the_golden_file():
     ref = torch.load(GOLDEN / "rosinality_g32_converted.pt", weights_only=True)
     G, _ = load_generator(GOLDEN / "rosinality_g32_converted.pt")
@@ -131,6 +132,7 @@ def test_rosinality_exporter_reproduces_the_golden_file():
         assert ours[k].shape == v.shape and torch.allclose(ours[k], v, atol=1e-7), k
 
 
+@needs_golden
 def test_nvidia_exporter_reproduces_the_golden_state_dict(tmp_path):
     ref = torch.load(GOLDEN / "nvidia_ada_g32_state_dict.pt", weights_only=True)
     G, _ = load_generator(GOLDEN / "nvidia_ada_g32.pkl")
