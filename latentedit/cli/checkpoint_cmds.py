@@ -23,14 +23,12 @@ def _wants_discriminator(path: str, flag: bool) -> bool:
     """``info`` on one of our discriminator files describes it without needing --discriminator."""
     if flag:
         return True
-    try:
-        from latentedit.io import checkpoints, ours
+    from latentedit.io import ours
 
-        if checkpoints.detect_format(path) == "latentedit":
-            return ours.read_kind(path) == ours.DISCRIMINATOR_KIND
+    try:  # reads only the .safetensors header; anything else fails fast and the real load reports it
+        return ours.read_kind(path) == ours.DISCRIMINATOR_KIND
     except ValueError:
-        pass  # the real load reports the problem
-    return False
+        return False
 
 
 def describe(info) -> list[tuple[str, str]]:
