@@ -112,7 +112,8 @@ def test_edit_and_back_and_cycle_losses():
     w_edit, w_back = edit_and_back(m, w, target=torch.ones(2, 2), source=torch.zeros(2, 2))
     assert torch.equal(w_edit, torch.ones(2, 3, 4)) and torch.equal(w_back, torch.ones(2, 3, 4))
     assert m.calls == [[], []]  # no z passed when none given
-    edit_and_back(m, w, target=torch.ones(2, 2), source=torch.zeros(2, 2), z=torch.zeros(2, 1), z_back=torch.zeros(2, 1))
+    z = torch.zeros(2, 1)
+    edit_and_back(m, w, target=torch.ones(2, 2), source=torch.zeros(2, 2), z=z, z_back=z)
     assert m.calls[-2:] == [["z"], ["z"]]
     assert latent_cycle_loss(w_back, w).item() == 1.0
     x, y = torch.zeros(1, 3, 2, 2), torch.zeros(1, 3, 2, 2)
@@ -170,7 +171,8 @@ def test_resolve_loss_weights():
     w = resolve_loss_weights({"attribute": 1, "latent_l2": 0.8}, {"latent_l2": 0.0, "lpips": 1.0})
     assert w == {"attribute": 1.0, "latent_l2": 0.0, "lpips": 1.0}
     assert active_losses(w) == ["attribute", "lpips"]
-    with pytest.raises(LossWeightError, match=r"unknown loss 'lpip' \(did you mean 'lpips'\?\); known losses: attribute"):
+    with pytest.raises(LossWeightError,
+                       match=r"unknown loss 'lpip' \(did you mean 'lpips'\?\); known losses: attribute"):
         resolve_loss_weights({}, {"lpip": 1.0})
     with pytest.raises(LossWeightError, match="finite number >= 0"):
         resolve_loss_weights({"attribute": -1.0})
@@ -179,7 +181,8 @@ def test_resolve_loss_weights():
 
 
 def test_sum_losses_weights_and_reports_non_finite_terms():
-    terms = {"attribute": torch.tensor(2.0, requires_grad=True), "lpips": torch.tensor(3.0), "identity": torch.tensor(7.0)}
+    terms = {"attribute": torch.tensor(2.0, requires_grad=True), "lpips": torch.tensor(3.0),
+             "identity": torch.tensor(7.0)}
     total, log = sum_losses(terms, {"attribute": 0.5, "lpips": 2.0})
     assert total.item() == pytest.approx(7.0) and log == {"attribute": 1.0, "lpips": 6.0}
     assert total.requires_grad

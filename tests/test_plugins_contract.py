@@ -171,7 +171,8 @@ def test_config_from_dict_and_fields_info():
 
 def test_generator_info_validation():
     assert GeneratorInfo(18, 512, ["smile"], 1024).attribute_names == ("smile",)
-    with pytest.raises(ConfigError, match=r"num_ws must be 2\*log2\(resolution\)-2 = 18 at resolution 1024; got num_ws=14"):
+    with pytest.raises(ConfigError,
+                       match=r"num_ws must be 2\*log2\(resolution\)-2 = 18 at resolution 1024; got num_ws=14"):
         GeneratorInfo(14, 512, (), 1024)
     with pytest.raises(ConfigError, match="power of two"):
         GeneratorInfo(6, 8, (), 24)

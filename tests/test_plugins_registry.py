@@ -84,7 +84,8 @@ def test_discovery_lists_without_importing(plugin_dir, monkeypatch):
     mod = write_plugin_module(plugin_dir, unique_module_name(), MARKER.format(marker=str(marker)))
     use_fake_entry_points(monkeypatch, [fake_entry_point("trap", f"{mod}:Anything", dist="trap-dist", version="1.2")])
     specs = discover("mappers")
-    assert [(s.name, s.distribution, s.version, s.value) for s in specs] == [("trap", "trap-dist", "1.2", f"{mod}:Anything")]
+    found = [(s.name, s.distribution, s.version, s.value) for s in specs]
+    assert found == [("trap", "trap-dist", "1.2", f"{mod}:Anything")]
     assert not marker.exists()
     with pytest.raises(PluginLoadError) as info:  # loading does import it, and the failure is wrapped
         load_mapper("trap")

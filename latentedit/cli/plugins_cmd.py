@@ -105,7 +105,8 @@ def list_cmd(group, no_load, allow, as_json):
 @plugins.command("show", context_settings=CONTEXT)
 @click.argument("name")
 @click.option("--group", type=click.Choice(["mappers", "encoders"]), default="mappers", show_default=True)
-@click.option("--allow", metavar="NAMES", default=None, help="Comma-separated allow-list; overrides LATENTEDIT_PLUGINS.")
+@click.option("--allow", metavar="NAMES", default=None,
+              help="Comma-separated allow-list; overrides LATENTEDIT_PLUGINS.")
 def show(name, group, allow):
     """Show one plugin: where it comes from, its kind, config fields (type, default, doc) and loss weights.
 

@@ -36,7 +36,8 @@ from latentedit.losses.weights import (
 
 __all__ = [
     "AttributeLoss", "CycleLoss", "DiversityLoss", "FaceNetEmbedder", "IdentityLoss", "LOSS_NAMES", "LPIPSLoss",
-    "LatentL2Loss", "LossSettings", "LossWeightError", "TRAINER_LOSSES", "build_loss_modules", "MissingWeightsError", "NeighbourhoodLoss", "NonFiniteLossError",
+    "LatentL2Loss", "LossSettings", "LossWeightError", "MissingWeightsError", "NeighbourhoodLoss", "NonFiniteLossError",
+    "TRAINER_LOSSES", "build_loss_modules",
     "active_losses", "attribute_loss", "build_lpips", "discriminator_adversarial_loss", "diversity_distance",
     "diversity_sensitive_loss", "edit_and_back", "facenet_weights_path", "generator_adversarial_loss",
     "identity_loss", "image_cycle_loss", "latent_cycle_loss", "latent_l2_loss", "linear_decay", "lpips_loss",

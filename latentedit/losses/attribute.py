@@ -7,7 +7,7 @@ asked to change).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -66,7 +66,8 @@ class AttributeLoss(nn.Module):
         if pos_weight is not None:
             pw = torch.as_tensor(list(pos_weight), dtype=torch.float32)
             if pw.ndim != 1 or not bool((pw > 0).all()):
-                raise ValueError(f"AttributeLoss: pos_weight must be a list of positive numbers; got {list(pos_weight)}")
+                raise ValueError(f"AttributeLoss: pos_weight must be a list of positive numbers; "
+                                 f"got {list(pos_weight)}")
         self.register_buffer("pos_weight", pw, persistent=False)
 
     def train(self, mode: bool = True):

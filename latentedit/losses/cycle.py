@@ -6,7 +6,7 @@ ISF-GAN uses both an L1 latent cycle (``lambda_lat_cyc``) and an L1 image cycle 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

@@ -11,7 +11,7 @@ Only losses with a non-zero weight are built, so a run with ``lpips: 0`` never n
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping
+from collections.abc import Mapping
 
 from torch import nn
 
@@ -86,7 +86,8 @@ def build_loss_modules(weights: Mapping[str, float], settings: LossSettings | No
             elif settings.identity == "embedder":
                 if embedder is None:
                     raise ValueError(f"the 'identity' loss is on (weight {w:g}) with identity='embedder' but no "
-                                     "embedder was given; pass embedder=, use identity='facenet', or set its weight to 0")
+                                     "embedder was given; pass embedder=, use identity='facenet', "
+                                     "or set its weight to 0")
                 out[name] = IdentityLoss(embedder, weight=w)
             else:
                 raise ValueError(f"LossSettings.identity must be 'embedder' or 'facenet'; got {settings.identity!r}")

@@ -111,7 +111,7 @@ class IdentityLoss(nn.Module):
     @classmethod
     def facenet(cls, dataset: str = "vggface2", *, weights_path: str | os.PathLike | None = None,
                 pretrained: bool = True, crop: tuple[float, float, float, float] | None = None,
-                weight: float = 1.0) -> "IdentityLoss":
+                weight: float = 1.0) -> IdentityLoss:
         """The identity loss on real faces with facenet-pytorch's InceptionResnetV1."""
         return cls(FaceNetEmbedder(dataset, weights_path=weights_path, pretrained=pretrained, crop=crop), weight=weight)
 

@@ -7,8 +7,8 @@ looked for at, where to fetch it on a machine with internet, and the explicit-pa
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import torch
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 

@@ -66,7 +66,8 @@ from latentedit.plugins.registry import (
 __all__ = [
     "CONTRACT_KEYWORDS", "ConfigError", "ENV_ALLOW", "ENV_DISABLE", "FieldInfo", "GROUPS", "GeneratorInfo", "KINDS",
     "Mapper", "MapperConfig", "MapperContractError", "PluginError", "PluginLoadError", "PluginSpec",
-    "UnknownPluginError", "allow_list", "autoload_disabled", "build_mapper", "clear_cache", "discover", "hidden_plugins",
+    "UnknownPluginError", "allow_list", "autoload_disabled", "build_mapper", "clear_cache", "discover",
+    "hidden_plugins",
     "load_encoder", "load_mapper", "load_mapper_file", "load_plugin", "load_spec", "register", "register_encoder",
     "register_mapper", "registered_mapper", "unregister",
 ]

@@ -13,7 +13,8 @@ import difflib
 import math
 import types
 import typing
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -54,7 +55,7 @@ def _coerce(value: Any, tp: Any, *, where: str) -> Any:
             return tuple(_coerce(v, args[0], where=where) for v in value)
         if args and len(args) != len(value):
             raise ConfigError(f"{where}: expected a tuple of {len(args)} items; got {len(value)}: {value!r}")
-        return tuple(_coerce(v, a, where=where) for v, a in zip(value, args)) if args else tuple(value)
+        return tuple(_coerce(v, a, where=where) for v, a in zip(value, args, strict=True)) if args else tuple(value)
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a float; got {type(value).__name__} {value!r}")
@@ -174,7 +175,7 @@ class GeneratorInfo:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "GeneratorInfo":
+    def from_dict(cls, data: Mapping[str, Any]) -> GeneratorInfo:
         valid = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - valid)
         if unknown:
@@ -185,8 +186,9 @@ class GeneratorInfo:
         return cls(**data)
 
     @classmethod
-    def from_generator(cls, generator: Any, attribute_names=()) -> "GeneratorInfo":
-        """Read ``num_ws``, ``w_dim`` and the resolution (``img_resolution``/``resolution``/``size``) off a generator."""
+    def from_generator(cls, generator: Any, attribute_names=()) -> GeneratorInfo:
+        """Read ``num_ws``, ``w_dim`` and the resolution (``img_resolution``/``resolution``/``size``) off a
+        generator."""
         res = next((getattr(generator, a) for a in ("img_resolution", "resolution", "size")
                     if hasattr(generator, a)), None)
         missing = [a for a in ("num_ws", "w_dim") if not hasattr(generator, a)]

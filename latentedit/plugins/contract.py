@@ -37,8 +37,9 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -73,7 +74,8 @@ def _forward_keywords(cls: type) -> tuple[frozenset[str] | None, frozenset[str]]
         if p.kind is not inspect.Parameter.KEYWORD_ONLY:
             raise MapperContractError(
                 f"{cls.__qualname__}.forward: '{p.name}' must be keyword-only (put it after '*'); expected "
-                f"forward(self, w_plus, *, target=None, z=None, style=None), found forward{inspect.signature(cls.forward)}")
+                f"forward(self, w_plus, *, target=None, z=None, style=None), "
+                f"found forward{inspect.signature(cls.forward)}")
         accepted.add(p.name)
         if p.default is inspect.Parameter.empty:
             required.add(p.name)
@@ -182,10 +184,11 @@ class Mapper(nn.Module):
         if cls.kind == "fit":
             return {}
         raise NotImplementedError(f"{cls.__qualname__} is a trainable mapper: declare its losses with a classmethod "
-                                  "default_loss_weights() -> dict[str, float], e.g. {'attribute': 1.0, 'latent_l2': 0.8}")
+                                  "default_loss_weights() -> dict[str, float], "
+                                  "e.g. {'attribute': 1.0, 'latent_l2': 0.8}")
 
     def fit(self, *, w_plus: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-            generator: nn.Module | None = None, **options: Any) -> "Mapper":
+            generator: nn.Module | None = None, **options: Any) -> Mapper:
         """Fit-style mappers: fit from latents ``w_plus (N, num_ws, w_dim)`` and ``labels (N, n_attr)`` and/or the
         ``generator``; return ``self``."""
         if self.kind == "trainable":
@@ -218,7 +221,7 @@ class Mapper(nn.Module):
 
     @classmethod
     def load(cls, path: str | Path, *, generator_info: GeneratorInfo | None = None,
-             map_location: str | torch.device = "cpu") -> "Mapper":
+             map_location: str | torch.device = "cpu") -> Mapper:
         """Rebuild a mapper saved by ``save``. ``generator_info``, if given, must match the file's."""
         state, _, config, extra = read_model_file(path, expect_kind=MAPPER_FILE_KIND)
         stored_cls = extra.get("mapper_class")

@@ -20,7 +20,8 @@ import difflib
 import importlib.metadata as metadata
 import os
 import threading
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 GROUPS = {"mappers": "latentedit.mappers", "encoders": "latentedit.encoders"}
 ENV_DISABLE = "LATENTEDIT_DISABLE_PLUGIN_AUTOLOAD"
@@ -122,6 +123,10 @@ def _entry_point_specs(group: str) -> list[PluginSpec]:
     return specs
 
 
+def _sort_key(spec: PluginSpec) -> tuple[str, str]:
+    return spec.name, spec.distribution or ""
+
+
 def _partition(group: str, allow) -> tuple[list[PluginSpec], list[PluginSpec]]:
     """(visible, hidden) specs of one group; registered plugins shadow entry points of the same name."""
     allowed = allow_list(allow)
@@ -138,8 +143,7 @@ def _partition(group: str, allow) -> tuple[list[PluginSpec], list[PluginSpec]]:
             hidden.append(spec)
         else:
             visible.append(spec)
-    key = (lambda s: (s.name, s.distribution or ""))
-    return sorted(visible, key=key), sorted(hidden, key=key)
+    return sorted(visible, key=_sort_key), sorted(hidden, key=_sort_key)
 
 
 def discover(group: str = "mappers", *, allow: Iterable[str] | str | None = None) -> list[PluginSpec]:
@@ -266,7 +270,10 @@ def register(group: str, name: str, obj: Any, *, replace: bool = False) -> Any:
 def register_mapper(name: str, cls: Any = None, *, replace: bool = False):
     """Register a Mapper subclass in-process. Also usable as a decorator: ``@register_mapper("mine")``."""
     if cls is None:
-        return lambda c: register("mappers", name, c, replace=replace)
+        def decorate(c):
+            return register("mappers", name, c, replace=replace)
+
+        return decorate
     return register("mappers", name, cls, replace=replace)
 
 

@@ -15,8 +15,8 @@ import dataclasses
 import importlib.metadata as metadata
 import textwrap
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 
 @dataclasses.dataclass(frozen=True)

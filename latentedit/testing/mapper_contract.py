@@ -18,8 +18,8 @@ import dataclasses
 import inspect
 import math
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
