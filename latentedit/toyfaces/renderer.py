@@ -35,7 +35,7 @@ _HAIR_DARK = (0.13, 0.08, 0.05)
 _HAIR_BLOND = (0.95, 0.80, 0.40)
 _GREY = (0.80, 0.80, 0.82)
 _BROW = (0.14, 0.09, 0.07)
-_FRAME = (0.06, 0.06, 0.10)
+_FRAME = (0.08, 0.08, 0.38)
 _LIP = (0.78, 0.16, 0.18)
 _MOUTH_INSIDE = (0.35, 0.04, 0.07)
 _TEETH = (0.97, 0.97, 0.95)
@@ -164,15 +164,15 @@ def _render(f: torch.Tensor, resolution: int) -> torch.Tensor:
     # Identity geometry (head frame: origin at the face centre, x right, y down).
     rx = 0.36 + 0.12 * p["face_width"]
     ry = 0.46 + 0.10 * p["face_length"]
-    jaw_k = 0.10 + 0.40 * p["jaw"]
+    jaw_k = 0.80 * p["jaw"]
     skin = _path(col["skin_tone"], _SKIN)
     hs = p["hair_style"]
     ex = 0.14 + 0.07 * p["eye_spacing"]
     ey = -0.08
     re = 0.05 + 0.035 * p["eye_size"]
-    nose_y, nose_rx, nose_ry = 0.07, 0.03 + 0.03 * p["nose_size"], 0.05 + 0.05 * p["nose_size"]
+    nose_y, nose_rx, nose_ry = 0.07, 0.025 + 0.04 * p["nose_size"], 0.04 + 0.07 * p["nose_size"]
     my = 0.24 + 0.06 * p["face_length"]
-    mw = 0.09 + 0.08 * p["mouth_width"]
+    mw = 0.08 + 0.10 * p["mouth_width"]
 
     # Hair colour: dark → blond, then partly grey with age; the beard shares it, a little darker.
     age_vis = _ramp(col["age"], 0.2, 0.8)
@@ -199,7 +199,7 @@ def _render(f: torch.Tensor, resolution: int) -> torch.Tensor:
     age_a = age_vis[:, None, None]
     d_fold = _segment(xa, y, nose_rx + 0.05, nose_y - 0.02, mw + 0.05, my + 0.03)
     cv.paint(box, cv.cover(d_fold.sub_(0.014)).mul_(age_a), skin * 0.55)
-    cv.paint(box, cv.cover(_ellipse(x, y - nose_y, nose_rx, nose_ry)), skin * 0.78)
+    cv.paint(box, cv.cover(_ellipse(x, y - nose_y, nose_rx, nose_ry)), skin * 0.70)
     yl = (y / ry).clamp_(min=0)
     narrowing = 1 - jaw_k * yl.square_()
     line = (nose_y + nose_ry + 0.01) - 0.10 * (x / rx).square_()
@@ -229,10 +229,10 @@ def _render(f: torch.Tensor, resolution: int) -> torch.Tensor:
     cv.paint(box, cv.cover(d_age.sub_(0.014)).mul_(age_a), skin * 0.55)
     cv.paint(box, cv.cover(_ellipse(xe, ye, re * 1.35, re)), _const(_EYE_WHITE, f))
     r_eye = torch.sqrt(xe * xe + ye * ye)
-    cv.paint(box, cv.cover(r_eye - re * 0.8), _path(col["iris_color"], _IRIS))
-    cv.paint(box, cv.cover(r_eye - re * 0.35), _const(_PUPIL, f))
-    bh = 0.012 + 0.022 * p["brow_thickness"]
-    cv.paint(box, cv.cover(_box(xe, y - (ey - re - 0.045 - bh), 0.075, bh, bh * 0.9)), _const(_BROW, f))
+    cv.paint(box, cv.cover(r_eye - re * 0.85), _path(col["iris_color"], _IRIS))
+    cv.paint(box, cv.cover(r_eye - re * 0.3), _const(_PUPIL, f))
+    bh = 0.012 + 0.020 * p["brow_thickness"]
+    cv.paint(box, cv.cover(_box(xe, y - (ey - re - 0.03 - bh), 0.075, bh, bh * 0.9)), _const(_BROW, f))
 
     g_vis = _ramp(col["eyeglasses"], 0.2, 0.8)[:, None, None]
     rg = (0.05 + re * 0.9) * (0.85 + 0.15 * g_vis)
@@ -245,7 +245,7 @@ def _render(f: torch.Tensor, resolution: int) -> torch.Tensor:
 
     # Fringe: hair over the top of the face, lower and straighter for long styles.
     x, y, xn, box = head
-    hairline = 0.12 * ry * (x / rx).square_() - ry * (0.62 - 0.14 * hs)
+    hairline = 0.06 * ry * (x / rx).square_() - ry * (0.70 - 0.08 * hs)
     cv.paint(box, cv.cover(torch.maximum(_ellipse(x, y, rx + 0.02, ry + 0.02), y - hairline)), hair)
 
     # Light: a left/right brightness gradient over the whole image.
