@@ -266,3 +266,17 @@ def test_config_optional_and_nested_fields_round_trip():
         Outer.from_dict({"scales": "wide"})
     with pytest.raises(ConfigError, match=r"unknown Inner field\(s\) 'deep'"):
         Outer.from_dict({"inner": {"deep": 1}})
+
+
+def test_with_overrides_parses_key_value_strings():
+    cfg = Outer().with_overrides(["inner.depth=7", "scales=[0.5, 1]", "name=smile"])
+    assert cfg == Outer(inner=Inner(depth=7), scales=(0.5, 1.0), name="smile")
+    assert NoisyConfig().with_overrides(["hidden=3"]).hidden == 3
+    with pytest.raises(ConfigError, match=r"unknown NoisyConfig field\(s\) 'hiden'"):
+        NoisyConfig().with_overrides(["hiden=3"])
+    with pytest.raises(ConfigError, match="expected key=value"):
+        NoisyConfig().with_overrides(["hidden"])
+    with pytest.raises(ConfigError, match="not a nested config"):
+        NoisyConfig().with_overrides(["hidden.x=1"])
+    with pytest.raises(ConfigError, match="expected an int; got str 'big'"):
+        NoisyConfig().with_overrides(["hidden=big"])

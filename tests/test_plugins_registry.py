@@ -258,3 +258,10 @@ def test_plugins_module_imports_no_plugin():
     imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert not any("isf" in m or "directions" in m or "sensorium" in m or "e4e" in m for m in imported if m)
     assert MapperConfig  # the package imports cleanly
+
+
+def test_plugin_calling_sys_exit_on_import_is_wrapped(plugin_dir, monkeypatch):
+    mod = write_plugin_module(plugin_dir, unique_module_name(), "import sys\nsys.exit(3)\n")
+    use_fake_entry_points(monkeypatch, [fake_entry_point("quitter", f"{mod}:X", dist="quit-dist")])
+    with pytest.raises(PluginLoadError, match="quit-dist.*SystemExit"):
+        load_mapper("quitter")

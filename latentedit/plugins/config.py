@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 
@@ -133,6 +134,30 @@ class MapperConfig:
         """A copy with some fields changed; unknown names are errors that list the valid ones."""
         merged = {**self.to_dict(), **changes}
         return type(self).from_dict(merged, source="replace()")
+
+    def with_overrides(self, pairs: Iterable[str], *, source: str = "--set"):
+        """A copy with ``key=value`` strings applied (``--set hidden=32 --set layers=[0,1] --set inner.depth=3``).
+
+        Values are read as JSON when they parse (numbers, true/false, null, lists), else kept as strings; dotted
+        keys reach into nested configs. Unknown keys are errors that list the valid ones.
+        """
+        merged = self.to_dict()
+        for pair in pairs:
+            key, sep, raw = pair.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"{source}: expected key=value; got {pair!r}")
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                value = raw
+            node = merged
+            *parents, leaf = key.strip().split(".")
+            for p in parents:
+                if not isinstance(node.get(p), dict):
+                    raise ConfigError(f"{source}: {key!r}: {p!r} is not a nested config of {type(self).__name__}")
+                node = node[p]
+            node[leaf] = value
+        return type(self).from_dict(merged, source=source)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -201,7 +201,7 @@ def load_spec(spec: PluginSpec) -> Any:
     try:
         obj = spec.entry_point.load()
         _check_loaded(spec.group, obj)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a plugin calling sys.exit() at import must not end the caller
         raise PluginLoadError(group=spec.group, name=spec.name, distribution=spec.distribution,
                               value=spec.value, cause=exc) from exc
     if spec.group == GROUPS["mappers"] and "plugin_name" not in vars(obj):
