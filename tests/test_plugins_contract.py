@@ -95,7 +95,7 @@ def test_shape_errors_say_expected_and_found():
         m(inputs["w_plus"], target=inputs["target"][:, :2])
     with pytest.raises(ValueError, match=r"z must be \(B=4, 4\); got \(4, 3\)"):
         m(inputs["w_plus"], target=inputs["target"], z=torch.randn(4, 3))
-    with pytest.raises(MapperContractError, match="needs 'target'"):
+    with pytest.raises(MapperContractError, match=r"needs target=\(B, 3\)"):
         m(inputs["w_plus"])
     with pytest.raises(TypeError):
         m(inputs["w_plus"], inputs["target"])  # conditioning is keyword-only
@@ -280,3 +280,9 @@ def test_with_overrides_parses_key_value_strings():
         NoisyConfig().with_overrides(["hidden.x=1"])
     with pytest.raises(ConfigError, match="expected an int; got str 'big'"):
         NoisyConfig().with_overrides(["hidden=big"])
+
+
+def test_generator_info_from_our_stylegan2_config():
+    stylegan2 = pytest.importorskip("latentedit.stylegan2.config")
+    cfg = stylegan2.GeneratorConfig(resolution=64, w_dim=32)
+    assert GeneratorInfo.from_generator(cfg, ("smile",)) == GeneratorInfo(10, 32, ("smile",), 64)

@@ -9,7 +9,8 @@ A mapper edits latents of a StyleGAN2 generator::
                                         order (1 = present, 0 = absent; fractional values are allowed)
     z       (B, z_dim)          float   optional noise for multimodal mappers (``takes_noise = True``)
     style   (B, style_dim)      float   optional reference style (``takes_style = True``)
-    returns (B, num_ws, w_dim)  float   the edited latents, same shape, device and dtype as ``w_plus``
+    returns (B, num_ws, w_dim)  float   the edited latents: same shape as ``w_plus`` (and, outside autocast,
+                                        the same device and dtype)
 
 Rules (the base class enforces them, so every plugin behaves the same):
 
@@ -164,8 +165,10 @@ class Mapper(nn.Module):
             kwargs = {k: v for k, v in given.items() if k in self._accepted and (v is not None or k in self._required)}
         missing = [k for k in self._required if kwargs.get(k) is None]
         if missing:
-            raise MapperContractError(f"{type(self).__name__} needs {', '.join(map(repr, missing))} "
-                                      f"(e.g. target of shape (B, {self.generator_info.n_attr}))")
+            shapes = {"target": f"(B, {self.generator_info.n_attr})", "z": f"(B, {self.z_dim})",
+                      "style": f"(B, {self.style_dim})"}
+            raise MapperContractError(f"{type(self).__name__} needs " + ", ".join(
+                f"{k}={shapes.get(k, '...')}" for k in sorted(missing)))
         out = super().__call__(w_plus, **kwargs)
         if not isinstance(out, torch.Tensor) or out.shape != w_plus.shape:
             raise MapperContractError(f"{type(self).__name__}.forward must return w_plus of shape "
