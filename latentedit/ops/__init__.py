@@ -1,27 +1,70 @@
 """Custom ops behind one dispatch point: fused bias+activation and upfirdn2d.
 
-``fused_bias_act`` and ``upfirdn2d`` are what the networks call. Today they run the reference PyTorch twins;
-native (C++/CUDA) kernels plug in behind the same signatures (selected by ``LATENTEDIT_OPS``).
+``fused_bias_act`` and ``upfirdn2d`` are what the networks call. Each has a pure-PyTorch reference twin (the
+definition of correctness) and native C++ (CPU) / CUDA kernels with native backward passes, built lazily with ninja
+on first use — never at import (see ``_build``). ``LATENTEDIT_OPS`` picks the path:
+
+* ``auto`` (default): native where it is built and faster for the call, else the reference; a failed build warns
+  once (compiler output and the fix to try) and falls back;
+* ``ref``: always the reference;
+* ``native``: native wherever the arguments are supported (warn once and fall back if the build fails);
+* ``strict``: native or raise (build failures and unsupported arguments are errors).
+
+``status()`` reports what is built, where, and what each device uses; ``build()`` pre-builds.
 """
 
 from __future__ import annotations
 
 import torch
 
-from latentedit.ops.bias_act_ref import ACTIVATIONS, fused_bias_act_ref
+from latentedit.ops import _native
+from latentedit.ops._native import NativeOpsFallbackWarning, UnsupportedOpError
+from latentedit.ops.bias_act_ref import ACTIVATIONS, fused_bias_act_ref, resolve_activation
 from latentedit.ops.upfirdn2d_ref import filter_size, parse_padding, parse_scaling, setup_filter, upfirdn2d_ref
 
 __all__ = ["ACTIVATIONS", "fused_bias_act", "upfirdn2d", "setup_filter", "filter_size", "upsample2d",
-           "downsample2d", "filter2d"]
+           "downsample2d", "filter2d", "status", "build", "NativeOpsFallbackWarning", "UnsupportedOpError"]
+
+
+def _unsupported(m: str, why: str) -> None:
+    if m == "strict":
+        raise UnsupportedOpError(f"LATENTEDIT_OPS=strict: {why}")
 
 
 def fused_bias_act(x, b=None, dim=1, act="linear", alpha=None, gain=None, clamp=None) -> torch.Tensor:
     """``clamp(gain * act(x + b))`` (see ``bias_act_ref``)."""
+    m = _native.mode()
+    if m != "ref" and isinstance(x, torch.Tensor):
+        _, alpha_, gain_ = resolve_activation(act, alpha, gain)  # validates `act` before anything is built
+        if b is not None and (b.ndim != 1 or x.ndim == 0 or b.shape[0] != x.shape[dim]):
+            raise ValueError(f"bias must be ({x.shape[dim] if x.ndim else 0},) to match x.shape[{dim}]; "
+                             f"got {tuple(b.shape)}")
+        why = _native.bias_act_unsupported(x, b, dim)
+        if why is not None:
+            _unsupported(m, why)
+        elif m != "auto" or _policy.bias_act_native(x, act):
+            mod = _native.module_for(x.device, m)
+            if mod is not None:
+                return _native.bias_act(mod, x, b, dim, act, alpha_, gain_, clamp)
     return fused_bias_act_ref(x, b, dim=dim, act=act, alpha=alpha, gain=gain, clamp=clamp)
 
 
 def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1.0) -> torch.Tensor:
     """Upsample, pad, FIR-filter, downsample (see ``upfirdn2d_ref``)."""
+    m = _native.mode()
+    if m != "ref" and isinstance(x, torch.Tensor):
+        if x.ndim != 4:
+            raise ValueError(f"x must be (N, C, H, W); got {tuple(x.shape)}")
+        if f is not None and f.ndim not in (1, 2):
+            raise ValueError(f"filter must be (ft,) or (fh, fw); got {tuple(f.shape)}")
+        upxy, downxy, pad = parse_scaling(up), parse_scaling(down), parse_padding(padding)
+        why = _native.upfirdn2d_unsupported(x, f)
+        if why is not None:
+            _unsupported(m, why)
+        elif m != "auto" or _policy.upfirdn2d_native(x, f, upxy, downxy):
+            mod = _native.module_for(x.device, m)
+            if mod is not None:
+                return _native.upfirdn2d(mod, x, f, upxy, downxy, pad, flip_filter, gain)
     return upfirdn2d_ref(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
 
 
@@ -49,3 +92,20 @@ def downsample2d(x, f, down=2, padding=0, flip_filter=False, gain=1.0) -> torch.
     fw, fh = filter_size(f)
     p = [px0 + (fw - downx + 1) // 2, px1 + (fw - downx) // 2, py0 + (fh - downy + 1) // 2, py1 + (fh - downy) // 2]
     return upfirdn2d(x, f, down=down, padding=p, flip_filter=flip_filter, gain=gain)
+
+
+def status() -> dict:
+    """What is built, where, and what each device will use (builds nothing). See ``latentedit ops status``."""
+    from latentedit.ops._status import status as _status
+
+    return _status()
+
+
+def build(kinds=("cpu",), *, verbose: bool = False) -> dict:
+    """Build (or load from the cache) the native extensions now; returns {kind: info}. Raises on failure."""
+    from latentedit.ops._status import build as _build_now
+
+    return _build_now(kinds, verbose=verbose)
+
+
+from latentedit.ops import _policy  # noqa: E402  (tiny module, no torch extension work at import)

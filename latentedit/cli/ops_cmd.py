@@ -1,0 +1,84 @@
+"""``latentedit ops``: native op kernels — ``status`` (what is built, where, what each device uses) and ``build``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.group("ops")
+def ops():
+    """Native op kernels (fused bias+activation, upfirdn2d): status and pre-build.
+
+    \b
+    Examples:
+      latentedit ops status
+      latentedit ops status --json
+      latentedit ops build            # the CPU kernels (and CUDA ones if a GPU is visible)
+      latentedit ops build --cuda     # e.g. in a Docker image; set TORCH_CUDA_ARCH_LIST for the target GPUs
+    """
+
+
+@ops.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the full status as JSON.")
+def status_cmd(as_json: bool):
+    """Show what is built, where, what each device will use, and the last build error. Builds nothing."""
+    from latentedit import ops as le_ops
+
+    st = le_ops.status()
+    if as_json:
+        click.echo(json.dumps(st, indent=2, default=str))
+        return
+    click.echo(f"mode:        LATENTEDIT_OPS={st['mode']}   (auto | ref | native | strict)")
+    click.echo(f"cache:       {st['cache_root']}")
+    click.echo(f"torch:       {st['torch']}  ({st['cpu_threads']} CPU threads)")
+    click.echo(f"malloc:      {st['malloc_tuned']}")
+    click.echo("devices:")
+    for dev, use in st["devices"].items():
+        click.echo(f"  {dev:<12} {use}")
+    for kind, info in st["kinds"].items():
+        click.echo(f"{kind} extension ({info['module']}):")
+        if info.get("built"):
+            click.echo(f"  built:     yes, {info.get('built_at')} in {info.get('build_seconds')} s")
+        else:
+            click.echo("  built:     no")
+        click.echo(f"  folder:    {info.get('folder')}")
+        click.echo(f"  this run:  {info['in_process']}")
+        if kind == "cuda":
+            click.echo(f"  toolkit:   {info.get('cuda_home') or 'not found'} (nvcc {info.get('nvcc')}, torch CUDA "
+                       f"{info.get('torch_cuda')}, archs {info.get('archs')})")
+        if info.get("last_error"):
+            click.echo("  last error:")
+            for line in info["last_error"].rstrip().splitlines()[-14:]:
+                click.echo(f"    {line}")
+
+
+@ops.command("build")
+@click.option("--cpu", "want_cpu", is_flag=True, help="Build the CPU kernels.")
+@click.option("--cuda", "want_cuda", is_flag=True, help="Build the CUDA kernels (needs nvcc, not a GPU).")
+@click.option("-v", "--verbose", is_flag=True, help="Show the compiler commands and output.")
+def build_cmd(want_cpu: bool, want_cuda: bool, verbose: bool):
+    """Pre-build the native kernels now (for Docker images and clusters). Without flags: the CPU kernels, plus the
+    CUDA ones when a GPU is visible. Already-built configurations load from the cache in milliseconds."""
+    import torch
+
+    from latentedit import ops as le_ops
+    from latentedit.ops import _native
+
+    kinds = [k for k, on in (("cpu", want_cpu), ("cuda", want_cuda)) if on]
+    if not kinds:
+        kinds = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    failed = False
+    for kind in kinds:
+        try:
+            info = le_ops.build((kind,), verbose=verbose)[kind]
+        except Exception as exc:  # noqa: BLE001
+            failed = True
+            err = exc.__cause__ or exc
+            click.echo(f"{kind}: FAILED\n{_native.describe_error(err)}", err=True)
+            continue
+        how = "cached" if info["cached"] else f"built in {info['seconds']:.1f} s"
+        click.echo(f"{kind}: ok ({how}) -> {info['folder']}")
+    if failed:
+        raise SystemExit(1)

@@ -1,0 +1,297 @@
+// upfirdn2d on the CPU: upsample (zero insertion), pad/crop, FIR filter, downsample, computed without ever
+// materialising the zero-stuffed or padded image and without computing the samples the downsampling drops.
+//
+// Output row oy gathers the input rows whose taps land on it (polyphase in y). A separable filter (1-D, or a 2-D
+// filter that is an outer product) first combines those rows vertically into one zero-padded row buffer, then
+// filters it horizontally; a general 2-D filter filters each contributing row with its filter row and accumulates.
+// Horizontally, output sample ox = U*m + ph (phase ph) reads buffer[D*m + off] for each tap of that phase, so every
+// inner loop is a unit- or D-strided axpy the compiler vectorises. NCHW runs rows of one plane; NHWC (channels-last)
+// vectorises over channels instead.
+// Only the headers the kernels need (not torch/extension.h): keeps the JIT build short.
+#include <ATen/core/Tensor.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
+#include <ATen/ops/zeros.h>
+
+#include <cmath>
+#include <vector>
+
+namespace latentedit {
+namespace {
+
+inline int64_t floordiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+inline int64_t posmod(int64_t a, int64_t b) { return ((a % b) + b) % b; }
+
+struct Tap {
+  int64_t k;    // filter index
+  int64_t off;  // buffer offset for m = 0
+};
+
+// Horizontal plan: which taps feed which output phase, and the zero-padded row buffer geometry.
+struct HPlan {
+  int64_t U, D, OW, L, BL, copy_n, maxlen;
+  std::vector<std::vector<Tap>> taps;  // per phase
+  std::vector<int64_t> len;            // outputs per phase
+};
+
+HPlan make_hplan(int64_t W, int64_t OW, int64_t U, int64_t D, int64_t p0, int64_t fw) {
+  HPlan h;
+  h.U = U; h.D = D; h.OW = OW;
+  h.L = p0 > 0 ? p0 / U : 0;
+  const int64_t xmax = D * (OW - 1) + fw - 1 - p0;
+  h.BL = std::max<int64_t>(h.L + floordiv(xmax, U) + 1, 1);
+  h.copy_n = std::min<int64_t>(std::max<int64_t>(h.BL - h.L, 0), W);
+  h.taps.resize(U);
+  h.len.resize(U);
+  h.maxlen = 0;
+  for (int64_t ph = 0; ph < U; ++ph) {
+    h.len[ph] = ph < OW ? (OW - 1 - ph) / U + 1 : 0;
+    h.maxlen = std::max(h.maxlen, h.len[ph]);
+    for (int64_t k = 0; k < fw; ++k) {
+      const int64_t num = D * ph + k - p0;
+      if (posmod(num, U) == 0) h.taps[ph].push_back({k, floordiv(num, U) + h.L});
+    }
+  }
+  return h;
+}
+
+// Vertical taps feeding output row oy: (filter row, input row).
+inline int vtaps(int64_t oy, int64_t H, int64_t U, int64_t D, int64_t p0, int64_t fh, int64_t* ks, int64_t* rows) {
+  int n = 0;
+  for (int64_t k = 0; k < fh; ++k) {
+    const int64_t Y = D * oy + k - p0;
+    if (posmod(Y, U) != 0) continue;
+    const int64_t iy = floordiv(Y, U);
+    if (iy < 0 || iy >= H) continue;
+    ks[n] = k; rows[n] = iy; ++n;
+  }
+  return n;
+}
+
+// The filter after flip and gain, in double: separable (gx, gy) or 2-D (g2, row-major fh x fw).
+struct Filter {
+  bool separable;
+  int64_t fw, fh;
+  std::vector<double> gx, gy, g2;
+};
+
+Filter make_filter(const at::Tensor& f_, bool flip_filter, double gain) {
+  const at::Tensor f = f_.detach().to(at::kCPU, at::kDouble).contiguous();
+  const double* p = f.data_ptr<double>();
+  Filter F;
+  if (f.dim() == 1) {
+    F.separable = true;
+    F.fw = F.fh = f.size(0);
+    const double s = std::sqrt(gain);
+    F.gx.resize(F.fw);
+    for (int64_t k = 0; k < F.fw; ++k) F.gx[k] = p[flip_filter ? k : F.fw - 1 - k] * s;
+    F.gy = F.gx;
+    return F;
+  }
+  F.fh = f.size(0);
+  F.fw = f.size(1);
+  F.g2.resize(F.fh * F.fw);
+  for (int64_t y = 0; y < F.fh; ++y)
+    for (int64_t x = 0; x < F.fw; ++x) {
+      const int64_t sy = flip_filter ? y : F.fh - 1 - y, sx = flip_filter ? x : F.fw - 1 - x;
+      F.g2[y * F.fw + x] = p[sy * F.fw + sx] * gain;
+    }
+  // An outer product (e.g. setup_filter([1,3,3,1], separable=False)) runs as two 1-D passes.
+  int64_t r0 = 0, c0 = 0;
+  double mx = 0;
+  for (int64_t y = 0; y < F.fh; ++y)
+    for (int64_t x = 0; x < F.fw; ++x)
+      if (std::abs(F.g2[y * F.fw + x]) > mx) { mx = std::abs(F.g2[y * F.fw + x]); r0 = y; c0 = x; }
+  F.separable = false;
+  if (mx > 0 && F.fh * F.fw > 1) {
+    std::vector<double> col(F.fh), row(F.fw);
+    for (int64_t y = 0; y < F.fh; ++y) col[y] = F.g2[y * F.fw + c0];
+    for (int64_t x = 0; x < F.fw; ++x) row[x] = F.g2[r0 * F.fw + x] / F.g2[r0 * F.fw + c0];
+    double err = 0;
+    for (int64_t y = 0; y < F.fh; ++y)
+      for (int64_t x = 0; x < F.fw; ++x) err = std::max(err, std::abs(F.g2[y * F.fw + x] - col[y] * row[x]));
+    if (err <= 1e-9 * mx) { F.separable = true; F.gy = col; F.gx = row; }
+  }
+  return F;
+}
+
+template <typename T>
+using acc_of = std::conditional_t<std::is_same_v<T, double>, double, float>;
+
+// dst[m] (=|+=) w * src[D*m], m < n.
+template <typename A, int DC>
+inline void axpy_strided(A* __restrict dst, const A* __restrict src, A w, int64_t n, int64_t D, bool assign) {
+  const int64_t d = DC > 0 ? DC : D;
+  if (assign) {
+    for (int64_t m = 0; m < n; ++m) dst[m] = w * src[d * m];
+  } else {
+    for (int64_t m = 0; m < n; ++m) dst[m] += w * src[d * m];
+  }
+}
+
+template <typename A>
+inline void axpy_d(A* dst, const A* src, A w, int64_t n, int64_t D, bool assign) {
+  if (D == 1) axpy_strided<A, 1>(dst, src, w, n, D, assign);
+  else if (D == 2) axpy_strided<A, 2>(dst, src, w, n, D, assign);
+  else axpy_strided<A, 0>(dst, src, w, n, D, assign);
+}
+
+// Horizontal pass of one buffer row into the phase accumulators (acc: U rows of maxlen).
+template <typename A>
+void hpass_nchw(const HPlan& h, const A* pb, const A* g, A* acc, bool first) {
+  for (int64_t ph = 0; ph < h.U; ++ph) {
+    A* a = acc + ph * h.maxlen;
+    const int64_t n = h.len[ph];
+    bool assign = first;
+    for (const Tap& t : h.taps[ph]) {
+      axpy_d<A>(a, pb + t.off, g[t.k], n, h.D, assign);
+      assign = false;
+    }
+    if (assign) std::fill(a, a + n, A(0));
+  }
+}
+
+template <typename T>
+void upfirdn2d_nchw(const T* x, T* y, int64_t planes, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t upx,
+                    int64_t upy, int64_t downx, int64_t downy, int64_t px0, int64_t py0, const Filter& F) {
+  using A = acc_of<T>;
+  const HPlan h = make_hplan(W, OW, upx, downx, px0, F.fw);
+  std::vector<A> gx(F.gx.begin(), F.gx.end()), gy(F.gy.begin(), F.gy.end()), g2(F.g2.begin(), F.g2.end());
+  const int64_t rows = planes * OH;
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(OW * (F.separable ? 1 : F.fh), 1));
+  at::parallel_for(0, rows, grain, [&](int64_t r0, int64_t r1) {
+    std::vector<A> pb(h.BL, A(0)), acc(h.U * h.maxlen);
+    std::vector<int64_t> ks(F.fh), srcrows(F.fh);
+    A* tmp = pb.data() + h.L;
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t plane = r / OH, oy = r % OH;
+      const T* xp = x + plane * H * W;
+      T* yp = y + plane * OH * OW + oy * OW;
+      const int nv = vtaps(oy, H, upy, downy, py0, F.fh, ks.data(), srcrows.data());
+      if (F.separable) {
+        for (int j = 0; j < nv; ++j) {
+          const T* src = xp + srcrows[j] * W;
+          const A w = gy[ks[j]];
+          if (j == 0) for (int64_t i = 0; i < h.copy_n; ++i) tmp[i] = w * A(src[i]);
+          else for (int64_t i = 0; i < h.copy_n; ++i) tmp[i] += w * A(src[i]);
+        }
+        if (nv == 0) std::fill(tmp, tmp + h.copy_n, A(0));
+        hpass_nchw<A>(h, pb.data(), gx.data(), acc.data(), true);
+      } else {
+        for (int j = 0; j < nv; ++j) {
+          const T* src = xp + srcrows[j] * W;
+          for (int64_t i = 0; i < h.copy_n; ++i) tmp[i] = A(src[i]);
+          hpass_nchw<A>(h, pb.data(), g2.data() + ks[j] * F.fw, acc.data(), j == 0);
+        }
+        if (nv == 0) std::fill(acc.begin(), acc.end(), A(0));
+      }
+      if (h.U == 1) {
+        for (int64_t ox = 0; ox < OW; ++ox) yp[ox] = T(acc[ox]);
+      } else if (h.U == 2) {
+        const A* a0 = acc.data();
+        const A* a1 = acc.data() + h.maxlen;
+        const int64_t n1 = h.len[1];
+        for (int64_t m = 0; m < n1; ++m) { yp[2 * m] = T(a0[m]); yp[2 * m + 1] = T(a1[m]); }
+        if (h.len[0] > n1) yp[2 * n1] = T(a0[n1]);
+      } else {
+        for (int64_t ph = 0; ph < h.U; ++ph)
+          for (int64_t m = 0; m < h.len[ph]; ++m) yp[h.U * m + ph] = T(acc[ph * h.maxlen + m]);
+      }
+    }
+  });
+}
+
+// Channels-last: element (y, x) is a contiguous vector of C channels.
+template <typename T>
+void upfirdn2d_nhwc(const T* x, T* y, int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                    int64_t upx, int64_t upy, int64_t downx, int64_t downy, int64_t px0, int64_t py0,
+                    const Filter& F) {
+  using A = acc_of<T>;
+  const HPlan h = make_hplan(W, OW, upx, downx, px0, F.fw);
+  std::vector<A> gx(F.gx.begin(), F.gx.end()), gy(F.gy.begin(), F.gy.end()), g2(F.g2.begin(), F.g2.end());
+  const int64_t rows = N * OH;
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(OW * C * (F.separable ? 1 : F.fh), 1));
+  at::parallel_for(0, rows, grain, [&](int64_t r0, int64_t r1) {
+    std::vector<A> pb(h.BL * C, A(0)), acc(OW * C);
+    std::vector<int64_t> ks(F.fh), srcrows(F.fh);
+    A* tmp = pb.data() + h.L * C;
+    const int64_t cn = h.copy_n * C;
+    auto hpass = [&](const A* g, bool first) {
+      for (int64_t ph = 0; ph < h.U; ++ph)
+        for (int64_t m = 0; m < h.len[ph]; ++m) {
+          A* a = acc.data() + (h.U * m + ph) * C;
+          bool assign = first;
+          for (const Tap& t : h.taps[ph]) {
+            const A* s = pb.data() + (h.D * m + t.off) * C;
+            const A w = g[t.k];
+            if (assign) for (int64_t c = 0; c < C; ++c) a[c] = w * s[c];
+            else for (int64_t c = 0; c < C; ++c) a[c] += w * s[c];
+            assign = false;
+          }
+          if (assign) std::fill(a, a + C, A(0));
+        }
+    };
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t n = r / OH, oy = r % OH;
+      const T* xp = x + n * H * W * C;
+      T* yp = y + (n * OH + oy) * OW * C;
+      const int nv = vtaps(oy, H, upy, downy, py0, F.fh, ks.data(), srcrows.data());
+      if (F.separable) {
+        for (int j = 0; j < nv; ++j) {
+          const T* src = xp + srcrows[j] * W * C;
+          const A w = gy[ks[j]];
+          if (j == 0) for (int64_t i = 0; i < cn; ++i) tmp[i] = w * A(src[i]);
+          else for (int64_t i = 0; i < cn; ++i) tmp[i] += w * A(src[i]);
+        }
+        if (nv == 0) std::fill(tmp, tmp + cn, A(0));
+        hpass(gx.data(), true);
+      } else {
+        for (int j = 0; j < nv; ++j) {
+          const T* src = xp + srcrows[j] * W * C;
+          for (int64_t i = 0; i < cn; ++i) tmp[i] = A(src[i]);
+          hpass(g2.data() + ks[j] * F.fw, j == 0);
+        }
+        if (nv == 0) std::fill(acc.begin(), acc.end(), A(0));
+      }
+      for (int64_t i = 0; i < OW * C; ++i) yp[i] = T(acc[i]);
+    }
+  });
+}
+
+}  // namespace
+
+// x: (N, C, H, W) any layout; f: (ft,) separable or (fh, fw). Channels-last input gives channels-last output.
+at::Tensor upfirdn2d_cpu(const at::Tensor& x_, const at::Tensor& f, int64_t upx, int64_t upy, int64_t downx,
+                         int64_t downy, int64_t px0, int64_t px1, int64_t py0, int64_t py1, bool flip_filter,
+                         double gain) {
+  TORCH_CHECK(x_.device().is_cpu(), "latentedit upfirdn2d (CPU): expected a CPU tensor, got ", x_.device());
+  TORCH_CHECK(x_.dim() == 4, "latentedit upfirdn2d: x must be (N, C, H, W); got ", x_.sizes());
+  TORCH_CHECK(f.dim() == 1 || f.dim() == 2, "latentedit upfirdn2d: filter must be (ft,) or (fh, fw); got ", f.sizes());
+  TORCH_CHECK(f.numel() > 0, "latentedit upfirdn2d: empty filter");
+  TORCH_CHECK(upx >= 1 && upy >= 1 && downx >= 1 && downy >= 1, "latentedit upfirdn2d: up/down factors must be >= 1");
+  const int64_t N = x_.size(0), C = x_.size(1), H = x_.size(2), W = x_.size(3);
+  const Filter F = make_filter(f, flip_filter, gain);
+  const int64_t OH = floordiv(H * upy + py0 + py1 - F.fh, downy) + 1;
+  const int64_t OW = floordiv(W * upx + px0 + px1 - F.fw, downx) + 1;
+  TORCH_CHECK(OH >= 1 && OW >= 1, "latentedit upfirdn2d: output would be empty (", OH, " x ", OW,
+              "): padding crops more than the (upsampled) input holds");
+  const bool nhwc = C > 1 && !x_.is_contiguous() && x_.is_contiguous(at::MemoryFormat::ChannelsLast);
+  const at::Tensor x = nhwc ? x_ : x_.contiguous();
+  at::Tensor y = at::empty({N, C, OH, OW}, x.options().memory_format(nhwc ? at::MemoryFormat::ChannelsLast
+                                                                          : at::MemoryFormat::Contiguous));
+  if (y.numel() == 0) return y;
+  if (x.numel() == 0) return y.zero_();
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "upfirdn2d_cpu", [&] {
+    if (nhwc)
+      upfirdn2d_nhwc<scalar_t>(x.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), N, C, H, W, OH, OW, upx, upy, downx,
+                               downy, px0, py0, F);
+    else
+      upfirdn2d_nchw<scalar_t>(x.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), N * C, H, W, OH, OW, upx, upy, downx,
+                               downy, px0, py0, F);
+  });
+  return y;
+}
+
+}  // namespace latentedit
