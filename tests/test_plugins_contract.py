@@ -286,3 +286,8 @@ def test_generator_info_from_our_stylegan2_config():
     stylegan2 = pytest.importorskip("latentedit.stylegan2.config")
     cfg = stylegan2.GeneratorConfig(resolution=64, w_dim=32)
     assert GeneratorInfo.from_generator(cfg, ("smile",)) == GeneratorInfo(10, 32, ("smile",), 64)
+
+
+def test_contract_checker_requires_config_class_to_match():
+    with pytest.raises(AssertionError, match="set config_class = NoisyConfig"):
+        check_mapper_contract(DirectionMapper, NoisyConfig(), prepare=_fit)

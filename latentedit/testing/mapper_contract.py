@@ -196,6 +196,9 @@ def check_mapper_contract(cls: type[Mapper], config: MapperConfig | None = None,
     Returns the mapper it built."""
     check_declarations(cls)
     config = cls.config_class() if config is None else config
+    if type(config) is not cls.config_class:
+        _fail(f"{cls.__name__}.config_class is {cls.config_class.__name__} but the config given is "
+              f"{type(config).__name__}: set config_class = {type(config).__name__} on the mapper")
     generator_info = generator_info or TINY_GENERATOR
     check_config_roundtrip(config)
     torch.manual_seed(seed)
