@@ -97,7 +97,7 @@ def rosinality_discriminator_state(D) -> dict:
     return out
 
 
-def export_rosinality(path: Path, G, D=None, *, training_snapshot: bool = False) -> Path:
+def export_rosinality(path: Path, G, D=None, *, training_snapshot: bool = False, legacy: bool = False) -> Path:
     """Converted layout ``{g_ema, latent_avg}`` or a training snapshot ``{g, d, g_ema, g_optim, d_optim, args}``."""
     g = rosinality_generator_state(G)
     if training_snapshot:
@@ -108,7 +108,7 @@ def export_rosinality(path: Path, G, D=None, *, training_snapshot: bool = False)
         obj = {"g_ema": g, "latent_avg": G.mapping.w_avg.detach().clone()}
         if D is not None:
             obj["d"] = rosinality_discriminator_state(D)
-    torch.save(obj, path)
+    torch.save(obj, path, _use_new_zipfile_serialization=not legacy)  # legacy: torch < 1.6 files
     return path
 
 # ------------------------------------------------------------------------------------------- NVIDIA .pkl

@@ -67,9 +67,10 @@ def _make_G(kw, seed=0):
 
 
 @pytest.mark.parametrize("kw", G_CONFIGS, ids=lambda kw: f"g{kw['resolution']}")
-def test_rosinality_converted_layout(tmp_path, kw):
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_rosinality_converted_layout(tmp_path, kw, legacy):
     G = _make_G(kw)
-    G2, info = load_generator(export_rosinality(tmp_path / "g.pt", G))
+    G2, info = load_generator(export_rosinality(tmp_path / "g.pt", G, legacy=legacy))
     assert info.format == "rosinality" and info.w_avg_source.startswith("read")
     assert_same_generator(G, G2)
 
@@ -145,3 +146,19 @@ def test_nvidia_exporter_reproduces_the_golden_state_dict(tmp_path):
     assert flatten_state(golden["D"], "x").keys() == flatten_state(
         read_nvidia_pickle(export_nvidia_pkl(tmp_path / "gd.pkl", G, load_discriminator(
             GOLDEN / "nvidia_ada_g32.pkl")[0]))["D"], "x").keys()
+
+
+@pytest.mark.slow
+def test_config_f_1024_round_trips_through_both_layouts(tmp_path):
+    """The files users bring: config-f, 1024 px, 512-d, 8-layer mapping (30,370,060 generator parameters)."""
+    from latentedit.stylegan2 import Generator, GeneratorConfig
+
+    G = Generator(GeneratorConfig(resolution=1024)).eval()
+    for path in (export_nvidia_pkl(tmp_path / "f.pkl", G, conv_clamp=256),
+                 export_rosinality(tmp_path / "f.pt", G)):
+        G2, info = load_generator(path)
+        assert info.num_parameters == 30_370_060 and G2.config.num_ws == 18
+        assert G2.config.channels == (512, 512, 512, 512, 512, 256, 128, 64, 32)
+        a, b = G.state_dict(), G2.state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a)
+        path.unlink()

@@ -95,15 +95,6 @@ def _numpy_scalar(dtype, *args):
     return scalar(dtype, *args)
 
 
-def _numpy_reconstruct(cls, *args):
-    """``numpy.core.multiarray._reconstruct`` for ``numpy.ndarray`` itself only."""
-    import numpy as np
-
-    if cls is not np.ndarray:
-        raise pickle.UnpicklingError(f"numpy array reconstruction refused for class {cls!r}")
-    return np.ndarray.__new__(np.ndarray, *args)
-
-
 def _torch_globals() -> dict[tuple[str, str], Callable]:
     import torch._utils as tu
 
@@ -117,10 +108,9 @@ def _torch_globals() -> dict[tuple[str, str], Callable]:
 def _numpy_globals() -> dict[tuple[str, str], Any]:
     import numpy as np
 
-    out: dict[tuple[str, str], Any] = {("numpy", "dtype"): np.dtype, ("numpy", "ndarray"): np.ndarray}
-    for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
+    out: dict[tuple[str, str], Any] = {("numpy", "dtype"): np.dtype}
+    for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):  # numpy 1 / numpy 2 spellings
         out[(mod, "scalar")] = _numpy_scalar
-        out[(mod, "_reconstruct")] = _numpy_reconstruct
     return out
 
 
