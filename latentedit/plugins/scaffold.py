@@ -146,7 +146,7 @@ def test_learns_to_flip_a_linear_judge():
 _README = """\
 # latentedit-${dash}
 
-A [latentedit](https://github.com/) mapper plugin named `${name}`.
+A mapper plugin named `${name}` for latentedit (editing StyleGAN2 images through their latent space).
 
 ## Install and check
 
