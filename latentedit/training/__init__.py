@@ -1,0 +1,1 @@
+"""Training: resumable checkpoints, the toy-faces generator distillation recipe, the mapper trainer."""

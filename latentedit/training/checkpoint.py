@@ -1,0 +1,73 @@
+"""Resumable training checkpoints: tensors, optimiser states, RNG state and step in one file, written atomically.
+
+Only plain containers of tensors and numbers are stored, so files load with ``torch.load(weights_only=True)``;
+configs go in as JSON strings. A SIGKILL during a save leaves the previous checkpoint intact (temp + rename).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from latentedit.io.modelfile import atomic_write, config_to_json
+
+CHECKPOINT_VERSION = 1
+
+
+class CheckpointStateError(ValueError):
+    """A training checkpoint is unreadable or belongs to another recipe."""
+
+
+def save_training_state(path, *, config: Any, step: int, modules: dict[str, torch.nn.Module],
+                        optimizers: dict[str, torch.optim.Optimizer], extra: dict | None = None) -> Path:
+    """Write ``{modules, optimizers, step, rng, config}`` atomically to ``path``."""
+    state = {
+        "version": CHECKPOINT_VERSION,
+        "config": config_to_json(config),
+        "step": int(step),
+        "modules": {k: m.state_dict() for k, m in modules.items()},
+        "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+        "torch_rng": torch.get_rng_state(),
+        "extra": json.dumps(extra or {}),
+    }
+    return atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_training_state(path, *, config: Any, modules: dict[str, torch.nn.Module],
+                        optimizers: dict[str, torch.optim.Optimizer], strict_config: bool = True) -> tuple[int, dict]:
+    """Restore modules, optimisers and RNG from ``path``; returns (step, extra).
+
+    With ``strict_config`` a checkpoint written by another config is refused (the fields that differ are named).
+    """
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for damaged files
+        raise CheckpointStateError(f"{path}: not a readable training checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointStateError(f"{path}: not a latentedit training checkpoint (version {CHECKPOINT_VERSION})")
+    saved, current = json.loads(state["config"]), json.loads(config_to_json(config))
+    if strict_config and saved != current:
+        diff = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+        raise CheckpointStateError(
+            f"{path}: written by another config; fields that differ: "
+            + ", ".join(f"{k} (checkpoint {saved.get(k)!r}, now {current.get(k)!r})" for k in diff)
+            + ". Resume with the same settings, or start a new run folder.")
+    for k, m in modules.items():
+        m.load_state_dict(state["modules"][k])
+    for k, o in optimizers.items():
+        o.load_state_dict(state["optimizers"][k])
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["step"]), json.loads(state["extra"])
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, live: torch.nn.Module, beta: float) -> None:
+    """ema <- beta * ema + (1 - beta) * live for parameters; buffers are copied."""
+    for pe, pl in zip(ema.parameters(), live.parameters()):
+        pe.lerp_(pl.detach(), 1 - beta)
+    for be, bl in zip(ema.buffers(), live.buffers()):
+        be.copy_(bl)
