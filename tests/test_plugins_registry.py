@@ -19,10 +19,10 @@ from latentedit.plugins import (
     load_mapper_file,
     register_mapper,
     registered_mapper,
-    registry,
 )
 from latentedit.testing.fake_plugins import (
     fake_entry_point,
+    isolate_plugins,
     unique_module_name,
     use_fake_entry_points,
     write_plugin_module,
@@ -67,10 +67,7 @@ INFO = GeneratorInfo(num_ws=6, w_dim=8, attribute_names=("smile", "glasses"), re
 
 @pytest.fixture(autouse=True)
 def clean_registry(monkeypatch):
-    monkeypatch.delenv(registry.ENV_ALLOW, raising=False)
-    monkeypatch.delenv(registry.ENV_DISABLE, raising=False)
-    monkeypatch.setattr(registry, "_registered", {g: {} for g in registry.GROUPS.values()})
-    monkeypatch.setattr(registry, "_loaded", {})
+    isolate_plugins(monkeypatch)
 
 
 @pytest.fixture
@@ -265,3 +262,12 @@ def test_plugin_calling_sys_exit_on_import_is_wrapped(plugin_dir, monkeypatch):
     use_fake_entry_points(monkeypatch, [fake_entry_point("quitter", f"{mod}:X", dist="quit-dist")])
     with pytest.raises(PluginLoadError, match="quit-dist.*SystemExit"):
         load_mapper("quitter")
+
+
+def test_fake_entry_points_leave_other_groups_alone(monkeypatch):
+    import importlib.metadata as metadata
+
+    use_fake_entry_points(monkeypatch, [fake_entry_point("x", "m:X")])
+    scripts = metadata.entry_points(group="console_scripts")
+    assert "latentedit" in scripts.names  # our own console script, from the real installed metadata
+    assert [ep.name for ep in metadata.entry_points(group="latentedit.mappers")] == ["x"]

@@ -12,6 +12,7 @@ from torch import nn
 
 from latentedit.losses import LossSettings, build_loss_modules, edit_and_back, resolve_loss_weights, sum_losses
 from latentedit.plugins import GeneratorInfo, Mapper, MapperConfig, registry
+from latentedit.testing.fake_plugins import isolate_plugins
 from latentedit.testing.mapper_contract import check_mapper_contract
 from tests.conftest import tiny_generator
 
@@ -53,7 +54,7 @@ def _judge(out_dim):
 
 
 def test_one_training_step_through_the_generator(monkeypatch):
-    monkeypatch.setattr(registry, "_registered", {g: {} for g in registry.GROUPS.values()})
+    isolate_plugins(monkeypatch)
     G = tiny_generator(resolution=32).requires_grad_(False)
     info = GeneratorInfo.from_generator(G, ("smile", "glasses"))
     assert info == GeneratorInfo(8, 8, ("smile", "glasses"), 32)

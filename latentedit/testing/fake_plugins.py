@@ -5,8 +5,9 @@
         monkeypatch.syspath_prepend(str(tmp_path))
         use_fake_entry_points(monkeypatch, [fake_entry_point("mine", f"{mod}:MyMapper", dist="fake-dist")])
 
-``use_fake_entry_points`` replaces ``importlib.metadata.entry_points`` for the test only (``monkeypatch`` undoes
-it) and clears the registry's cache of loaded plugins.
+``isolate_plugins(monkeypatch)`` gives a test a hermetic plugin world (no installed plugins, no registrations, no
+env switches). ``use_fake_entry_points`` replaces ``importlib.metadata.entry_points`` for the test only
+(``monkeypatch`` undoes it) and clears the registry's cache of loaded plugins.
 """
 
 from __future__ import annotations
@@ -37,18 +38,36 @@ def fake_entry_point(name: str, value: str, *, group: str = "latentedit.mappers"
 
 
 def use_fake_entry_points(monkeypatch, entry_points: Iterable[metadata.EntryPoint]) -> None:
-    """Make ``importlib.metadata.entry_points(group=...)`` return exactly ``entry_points`` for this test."""
-    eps = list(entry_points)
+    """Make the ``latentedit.*`` entry-point groups hold exactly ``entry_points`` for this test.
+
+    Every other query (torch, triton, pytest plugins ...) goes to the real ``entry_points``, so libraries that
+    discover their own plugins while the test runs are unaffected.
+    """
+    fakes = list(entry_points)
+    real_entry_points = metadata.entry_points
 
     def fake(**params):
         group = params.get("group")
-        return [ep for ep in eps if group is None or ep.group == group]
+        if group is None or not str(group).startswith("latentedit."):
+            return real_entry_points(**params)  # other libraries' plugins: the real thing, untouched
+        return metadata.EntryPoints(fakes).select(**params)
 
     monkeypatch.setattr(metadata, "entry_points", fake)
     from latentedit.plugins import registry
 
     registry.clear_cache()
     monkeypatch.setattr(registry, "_loaded", {})
+
+
+def isolate_plugins(monkeypatch, entry_points: Iterable[metadata.EntryPoint] = ()) -> None:
+    """A hermetic plugin world for one test: no installed entry points (only ``entry_points``), no in-process
+    registrations from elsewhere, no allow-list/disable variables, an empty load cache."""
+    from latentedit.plugins import registry
+
+    monkeypatch.delenv(registry.ENV_ALLOW, raising=False)
+    monkeypatch.delenv(registry.ENV_DISABLE, raising=False)
+    monkeypatch.setattr(registry, "_registered", {g: {} for g in registry.GROUPS.values()})
+    use_fake_entry_points(monkeypatch, entry_points)
 
 
 def unique_module_name(prefix: str = "fake_plugin") -> str:
