@@ -78,7 +78,9 @@ def default_config(name: str, **recipe) -> JudgeConfig:
     """The shipped architecture for judge ``name``, with recipe fields overridden by ``recipe``."""
     _check_name(name)
     out = {"attributes": len(ATTRIBUTE_NAMES), "identity": 64, "factors": NUM_FACTORS}[name]
-    return JudgeConfig(name=name, out_dim=out, recipe=TrainRecipe(**recipe))
+    # The factor estimator reads small details (iris colour, brows, jaw): it gets the wider body.
+    channels = (32, 48, 96, 128) if name == "factors" else (24, 32, 64, 96)
+    return JudgeConfig(name=name, channels=channels, out_dim=out, recipe=TrainRecipe(**recipe))
 
 
 def _check_name(name: str) -> None:
