@@ -163,8 +163,10 @@ def _find(group: str, name: str, allow) -> PluginSpec:
         return matches[0]
     if len(matches) > 1:
         dists = ", ".join(f"'{s.distribution}' ({s.value})" for s in matches)
-        raise PluginLoadError(group=group, name=name, distribution=None, value="?", cause=PluginError(
-            f"the name is provided by several distributions: {dists}; uninstall one of them"))
+        raise PluginLoadError(
+            group=group, name=name, distribution=" and ".join(str(s.distribution) for s in matches),
+            value=" | ".join(s.value for s in matches),
+            cause=PluginError(f"the name is provided by several distributions: {dists}; uninstall one of them"))
     valid = sorted({s.name for s in visible})
     close = difflib.get_close_matches(name, valid, n=3, cutoff=0.5)
     msg = f"no {_short(group)[:-1]} plugin named {name!r}."
