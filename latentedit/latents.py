@@ -86,16 +86,8 @@ def sample_w_plus(G, seeds, truncation_psi: float = 1.0, truncation_cutoff: int 
         return G.mapping(z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
 
 
-def mean_w(G, n: int = 10_000, seed: int = 0) -> torch.Tensor:
-    """Mean of mapping(z) over ``n`` seeded z: (w_dim,). Used when a checkpoint carries no w_avg."""
-    g = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, G.z_dim, generator=g).to(G.mapping.w_avg.device)
-    with torch.no_grad():
-        return torch.cat([G.mapping.z_to_w(c) for c in z.split(2048)]).mean(0)
-
-
 __all__ = ["parse_seeds", "z_from_seed", "z_from_seeds", "check_w_plus", "w_to_wplus", "mix_styles", "truncate",
-           "sample_w_plus", "mean_w", "LatentFile", "save_latents", "load_latents", "LatentError"]
+           "sample_w_plus", "LatentFile", "save_latents", "load_latents", "LatentError"]
 
 
 @dataclass(frozen=True)

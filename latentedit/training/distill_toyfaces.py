@@ -190,8 +190,8 @@ def train(cfg: DistillConfig, run_dir, *, steps: int, resume: bool = False, chec
 
 def export_generator(run_dir, out) -> Path:
     """Write the run's EMA generator (with w_avg = mean of 10k mapped z) to our .safetensors format."""
+    from latentedit.io.checkpoints import compute_w_avg
     from latentedit.io.ours import save_generator
-    from latentedit.latents import mean_w
 
     ckpt = Path(run_dir) / "checkpoint.pt"
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
@@ -201,6 +201,6 @@ def export_generator(run_dir, out) -> Path:
     cfg = DistillConfig(**cfg_dict)
     G = Generator(cfg.generator_config())
     G.load_state_dict(state["modules"]["G_ema"])
-    G.mapping.w_avg.copy_(mean_w(G, 10_000))
-    return save_generator(out, G, extra={"recipe": "toyfaces-distill", "recipe_config": cfg_dict,
+    G.mapping.w_avg.copy_(compute_w_avg(G))
+    return save_generator(G, out, extra={"recipe": "toyfaces-distill", "recipe_config": cfg_dict,
                                          "steps": int(state["step"])})

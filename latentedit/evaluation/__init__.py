@@ -1,0 +1,1 @@
+"""Evaluation against the toy-faces ground truth: generator quality, (later) edit quality."""
