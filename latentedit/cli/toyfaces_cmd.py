@@ -64,7 +64,9 @@ def toyfaces():
 @click.option("--resolution", type=click.IntRange(8, 1024), default=64, show_default=True, help="Pixels per face.")
 @click.option("--columns", type=click.IntRange(1, 64), default=8, show_default=True, help="Faces per row.")
 @click.option("--prior/--no-prior", default=True, show_default=True, help="Sample with the correlation prior.")
-def render(seeds, out, resolution, columns, prior):
+@click.option("--edits", is_flag=True,
+              help="One row per seed: the face, then each attribute flipped, then new nuisance (same person).")
+def render(seeds, out, resolution, columns, prior, edits):
     """Render one face per seed into a contact sheet.
 
     Face SEED is ``sample_factors(1, SEED)``: the same seed always draws the same person.
@@ -73,10 +75,11 @@ def render(seeds, out, resolution, columns, prior):
     Examples:
       latentedit toyfaces render --seeds 0-15 --out sheet.png
       latentedit toyfaces render --seeds 0-63 --resolution 128 --columns 8 --out big.png
+      latentedit toyfaces render --seeds 0-3 --edits --out edits.png
     """
     import torch
 
-    from latentedit.toyfaces.factors import sample_factors
+    from latentedit.toyfaces.factors import ATTRIBUTE_NAMES, INDEX, resample_nuisance, sample_factors
     from latentedit.toyfaces.renderer import contact_sheet
     from latentedit.toyfaces.renderer import render as render_faces
 
@@ -84,8 +87,19 @@ def render(seeds, out, resolution, columns, prior):
     if len(seed_list) > 4096:
         raise click.ClickException(f"--seeds: at most 4096 faces per sheet; got {len(seed_list)}")
     f = torch.cat([sample_factors(1, s, prior=prior) for s in seed_list])
+    if edits:
+        rows = []
+        for s, person in zip(seed_list, f):
+            row = [person]
+            for name in ATTRIBUTE_NAMES:
+                flipped = person.clone()
+                flipped[INDEX[name]] = 1.0 - flipped[INDEX[name]].round()
+                row.append(flipped)
+            row.append(resample_nuisance(person[None], s + 1)[0])
+            rows.append(torch.stack(row))
+        f, columns = torch.cat(rows), len(ATTRIBUTE_NAMES) + 2
     _save_png(contact_sheet(render_faces(f, resolution), columns=columns), Path(out))
-    click.echo(f"wrote {out} ({len(seed_list)} faces at {resolution}x{resolution})")
+    click.echo(f"wrote {out} ({len(f)} faces at {resolution}x{resolution})")
 
 
 @toyfaces.command()

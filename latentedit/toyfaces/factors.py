@@ -12,7 +12,7 @@ It has three parts:
 
 Sampling: ``factors_from_gaussian(u)`` maps standard-normal ``u`` to factors deterministically and smoothly:
 identity and nuisance factors are ``Φ(u)`` (the Gaussian CDF, uniform on [0, 1]); an attribute is
-``Φ(ATTRIBUTE_STEEPNESS · (u - t))``, which piles most of its mass near 0 or 1 (about 90% of samples lie outside
+``Φ(ATTRIBUTE_STEEPNESS · (u - t))``, which piles most of its mass near 0 or 1 (93.5% of samples lie outside
 [0.3, 0.7]) so that labels are unambiguous while the intensity is still a smooth function of ``u``.
 
 The correlation prior (``prior=True``) moves each attribute's threshold ``t`` with other factors:
