@@ -192,3 +192,12 @@ def test_convert_discriminator_keeps_logits(tmp_path, name, nv_expected, ros_exp
     assert info.format == "latentedit" and D2.config == D.config
     img = (nv_expected["img_const"] if name.startswith("nvidia") else ros_expected["img_z"])
     assert torch.equal(D(img), D2(img))
+
+
+def test_every_expected_tensor_is_covered(ros_expected, nv_expected):
+    """If a reference output is added to the golden files, this fails until a test compares it."""
+    assert set(ros_expected) == {"z", "z2", "w_plus_input", "truncation_latent", "noise", "img_z", "latents_z",
+                                 "img_trunc07", "img_wplus", "img_mix_inject3", "latents_mix", "img_explicit_noise",
+                                 "d_logits_img_z"}
+    assert set(nv_expected) == {"z", "ws", "ws_trunc07", "img_const", "img_trunc07_const", "w_plus_input",
+                                "img_wplus_const", "img_wplus_none", "d_logits_img_const"}
