@@ -22,6 +22,7 @@ G_CONFIGS = [
 ]
 D_CONFIGS = [
     dict(resolution=8, channels=(6, 4), mbstd_group=4, mbstd_channels=1),
+    dict(resolution=16, channels=(6, 6, 4), mbstd_group=None, mbstd_channels=1),
     dict(resolution=64, channels=(24, 20, 16, 12, 8), mbstd_group=2, mbstd_channels=2),
 ]
 
@@ -75,7 +76,7 @@ def test_rosinality_converted_layout(tmp_path, kw, legacy):
     assert_same_generator(G, G2)
 
 
-@pytest.mark.parametrize("kw,dkw", list(zip(G_CONFIGS[:2], D_CONFIGS)), ids=["8", "64"])
+@pytest.mark.parametrize("kw,dkw", list(zip(G_CONFIGS[:2], D_CONFIGS[::2])), ids=["8", "64"])
 def test_rosinality_training_snapshot_layout(tmp_path, kw, dkw):
     G, D = _make_G(kw, seed=1), random_discriminator(**{**dkw, "mbstd_group": 4, "mbstd_channels": 1})
     path = export_rosinality(tmp_path / "snap.pt", G, D, training_snapshot=True)
@@ -104,11 +105,14 @@ def test_nvidia_pickle_layout(tmp_path, kw, conv_clamp):
 
 @pytest.mark.parametrize("dkw", D_CONFIGS, ids=lambda kw: f"d{kw['resolution']}")
 def test_nvidia_pickle_discriminator(tmp_path, dkw):
-    D = random_discriminator(seed=3, **dkw)
+    from latentedit.io.nvidia_pkl import WHOLE_BATCH
+
+    group = WHOLE_BATCH if dkw["mbstd_group"] is None else dkw["mbstd_group"]  # None: NVIDIA's "whole batch"
+    D = random_discriminator(seed=3, **{**dkw, "mbstd_group": group})
     G = _make_G(G_CONFIGS[0])
     path = export_nvidia_pkl(tmp_path / "gd.pkl", G, D, mbstd_group=dkw["mbstd_group"])
     D2, info = load_discriminator(path)
-    assert info.source_key == "D" and D2.config.mbstd_group == dkw["mbstd_group"]
+    assert info.source_key == "D" and D2.config.mbstd_group == group
     assert D2.config.mbstd_channels == dkw["mbstd_channels"]  # from the b4.conv input width
     assert_same_discriminator(D, D2)
 

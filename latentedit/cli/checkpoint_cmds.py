@@ -42,7 +42,8 @@ def describe(info) -> list[tuple[str, str]]:
         rows += [("num_ws", str(cfg.num_ws)), ("z_dim", str(cfg.z_dim)), ("w_dim", str(cfg.w_dim)),
                  ("mapping depth", f"{cfg.mapping_layers} (lr multiplier {cfg.mapping_lr_mul:g})")]
     else:
-        rows += [("minibatch std", f"group {cfg.mbstd_group}, {cfg.mbstd_channels} channel(s)")]
+        group = "whole batch" if cfg.mbstd_group >= 2 ** 31 - 1 else cfg.mbstd_group
+        rows += [("minibatch std", f"group {group}, {cfg.mbstd_channels} channel(s)")]
     rows += [("channels", table), ("conv_clamp", "none" if cfg.conv_clamp is None else f"{cfg.conv_clamp:g}"),
              ("parameters", f"{info.num_parameters:,}")]
     if info.w_avg_source is not None:

@@ -14,7 +14,6 @@ in a file ever runs (pickles go through ``restricted_unpickler``, torch files th
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -264,4 +263,4 @@ def convert_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, *, discri
         save(net, dst, extra=extra)
     except OSError as exc:
         raise CheckpointError(dst, f"cannot write the output ({exc.strerror or exc})") from None
-    return dataclasses.replace(info)
+    return info

@@ -24,6 +24,7 @@ from latentedit.io.arch_infer import check_filter
 from latentedit.io.errors import CheckpointError
 from latentedit.io.restricted_unpickler import PersistentMeta, RefusedGlobalError, restricted_load
 
+WHOLE_BATCH = 2 ** 31 - 1  # minibatch-stddev group size meaning "the whole batch"
 _TF_HINT = ("this is a TensorFlow StyleGAN2 pickle; convert it to PyTorch first (NVIDIA's stylegan2-ada-pytorch "
             "legacy.py or rosinality's convert_weight.py), then load the result")
 
@@ -154,8 +155,10 @@ def discriminator_options(kwargs: Mapping[str, Any], path) -> tuple[dict[str, An
                                     "StyleGAN2's residual ('resnet') discriminator")
     epi = dict(kwargs.get("epilogue_kwargs") or {})
     group = epi.get("mbstd_group_size", 4)
-    opts = {"conv_clamp": kwargs.get("conv_clamp"), "mbstd_group": int(group if group is not None else 4)}
-    return opts, [f"conv_clamp {opts['conv_clamp']}, mbstd group {opts['mbstd_group']} from _init_kwargs"]
+    # NVIDIA's None means "the whole minibatch": min(group, batch) with an unreachably large group does that
+    opts = {"conv_clamp": kwargs.get("conv_clamp"), "mbstd_group": WHOLE_BATCH if group is None else int(group)}
+    shown = "whole batch" if group is None else opts["mbstd_group"]
+    return opts, [f"conv_clamp {opts['conv_clamp']}, mbstd group {shown} from _init_kwargs"]
 
 
 def generator_tensors(meta: PersistentMeta, path) -> tuple[dict[str, torch.Tensor], list[str]]:
