@@ -141,6 +141,9 @@ def generator_options(kwargs: Mapping[str, Any], path) -> tuple[dict[str, Any], 
         opts["w_avg_beta"] = float(mapk["w_avg_beta"])
     notes = [f"conv_clamp {opts['conv_clamp']} from _init_kwargs"] if kwargs else \
         ["no _init_kwargs: conv_clamp assumed none"]
+    if int(syn.get("num_fp16_res") or 0) > 0:
+        notes.append(f"trained with float16 in the top {syn['num_fp16_res']} resolutions; latentedit computes in "
+                     "float32 (as NVIDIA's code does with force_fp32=True)")
     return opts, notes
 
 
