@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import pickle
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from latentedit.io.checkpoints import CheckpointError, load_discriminator, load_generator
+from latentedit.io.checkpoints import CheckpointError, load_generator
 from latentedit.io.restricted_unpickler import RefusedGlobalError, restricted_load
 from tests.conftest import tiny_generator
 from tests.test_io_exporters import (easydict, export_nvidia_pkl, export_rosinality, fake_nvidia_modules,
