@@ -87,3 +87,9 @@ def test_eval_judges_shipped_text(tmp_path):
     r = run("eval-judges", "--n", 40)
     assert r.exit_code == 0, r.output
     assert r.output.count("meets") + r.output.count("MISSES") == 3
+
+
+def test_generator_commands_are_reachable_under_toyfaces():
+    r = run("--help")
+    assert "train-generator" in r.output and "export-generator" in r.output
+    assert run("train-generator", "--help").exit_code == 0

@@ -45,7 +45,47 @@ def _save_png(array, path: Path) -> None:
     atomic_write(path, lambda tmp: img.save(tmp, format="PNG"))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Subcommands that live in other modules (the generator recipe): name -> (module, attribute). Imported only when
+# listed or used; a module that is missing or broken simply leaves its commands out.
+EXTERNAL_COMMANDS: dict[str, tuple[str, str]] = {
+    "train-generator": ("latentedit.cli.train_generator_cmd", "train_generator"),
+    "export-generator": ("latentedit.cli.train_generator_cmd", "export_generator_cmd"),
+}
+
+
+class _ToyfacesGroup(click.Group):
+    """Our own commands plus ``EXTERNAL_COMMANDS`` (imported lazily)."""
+
+    def _external(self, name):
+        import importlib
+
+        module, attr = EXTERNAL_COMMANDS[name]
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except Exception:  # not installed / broken: leave it out rather than break `toyfaces`
+            return None
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(EXTERNAL_COMMANDS))
+
+    def get_command(self, ctx, name):
+        cmd = super().get_command(ctx, name)
+        if cmd is None and name in EXTERNAL_COMMANDS:
+            cmd = self._external(name)
+        return cmd
+
+    def format_commands(self, ctx, formatter):
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit=70)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=_ToyfacesGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def toyfaces():
     """The toy-faces domain: a procedural face renderer with ground-truth factors, and its judges.
 
