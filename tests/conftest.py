@@ -9,6 +9,9 @@ import torch
 
 GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "golden"
 
+# Tiny test networks run many times faster on one thread than on two contended ones.
+torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def _seed_and_threads():

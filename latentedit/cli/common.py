@@ -22,7 +22,7 @@ device_option = click.option("--device", default="auto", show_default=True,
 def load_generator_or_default(path: str | None, device: torch.device):
     """Load ``path`` (any supported format) or the shipped toy-faces generator; ClickException on failure.
 
-    Returns (generator in eval mode on ``device``, description string).
+    Returns (generator in eval mode on ``device``, its ``CheckpointInfo``).
     """
     from latentedit import assets
 

@@ -1,0 +1,79 @@
+"""Community direction files: InterFaceGAN ``.npy`` (1, D), e4e ``.pt`` (1, 512) tensors, GANSpace
+``{mean, comp, std}``. Reading never executes code (``numpy.load(allow_pickle=False)``, ``torch.load(weights_only=True)``)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from latentedit.io.modelfile import atomic_write
+
+
+class DirectionFileError(ValueError):
+    """A direction file of an unknown layout or shape."""
+
+
+def read_direction(path) -> torch.Tensor:
+    """A single direction, returned as (D,) float32, from .npy (1, D)/(D,) or .pt (1, D)/(D,)."""
+    path = Path(path)
+    try:
+        if path.suffix == ".npy":
+            arr = torch.from_numpy(np.load(path, allow_pickle=False))
+        else:
+            arr = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise DirectionFileError(f"{path}: not a readable direction file ({type(exc).__name__}: {exc})") from None
+    if isinstance(arr, dict):
+        raise DirectionFileError(f"{path}: holds a dict with keys {sorted(arr)}; for GANSpace files use "
+                                 "read_ganspace")
+    if not torch.is_tensor(arr) or arr.ndim > 2 or (arr.ndim == 2 and arr.shape[0] != 1):
+        shape = tuple(arr.shape) if torch.is_tensor(arr) else type(arr).__name__
+        raise DirectionFileError(f"{path}: a direction must be (1, D) or (D,); got {shape}")
+    return arr.reshape(-1).float()
+
+
+def write_interfacegan(path, direction: torch.Tensor) -> Path:
+    """InterFaceGAN boundary.npy: float32 (1, D)."""
+    arr = direction.detach().reshape(1, -1).float().numpy()
+
+    def write(tmp):
+        with open(tmp, "wb") as fh:
+            np.save(fh, arr)
+    return atomic_write(path, write)
+
+
+def write_e4e(path, direction: torch.Tensor) -> Path:
+    """e4e-style editing direction: a torch float32 tensor (1, D)."""
+    t = direction.detach().reshape(1, -1).float().clone()
+    return atomic_write(path, lambda tmp: torch.save(t, tmp))
+
+
+def read_ganspace(path) -> dict[str, torch.Tensor]:
+    """{'mean': (1, D), 'comp': (K, 1, D), 'std': (K,)} from a .pt (e4e's ffhq_pca.pt layout) or .npz
+    (GANSpace's lat_mean / lat_comp / lat_stdev)."""
+    path = Path(path)
+    try:
+        if path.suffix == ".npz":
+            z = np.load(path, allow_pickle=False)
+            d = {"mean": torch.from_numpy(z["lat_mean"]), "comp": torch.from_numpy(z["lat_comp"]),
+                 "std": torch.from_numpy(z["lat_stdev"])}
+        else:
+            d = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise DirectionFileError(f"{path}: not a readable GANSpace file ({type(exc).__name__}: {exc})") from None
+    if not isinstance(d, dict) or not {"mean", "comp", "std"} <= set(d):
+        raise DirectionFileError(f"{path}: expected keys mean, comp, std; got {sorted(d) if isinstance(d, dict) else type(d).__name__}")
+    comp = d["comp"].float()
+    dim = comp.shape[-1]
+    return {"mean": d["mean"].float().reshape(1, dim), "comp": comp.reshape(-1, 1, dim),
+            "std": d["std"].float().reshape(-1)}
+
+
+def write_ganspace(path, pca: dict[str, torch.Tensor]) -> Path:
+    data = {k: pca[k].detach().float().clone() for k in ("mean", "comp", "std")}
+    buf = io.BytesIO()
+    torch.save(data, buf)
+    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(buf.getvalue()))

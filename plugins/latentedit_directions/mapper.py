@@ -1,0 +1,177 @@
+"""``directions``: attribute edits along linear directions in W or W+ (InterFaceGAN, GANSpace, SeFa).
+
+One direction per attribute: a unit normal ``n`` and an offset ``b`` so that ``d(w) = w·n + b`` is a signed
+distance (> 0: attribute present). ``forward(w_plus, target=t)`` moves each latent along ``n`` until
+``d = (2t - 1) · edit_distance`` (t = 1 present, 0 absent; NaN leaves that attribute alone). ``edit_steps``
+adds ``step · edit_distance · n`` instead (the CLI's ``--attr smile=+1``). Conditional editing projects the
+normals of ``conditions`` out of every other direction, so editing one attribute keeps the conditioned ones.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from latentedit.plugins import Mapper, MapperConfig
+from latentedit_directions.ganspace_sefa import ganspace_components, sefa_directions
+from latentedit_directions.interfacegan import project_boundary, train_boundary
+
+METHODS = ("interfacegan", "ganspace", "sefa")
+SPACES = ("w", "w_plus")
+
+
+@dataclass(frozen=True)
+class DirectionsConfig(MapperConfig):
+    method: str = field(default="interfacegan", metadata={"doc": "interfacegan | ganspace | sefa"})
+    space: str = field(default="w", metadata={"doc": "w: one direction for all edited layers; w_plus: per-layer"})
+    ratio: float = field(default=0.02, metadata={"doc": "InterFaceGAN: top/bottom fraction of scored samples"})
+    edit_distance: float = field(default=3.0, metadata={"doc": "target |signed distance| for a full edit"})
+    conditions: tuple[str, ...] = field(default=(), metadata={"doc": "attributes held fixed while editing others"})
+    layers: tuple[int, ...] = field(default=(), metadata={"doc": "W+ layers the edit touches (empty: all)"})
+    n_components: int = field(default=32, metadata={"doc": "GANSpace: PCA components to search"})
+    seed: int = field(default=0, metadata={"doc": "seed of the SVM split"})
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}; got {self.method!r}")
+        if self.space not in SPACES:
+            raise ValueError(f"space must be one of {SPACES}; got {self.space!r}")
+
+
+class DirectionsMapper(Mapper):
+    """Linear attribute directions; fit-style (``fit``), no training."""
+
+    config_class = DirectionsConfig
+    kind = "fit"
+
+    def __init__(self, config, generator_info):
+        super().__init__(config, generator_info)
+        gi = self.generator_info
+        dim = gi.w_dim if self.config.space == "w" else gi.num_ws * gi.w_dim
+        self.register_buffer("normals", torch.zeros(gi.n_attr, dim))
+        self.register_buffer("offsets", torch.zeros(gi.n_attr))
+        self.register_buffer("fitted", torch.zeros(gi.n_attr))
+        unknown = [c for c in self.config.conditions if c not in gi.attribute_names]
+        bad_layers = [i for i in self.config.layers if not 0 <= i < gi.num_ws]
+        if unknown or bad_layers:
+            raise ValueError(f"conditions must name attributes in {list(gi.attribute_names)} and layers lie in "
+                             f"[0, {gi.num_ws}); got unknown {unknown}, layers {bad_layers}")
+
+    # ---- codes in the direction's space ---------------------------------------------------------------------
+    def _codes(self, w_plus: torch.Tensor) -> torch.Tensor:
+        """(B, num_ws, w_dim) -> (B, D): the mean W over layers (exact for broadcast W), or flattened W+."""
+        return w_plus.mean(dim=1) if self.config.space == "w" else w_plus.flatten(1)
+
+    def _layer_mask(self, like: torch.Tensor) -> torch.Tensor:
+        mask = torch.ones(self.generator_info.num_ws, 1, dtype=like.dtype, device=like.device)
+        if self.config.layers:
+            mask.zero_()
+            mask[list(self.config.layers)] = 1
+        return mask
+
+    def _delta(self, a: int, amount: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """Displacement (B, num_ws, w_dim) of ``amount`` (B,) along attribute a's normal on the edited layers."""
+        gi = self.generator_info
+        n = self.normals[a]
+        n = n.expand(gi.num_ws, -1) if self.config.space == "w" else n.view(gi.num_ws, gi.w_dim)
+        return amount.view(-1, 1, 1) * (n * self._layer_mask(like)).unsqueeze(0)
+
+    def _check_fitted(self, a: int) -> None:
+        if not bool(self.fitted[a]):
+            raise RuntimeError(f"no direction fitted for {self.generator_info.attribute_names[a]!r}; call fit(...) "
+                               "or load a fitted file")
+
+    def signed_distance(self, w_plus: torch.Tensor) -> torch.Tensor:
+        """(B, num_ws, w_dim) -> (B, n_attr)."""
+        return self._codes(w_plus) @ self.normals.T + self.offsets
+
+    def forward(self, w_plus: torch.Tensor, *, target: torch.Tensor) -> torch.Tensor:
+        out = w_plus
+        for a in range(self.generator_info.n_attr):
+            t = target[:, a]
+            if torch.isnan(t).all():
+                continue
+            self._check_fitted(a)
+            d = self.signed_distance(out)[:, a]
+            goal = (2 * t.clamp(0, 1) - 1) * self.config.edit_distance
+            out = out + self._delta(a, torch.where(torch.isnan(t), torch.zeros_like(d), goal - d), out)
+        return out
+
+    def edit_steps(self, w_plus: torch.Tensor, steps: dict[str, float]) -> torch.Tensor:
+        """Additive edits: ``w + step · edit_distance · n`` per named attribute. w_plus: (B, num_ws, w_dim)."""
+        names = list(self.generator_info.attribute_names)
+        out = w_plus
+        for name, step in steps.items():
+            if name not in names:
+                raise KeyError(f"unknown attribute {name!r}; valid: {names}")
+            a = names.index(name)
+            self._check_fitted(a)
+            amount = torch.full((w_plus.shape[0],), float(step) * self.config.edit_distance, dtype=w_plus.dtype)
+            out = out + self._delta(a, amount, out)
+        return out
+
+    def direction(self, name: str) -> torch.Tensor:
+        """The unit normal of one attribute: (D,)."""
+        a = list(self.generator_info.attribute_names).index(name)
+        self._check_fitted(a)
+        return self.normals[a].clone()
+
+    # ---- fitting --------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def fit(self, *, w_plus: torch.Tensor, labels: torch.Tensor, generator=None, **options) -> "DirectionsMapper":
+        """Fit from latents ``w_plus (N, num_ws, w_dim)`` and per-attribute scores/labels ``(N, n_attr)``
+        (logits or probabilities: higher = more present). SeFa also needs ``generator``."""
+        cfg, gi = self.config, self.generator_info
+        if labels.shape != (w_plus.shape[0], gi.n_attr):
+            raise ValueError(f"labels must be (N={w_plus.shape[0]}, {gi.n_attr}); got {tuple(labels.shape)}")
+        codes = self._codes(w_plus).float()
+        scores = labels.float()
+        if cfg.method == "interfacegan":
+            for a in range(gi.n_attr):
+                n, b, _ = train_boundary(codes, scores[:, a], ratio=cfg.ratio, seed=cfg.seed)
+                self.normals[a], self.offsets[a] = n, b
+        else:
+            if cfg.space != "w":
+                raise ValueError(f"{cfg.method} directions live in W; use space='w'")
+            if cfg.method == "ganspace":
+                candidates = ganspace_components(codes, cfg.n_components, cfg.seed)["comp"].squeeze(1)
+            else:
+                if generator is None:
+                    raise ValueError("SeFa needs the generator: fit(w_plus=..., labels=..., generator=G)")
+                candidates = sefa_directions(generator)[0][: cfg.n_components]
+            self._assign_components(codes, scores, candidates)
+        self.fitted.fill_(1)
+        self._apply_conditions()
+        return self
+
+    def _assign_components(self, codes, scores, candidates) -> None:
+        """Name components: each attribute takes the candidate whose projection best separates it (signed)."""
+        proj = codes @ candidates.T                                    # (N, K)
+        for a in range(self.generator_info.n_attr):
+            s = scores[:, a] - scores[:, a].mean()
+            p = proj - proj.mean(0)
+            corr = (p * s[:, None]).sum(0) / (p.norm(dim=0) * s.norm() + 1e-12)
+            k = int(corr.abs().argmax())
+            n = candidates[k] * torch.sign(corr[k])
+            n = n / n.norm()
+            pos = scores[:, a] > scores[:, a].median()
+            x = codes @ n
+            self.normals[a] = n
+            self.offsets[a] = -(x[pos].mean() + x[~pos].mean()) / 2
+
+    def _apply_conditions(self) -> None:
+        names = list(self.generator_info.attribute_names)
+        conds = [names.index(c) for c in self.config.conditions]
+        if not conds:
+            return
+        originals = self.normals.clone()
+        for a in range(len(names)):
+            if a in conds:
+                continue
+            n = project_boundary(originals[a], *[originals[c] for c in conds])
+            # keep the offset's meaning: d = w·n + b, with b rescaled along the projected normal
+            scale = float(n @ originals[a])
+            self.normals[a] = n
+            self.offsets[a] = self.offsets[a] * scale if math.isfinite(scale) else self.offsets[a]
