@@ -62,6 +62,9 @@ class E4EConfig:
             raise E4EConfigError(f"num_ws must be 2*log2(generator_resolution)-2 = "
                                  f"{num_ws_for(self.generator_resolution)} for a {self.generator_resolution}-px "
                                  f"generator; got num_ws={self.num_ws}")
+        # heads past the last layer do not exist: clamp so equal architectures compare equal
+        object.__setattr__(self, "coarse_end", min(int(self.coarse_end), self.num_ws))
+        object.__setattr__(self, "middle_end", min(int(self.middle_end), self.num_ws))
         if not 1 <= self.coarse_end <= self.middle_end:
             raise E4EConfigError(f"need 1 <= coarse_end <= middle_end; got {self.coarse_end}, {self.middle_end}")
         if any(c // self.se_reduction < 1 for c in self.stage_widths):

@@ -66,7 +66,8 @@ def infer_e4e_config(enc: Mapping[str, torch.Tensor], opts: Mapping[str, Any], p
                                     "must be numbered 0..N without gaps")
     starts = [0] + [i for i in units if f"body.{i}.shortcut_layer.0.weight" in enc]
     if len(starts) != 4:
-        raise CheckpointError(path, f"unknown e4e layout: expected 4 IR-SE stages; found stage starts at {starts}")
+        raise CheckpointError(path, f"unknown e4e layout: expected 4 IR-SE stages, each after the first starting "
+                                    f"with a width-changing unit (a shortcut conv); found stage starts at {starts}")
     stage_units = tuple(b - a for a, b in zip(starts, starts[1:] + [len(units)], strict=True))
     stage_widths = tuple(shape(f"body.{s}.res_layer.1.weight")[0] for s in starts)
     n_convs = [sum(1 for k in enc if re.fullmatch(rf"styles\.{h}\.convs\.\d+\.weight", k)) for h in heads]
