@@ -50,8 +50,8 @@ def _cases():
     out.append(("bias+lrelu+clamp256 (4,512,64,64)", "bias_act", (4, 512, 64, 64), dict(act="lrelu", clamp=256.0)))
     out.append(("bias+linear (1,3,1024,1024)", "bias_act", (1, 3, 1024, 1024), dict(act="linear")))
     out.append(("bias+lrelu channels-last (4,512,64,64)", "bias_act_cl", (4, 512, 64, 64), dict(act="lrelu")))
-    out.append(("bias+tanh (4,512,32,32)", "bias_act", (4, 512, 32, 32), dict(act="tanh")))
-    out.append(("bias+swish (4,512,32,32)", "bias_act", (4, 512, 32, 32), dict(act="swish")))
+    for act in ("relu", "tanh", "sigmoid", "elu", "selu", "softplus", "swish"):
+        out.append((f"bias+{act} (4,512,32,32)", "bias_act", (4, 512, 32, 32), dict(act=act)))
     for shape in [(4, 512, 64, 64), (1, 32, 512, 512)]:
         for fname, f in (("4x4", F4_2D), ("4-tap 1-D", F4_1D)):
             out.append((f"up2 {fname} {shape}", "up", shape, dict(f=f)))

@@ -18,6 +18,13 @@ from latentedit import ops
 from latentedit.ops import _build, _native
 
 PY = sys.executable
+OPS_DIR = Path(_build.__file__).resolve().parent
+
+# Subprocesses that only need the lock or the allocator load those modules by path: no torch import (fast).
+_LOAD_BUILD = (f"import sys, importlib.util as u; s = u.spec_from_file_location('b', {str(OPS_DIR / '_build.py')!r}); "
+               f"b = sys.modules['b'] = u.module_from_spec(s); s.loader.exec_module(b); file_lock = b.file_lock")
+_LOAD_ALLOC = (f"import importlib.util as u; s = u.spec_from_file_location('a', {str(OPS_DIR / 'allocator.py')!r}); "
+               f"allocator = u.module_from_spec(s); s.loader.exec_module(allocator)")
 
 
 def _run(code: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -119,7 +126,7 @@ def test_lock_cannot_go_stale_after_a_killed_holder(tmp_path):
     lock = tmp_path / "x.lock"
     holder = subprocess.Popen([PY, "-c", textwrap.dedent(f"""
         import sys, time
-        from latentedit.ops._build import file_lock
+        {_LOAD_BUILD}
         with file_lock({str(lock)!r}):
             print("locked", flush=True)
             time.sleep(600)
@@ -144,7 +151,7 @@ def test_lock_serialises_concurrent_holders(tmp_path):
     lock, log = tmp_path / "y.lock", tmp_path / "log.txt"
     code = textwrap.dedent(f"""
         import time
-        from latentedit.ops._build import file_lock
+        {_LOAD_BUILD}
         with file_lock({str(lock)!r}):
             with open({str(log)!r}, "a") as fh:
                 fh.write("in\\n"); fh.flush(); time.sleep(0.3); fh.write("out\\n")
@@ -222,8 +229,8 @@ def test_ops_cli_registered_in_main():
 
 
 def test_tune_malloc_idempotent_and_opt_out():
-    code = """
-        from latentedit.ops import allocator
+    code = f"""
+        {_LOAD_ALLOC}
         a = allocator.tune_malloc(); b = allocator.tune_malloc()
         print(a, b, allocator.describe())
     """

@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "act.h"
@@ -59,36 +60,61 @@ void fwd_row(const T* __restrict x, T* __restrict y, const T* __restrict b, acc_
 }
 
 // ---- first-order gradient: dx = dy * gain * act'(z) * [|gain * act(z)| <= clamp] --------------------------
-template <typename T, int A, bool VB>
+template <typename T, int A, bool VB, bool CLAMPED>
+inline acc_of<T> grad1_one(const T* __restrict dy, const T* __restrict x, const T* __restrict b, acc_of<T> b0,
+                           int64_t i, acc_of<T> alpha, acc_of<T> gain, acc_of<T> clampv) {
+  using acc_t = acc_of<T>;
+  const acc_t z = acc_t(x[i]) + (VB ? acc_t(b[i]) : b0);
+  const acc_t g = acc_t(dy[i]) * gain * act_d1<A, acc_t>(z, alpha);
+  if (CLAMPED) return le_in_range<acc_t>(act_f<A, acc_t>(z, alpha) * gain, clampv) ? g : acc_t(0);
+  return g;
+}
+
+template <typename T, int A, bool VB, bool CLAMPED>
 void grad1_row(const T* __restrict dy, const T* __restrict x, const T* __restrict b, acc_of<T> b0,
-               T* __restrict dx, int64_t n, acc_of<T> alpha, acc_of<T> gain, acc_of<T> clampv, bool clamped,
+               T* __restrict dx, int64_t n, acc_of<T> alpha, acc_of<T> gain, acc_of<T> clampv,
                double* __restrict colsum /* VB: per-element sums, else nullptr */, double* rowsum /* !VB */) {
   using acc_t = acc_of<T>;
-  auto one = [&](int64_t i) -> acc_t {
-    const acc_t z = acc_t(x[i]) + (VB ? acc_t(b[i]) : b0);
-    acc_t g = acc_t(dy[i]) * gain * act_d1<A, acc_t>(z, alpha);
-    if (clamped && !le_in_range<acc_t>(act_f<A, acc_t>(z, alpha) * gain, clampv)) g = acc_t(0);
-    return g;
-  };
   if (VB) {
     if (colsum) {
-      for (int64_t i = 0; i < n; ++i) { const acc_t g = one(i); dx[i] = T(g); colsum[i] += double(g); }
+      for (int64_t i = 0; i < n; ++i) {
+        const acc_t g = grad1_one<T, A, VB, CLAMPED>(dy, x, b, b0, i, alpha, gain, clampv);
+        dx[i] = T(g);
+        colsum[i] += double(g);
+      }
     } else {
-      for (int64_t i = 0; i < n; ++i) dx[i] = T(one(i));
+      for (int64_t i = 0; i < n; ++i) dx[i] = T(grad1_one<T, A, VB, CLAMPED>(dy, x, b, b0, i, alpha, gain, clampv));
     }
     return;
   }
   if (!rowsum) {
-    for (int64_t i = 0; i < n; ++i) dx[i] = T(one(i));
+    for (int64_t i = 0; i < n; ++i) dx[i] = T(grad1_one<T, A, VB, CLAMPED>(dy, x, b, b0, i, alpha, gain, clampv));
     return;
   }
-  double lanes[kLanes] = {0};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) { const acc_t g = one(i + j); dx[i + j] = T(g); lanes[j] += double(g); }
+  // Row sum: kLanes independent partial sums in acc_t over blocks of kBlock elements (few adds per lane, so
+  // float keeps full precision there), each block flushed into a double.
+  constexpr int64_t kBlock = 1024;
   double s = 0;
-  for (; i < n; ++i) { const acc_t g = one(i); dx[i] = T(g); s += double(g); }
-  for (int j = 0; j < kLanes; ++j) s += lanes[j];
+  for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+    const int64_t i1 = std::min(n, i0 + kBlock);
+    acc_t lanes[kLanes] = {};
+    int64_t i = i0;
+    for (; i + kLanes <= i1; i += kLanes) {
+      for (int j = 0; j < kLanes; ++j) {
+        const acc_t g = grad1_one<T, A, VB, CLAMPED>(dy, x, b, b0, i + j, alpha, gain, clampv);
+        dx[i + j] = T(g);
+        lanes[j] += g;
+      }
+    }
+    for (; i < i1; ++i) {
+      const acc_t g = grad1_one<T, A, VB, CLAMPED>(dy, x, b, b0, i, alpha, gain, clampv);
+      dx[i] = T(g);
+      s += double(g);
+    }
+    double bs = 0;
+    for (int j = 0; j < kLanes; ++j) bs += double(lanes[j]);
+    s += bs;
+  }
   *rowsum = s;
 }
 
@@ -216,14 +242,19 @@ std::vector<at::Tensor> bias_act_cpu_grad1(const at::Tensor& dy_, const at::Tens
       scalar_t* dxp = dx.data_ptr<scalar_t>();
       const scalar_t* bp = b.data_ptr<scalar_t>();
       LE_DISPATCH_ACT(act, A, [&] {
-        run_rows(L, want_db, db.data(), [&](int64_t off, int64_t n, int64_t c, double* cs, double* rs) {
-          if (c < 0)
-            grad1_row<scalar_t, A, true>(gp + off, xp + off, bp, 0, dxp + off, n, alpha, gain, clamp_value(clamp),
-                                         clamped, cs, nullptr);
-          else
-            grad1_row<scalar_t, A, false>(gp + off, xp + off, nullptr, acc_t(bp[c]), dxp + off, n,
-                                          alpha, gain, clamp_value(clamp), clamped, nullptr, rs);
-        });
+        auto rows = [&](auto clamped_tag) {
+          constexpr bool CL = decltype(clamped_tag)::value;
+          run_rows(L, want_db, db.data(), [&](int64_t off, int64_t n, int64_t c, double* cs, double* rs) {
+            if (c < 0)
+              grad1_row<scalar_t, A, true, CL>(gp + off, xp + off, bp, 0, dxp + off, n, alpha, gain,
+                                               clamp_value(clamp), cs, nullptr);
+            else
+              grad1_row<scalar_t, A, false, CL>(gp + off, xp + off, nullptr, acc_t(bp[c]), dxp + off, n, alpha,
+                                                gain, clamp_value(clamp), nullptr, rs);
+          });
+        };
+        if (clamped) rows(std::true_type{});
+        else rows(std::false_type{});
       });
     });
   }
