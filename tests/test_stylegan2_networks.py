@@ -33,14 +33,15 @@ def grouped_modconv_definition(x, weight, styles, demodulate=True, up=1):
     return ops.upfirdn2d(y, f, padding=1, gain=4)
 
 
+@pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("up", [1, 2])
 @pytest.mark.parametrize("demodulate", [True, False])
-def test_modulated_conv_matches_per_sample_weight_definition(up, demodulate):
+def test_modulated_conv_matches_per_sample_weight_definition(up, demodulate, fused):
     g = torch.Generator().manual_seed(1)
     x = torch.randn(3, 5, 7, 7, generator=g, dtype=torch.float64)
     w = torch.randn(4, 5, 3, 3, generator=g, dtype=torch.float64)
     s = torch.randn(3, 5, generator=g, dtype=torch.float64)
-    ours = modulated_conv2d(x, w, s, demodulate=demodulate, up=up)
+    ours = modulated_conv2d(x, w, s, demodulate=demodulate, up=up, fused=fused)
     ref = grouped_modconv_definition(x, w, s, demodulate=demodulate, up=up)
     assert ours.shape == ref.shape == (3, 4, 7 * up, 7 * up)
     torch.testing.assert_close(ours, ref, rtol=1e-10, atol=1e-10)

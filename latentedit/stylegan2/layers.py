@@ -51,6 +51,12 @@ class FullyConnected(nn.Module):
         return f"in={self.weight.shape[1]}, out={self.weight.shape[0]}, act={self.activation}"
 
 
+def _use_fused(batch: int, weight: torch.Tensor, x: torch.Tensor) -> bool:
+    """Fold styles into per-sample weights when the weights are smaller than the activations they would scale
+    (high resolutions, small batches): two full passes over the activations are then saved."""
+    return batch * weight.numel() <= x[0].numel()
+
+
 def modulated_conv2d(
     x: torch.Tensor,
     weight: torch.Tensor,
@@ -59,33 +65,50 @@ def modulated_conv2d(
     demodulate: bool = True,
     up: int = 1,
     resample_filter: torch.Tensor | None = None,
+    fused: bool | None = None,
 ) -> torch.Tensor:
-    """StyleGAN2's modulated convolution, computed without per-sample weights.
+    """StyleGAN2's modulated convolution.
 
     x: (B, I, H, W); weight: (O, I, k, k); styles: (B, I). Returns (B, O, H*up, W*up).
-    Modulation scales the input channels, demodulation the output channels, which equals convolving with the
-    per-sample weight ``w * s`` normalised to unit norm (eps 1e-8), but runs one shared convolution for the batch.
+    Equal to convolving each sample with its own weight ``w * s`` normalised to unit norm (eps 1e-8). Two
+    evaluation orders, same result: ``fused`` builds the per-sample weights and runs one grouped convolution
+    (cheap when weights are smaller than activations); otherwise styles scale the input channels and the
+    demodulation scales the output channels around one shared convolution. ``None`` picks the cheaper.
     ``up=2`` is a stride-2 transposed convolution followed by the [1,3,3,1] FIR (gain 4), as in the references.
     """
-    b, i, _, _ = x.shape
+    b, i, h, w = x.shape
     o, wi, kh, kw = weight.shape
     if wi != i or styles.shape != (b, i):
         raise ValueError(f"modulated_conv2d: x (B, {wi}, H, W) and styles (B, {wi}) expected for weight "
                          f"{tuple(weight.shape)}; got x {tuple(x.shape)}, styles {tuple(styles.shape)}")
-    x = x * styles.reshape(b, i, 1, 1)
-    if up == 1:
-        x = F.conv2d(x, weight, padding=kh // 2)
-    elif up == 2:
-        x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
+    if up not in (1, 2):
+        raise ValueError(f"modulated_conv2d supports up=1 or 2; got {up}")
+    dcoefs = None
+    if demodulate:
+        # sum_{i,k} (w[o,i,k] s[b,i])^2 = s^2 @ sum_k w^2 : (B, I) @ (I, O) -> (B, O)
+        dcoefs = (styles.square() @ weight.square().sum(dim=(2, 3)).t() + 1e-8).rsqrt()
+    if fused is None:
+        fused = _use_fused(b, weight, x)
+    if fused:
+        wb = weight.unsqueeze(0) * styles.reshape(b, 1, i, 1, 1)                 # (B, O, I, k, k)
+        if dcoefs is not None:
+            wb = wb * dcoefs.reshape(b, o, 1, 1, 1)
+        xg = x.reshape(1, b * i, h, w)
+        if up == 1:
+            y = F.conv2d(xg, wb.reshape(b * o, i, kh, kw), padding=kh // 2, groups=b)
+        else:
+            y = F.conv_transpose2d(xg, wb.transpose(1, 2).reshape(b * i, o, kh, kw), stride=2, groups=b)
+        x = y.reshape(b, o, *y.shape[2:])
+    else:
+        x = x * styles.reshape(b, i, 1, 1)
+        x = F.conv2d(x, weight, padding=kh // 2) if up == 1 else F.conv_transpose2d(x, weight.transpose(0, 1),
+                                                                                     stride=2)
+        if dcoefs is not None:
+            x = x * dcoefs.reshape(b, o, 1, 1)
+    if up == 2:
         # (H*2+1) after the 3x3 transpose; the FIR with padding 1 brings it back to H*2.
         f = resample_filter if resample_filter is not None else blur_filter(x.device)
         x = ops.upfirdn2d(x, f, padding=(kw - 2, kw - 2, kh - 2, kh - 2), gain=4)
-    else:
-        raise ValueError(f"modulated_conv2d supports up=1 or 2; got {up}")
-    if demodulate:
-        # sum_{i,k} (w[o,i,k] s[b,i])^2 = s^2 @ sum_k w^2 : (B, I) @ (I, O)
-        dcoefs = (styles.square() @ weight.square().sum(dim=(2, 3)).t() + 1e-8).rsqrt()
-        x = x * dcoefs.reshape(b, o, 1, 1)
     return x
 
 
