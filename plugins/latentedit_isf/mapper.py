@@ -1,0 +1,134 @@
+"""``isf``: ISF-GAN's implicit style function (Liu et al., TMM 2022) as a latentedit mapper.
+
+    w_plus (B, L, D), target (B, n_attr), z (B, z_dim)  ->  w_plus' (B, L, D)
+
+The noise ``z`` and the attribute code ``d`` (from ``target``) drive a condition MLP with one head per W+ layer;
+each layer of ``w_plus`` is re-normalised by AdaLN ``(1 + gamma) * LN(w) + beta`` and passed through an output MLP
+(see ``latentedit_isf.network``). Different ``z`` give different edits for the same target (multimodal); every
+column of ``target`` is edited in the same pass (multi-attribute).
+
+``target`` columns: 1 = attribute present, 0 = absent, fractions allowed; **NaN = keep this attribute as it is**
+(with ``keep_code``, the code carries an 'edit' mask beside the values, and the trainer asks kept attributes to stay
+as the source has them). ``z=None`` means ``z = 0`` (deterministic: the centre of the noise distribution); pass
+``mapper.sample_noise(B)`` draws for diverse outputs. ``layer_masks`` restrict which W+ layers an attribute may
+change; the other layers are copied back from the input (ISF-GAN's ``--use_post``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from latentedit.losses import LossSettings
+from latentedit.plugins import ConfigError, Mapper
+from latentedit_isf.config import ISFConfig
+from latentedit_isf.network import AdaLN, ConditionNetwork, output_mlp
+
+#: ISF-GAN's weights from ``styleganv2/train.sh`` on latentedit's loss names. ``identity`` is 0 as in ISF
+#: (``lambda_reid 0``): a domain with a trusted face embedder may switch it on (the toy recipe does).
+ISF_LOSS_WEIGHTS = {
+    "attribute": 2.0,        # lambda_cls 2
+    "adversarial": 1.0,      # the non-saturating GAN term, weight 1 in solver.py
+    "r1": 1.0,               # lambda_r1 1
+    "lpips": 1.0,            # lambda_lpips 1 (edited vs source image)
+    "lpips_cycle": 1.0,      # lambda_lpips_cyc (default 1)
+    "latent_cycle": 1.0,     # lambda_lat_cyc 1
+    "image_cycle": 1.0,      # lambda_src_cyc 1
+    "diversity": 2.0,        # lambda_ds 2, decayed over ISFConfig.diversity_decay_steps
+    "neighbourhood": 0.01,   # lambda_nb 0.01
+    "identity": 0.0,         # lambda_reid 0
+}
+
+
+class ISFMapper(Mapper):
+    """ISF-GAN's implicit style function; trainable, takes noise. See the module docstring."""
+
+    config_class = ISFConfig
+    kind = "trainable"
+    takes_noise = True
+
+    def __init__(self, config: ISFConfig | None, generator_info):
+        super().__init__(config, generator_info)
+        cfg, gi = self.config, self.generator_info
+        if gi.n_attr == 0:
+            raise ConfigError("ISFMapper needs at least one attribute: GeneratorInfo(attribute_names=(...)) is empty")
+        unknown = [n for n, _ in cfg.layer_masks if n not in gi.attribute_names]
+        bad = [(n, i) for n, layers in cfg.layer_masks for i in layers if not 0 <= i < gi.num_ws]
+        if unknown or bad:
+            raise ConfigError(f"ISFConfig.layer_masks: attributes must be among {list(gi.attribute_names)} and layers "
+                              f"in [0, {gi.num_ws}); found unknown attributes {unknown}, bad layers {bad}")
+        hidden = cfg.hidden_dim or gi.w_dim
+        code_dim = gi.n_attr * (2 if cfg.keep_code else 1)
+        self.condition = ConditionNetwork(cfg.z_dim + code_dim, hidden, gi.num_ws, trunk_blocks=cfg.cond_layers,
+                                          head_layers=cfg.head_layers, shared_heads=cfg.shared_heads)
+        self.adaln = AdaLN(hidden, gi.w_dim)
+        self.out = output_mlp(gi.w_dim, hidden, cfg.out_layers)
+        if cfg.residual:
+            with torch.no_grad():
+                self.out[-1].weight.mul_(cfg.residual_init_scale)
+                self.out[-1].bias.zero_()
+        allowed = torch.ones(gi.n_attr, gi.num_ws)  # (n_attr, L): 1 where attribute a may change layer l
+        for name, layers in cfg.layer_masks:
+            row = gi.attribute_names.index(name)
+            allowed[row].zero_()
+            allowed[row, list(layers)] = 1.0
+        self.register_buffer("layer_allowed", allowed, persistent=False)
+
+    @classmethod
+    def default_loss_weights(cls) -> dict[str, float]:
+        return dict(ISF_LOSS_WEIGHTS)
+
+    # ---- helpers for callers and the trainer ---------------------------------------------------------------
+    def sample_noise(self, batch: int, *, generator: torch.Generator | None = None,
+                     device: torch.device | str | None = None) -> torch.Tensor:
+        """Standard-normal noise (batch, z_dim)."""
+        z = torch.randn(batch, self.config.z_dim, generator=generator)
+        return z.to(device if device is not None else self.layer_allowed.device)
+
+    def training_targets(self, source_labels: torch.Tensor, *, generator: torch.Generator | None = None):
+        """Targets for one training step from the source's labels (B, n_attr) in {0, 1}.
+
+        Each attribute is flipped with probability ``edit_fraction``, else kept. Returns ``(target, full)``:
+        ``target`` (B, n_attr) has NaN on kept columns when ``keep_code`` (what the mapper is called with),
+        ``full`` (B, n_attr) has the source's label there (what the attribute loss compares against).
+        """
+        src = source_labels.float()
+        flip = torch.rand(src.shape, generator=generator).to(src.device) < self.config.edit_fraction
+        full = torch.where(flip, 1.0 - src, src)
+        target = torch.where(flip, full, torch.full_like(src, float("nan"))) if self.config.keep_code else full
+        return target, full
+
+    def loss_settings(self, **overrides) -> LossSettings:
+        """The ``LossSettings`` this config implies (diversity decay, BCE pos_weight), with ``overrides``."""
+        base = {"diversity_decay_steps": self.config.diversity_decay_steps,
+                "attribute_pos_weight": tuple(self.config.attribute_pos_weight) or None}
+        return LossSettings(**{**base, **overrides})
+
+    # ---- the call ------------------------------------------------------------------------------------------
+    def _code(self, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """target (B, n_attr) -> (code (B, C), edited (B, n_attr) bool)."""
+        edited = ~torch.isnan(target)
+        values = torch.nan_to_num(target, nan=0.0).clamp(0.0, 1.0)
+        if self.config.keep_code:
+            return torch.cat([values, edited.to(values.dtype)], dim=1), edited
+        if not bool(edited.all()):
+            raise ValueError("ISFMapper with keep_code=False cannot keep attributes: target has NaN columns; give "
+                             "a value (0 or 1) for every attribute, or use a mapper trained with keep_code=True")
+        return values, edited
+
+    def forward(self, w_plus: torch.Tensor, *, target: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        """w_plus (B, L, D), target (B, n_attr) (NaN = keep), z (B, z_dim) or None (= 0) -> (B, L, D)."""
+        code, edited = self._code(target.to(w_plus.dtype))
+        if z is None:
+            z = w_plus.new_zeros(w_plus.shape[0], self.config.z_dim)
+        s = self.condition(torch.cat([z.to(w_plus.dtype), code], dim=1))     # (B, L, H)
+        delta_or_w = self.out(self.adaln(w_plus, s))                          # (B, L, D)
+        out = w_plus + delta_or_w if self.config.residual else delta_or_w
+        if self.config.layer_masks and (self.config.masks_in_training or not self.training):
+            out = self.copy_untouched_layers(out, w_plus, edited)
+        return out
+
+    def copy_untouched_layers(self, out: torch.Tensor, w_plus: torch.Tensor, edited: torch.Tensor) -> torch.Tensor:
+        """Keep ``out`` only on layers some edited attribute may change; elsewhere copy ``w_plus`` (all (B, L, D);
+        edited (B, n_attr) bool)."""
+        allowed = (edited.to(out.dtype) @ self.layer_allowed.to(out.dtype)) > 0          # (B, L)
+        return torch.where(allowed.unsqueeze(-1), out, w_plus)

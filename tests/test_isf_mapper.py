@@ -1,0 +1,130 @@
+"""The built-in `isf` plugin: contract, multimodality, multi-attribute codes, NaN = keep, layer masks, config."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+try:
+    import latentedit_isf  # noqa: F401
+except ImportError:  # the editable install predates the plugin folder
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
+
+from latentedit.losses import LOSS_NAMES
+from latentedit.plugins import ConfigError, GeneratorInfo
+from latentedit.testing.mapper_contract import check_mapper_contract
+from latentedit_isf import ISF_LOSS_WEIGHTS, ISFConfig, ISFMapper
+
+GI = GeneratorInfo(num_ws=6, w_dim=16, attribute_names=("smile", "glasses", "age"), resolution=16)
+SMALL = ISFConfig(z_dim=8, hidden_dim=16)
+
+
+def _inputs(b=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(b, GI.num_ws, GI.w_dim, generator=g), torch.randint(0, 2, (b, GI.n_attr), generator=g).float()
+
+
+@pytest.mark.parametrize("config", [SMALL, ISFConfig(z_dim=4, hidden_dim=8, shared_heads=True, residual=False,
+                                                     keep_code=False),
+                                    ISFConfig(z_dim=4, hidden_dim=8, layer_masks=(("smile", (4, 5)),))])
+def test_contract(tmp_path, config):
+    check_mapper_contract(ISFMapper, config, tmp_path=tmp_path)
+
+
+def test_default_config_passes_contract_and_declares_isf_weights(tmp_path):
+    check_mapper_contract(ISFMapper, tmp_path=tmp_path)
+    w = ISFMapper.default_loss_weights()
+    assert set(w) <= set(LOSS_NAMES) and w == ISF_LOSS_WEIGHTS
+    assert (w["attribute"], w["diversity"], w["neighbourhood"], w["identity"]) == (2.0, 2.0, 0.01, 0.0)
+    m = ISFMapper(None, GI)
+    assert m.kind == "trainable" and m.takes_noise and m.z_dim == 64
+    s = m.loss_settings()
+    assert s.diversity_decay_steps == 50000 and s.attribute_pos_weight is None
+
+
+def test_different_noise_gives_different_edits_same_noise_same_edit():
+    m = ISFMapper(SMALL, GI).eval()
+    w, t = _inputs()
+    z1, z2 = m.sample_noise(4, generator=torch.Generator().manual_seed(1)), m.sample_noise(
+        4, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        a, b, a2 = m(w, target=t, z=z1), m(w, target=t, z=z2), m(w, target=t, z=z1)
+    assert torch.equal(a, a2)
+    assert (a - b).abs().mean(dim=(1, 2)).min() > 1e-4  # every sample moved by the noise
+    # several attributes in one pass: changing one target column changes the output
+    t2 = t.clone()
+    t2[:, 1] = 1 - t2[:, 1]
+    with torch.no_grad():
+        assert (m(w, target=t2, z=z1) - a).abs().amax() > 1e-4
+
+
+def test_residual_starts_near_identity_and_z_none_is_deterministic():
+    m = ISFMapper(SMALL, GI).eval()
+    w, t = _inputs()
+    with torch.no_grad():
+        out = m(w, target=t)
+        assert torch.equal(out, m(w, target=t, z=torch.zeros(4, 8)))
+    assert (out - w).abs().mean() < 0.5 * w.abs().mean()
+
+
+def test_layer_masks_copy_untouched_layers_back():
+    cfg = ISFConfig(z_dim=8, hidden_dim=16, layer_masks=(("smile", (4, 5)), ("glasses", (2, 3))))
+    m = ISFMapper(cfg, GI).eval()
+    w, _ = _inputs()
+    nan = float("nan")
+    smile_only = torch.tensor([[1.0, nan, nan]]).repeat(4, 1)
+    with torch.no_grad():
+        out = m(w, target=smile_only, z=m.sample_noise(4))
+    changed = (out - w).abs().amax(dim=(0, 2)) > 0
+    assert changed.tolist() == [False, False, False, False, True, True]
+    both = torch.tensor([[1.0, 0.0, nan]]).repeat(4, 1)
+    with torch.no_grad():
+        out = m(w, target=both, z=m.sample_noise(4))
+    assert ((out - w).abs().amax(dim=(0, 2)) > 0).tolist() == [False, False, True, True, True, True]
+    # age has no mask: it may change every layer; nothing edited -> nothing changes
+    with torch.no_grad():
+        assert ((m(w, target=torch.tensor([[nan, nan, 1.0]]).repeat(4, 1)) - w).abs().amax(dim=(0, 2)) > 0).all()
+        assert torch.equal(m(w, target=torch.full((4, 3), nan)), w)
+    # ISF's behaviour: masks at test time only
+    m2 = ISFMapper(cfg.replace(masks_in_training=False), GI).train()
+    out = m2(w, target=smile_only)
+    assert ((out - w).abs().amax(dim=(0, 2)) > 0).all()
+
+
+def test_training_targets_flip_some_and_keep_the_rest():
+    m = ISFMapper(SMALL.replace(edit_fraction=0.5), GI)
+    src = torch.randint(0, 2, (64, 3)).float()
+    target, full = m.training_targets(src, generator=torch.Generator().manual_seed(0))
+    kept = torch.isnan(target)
+    assert 0 < kept.float().mean() < 1
+    assert torch.equal(full[kept], src[kept]) and torch.equal(full[~kept], 1 - src[~kept])
+    assert torch.equal(target[~kept], full[~kept])
+    no_keep = ISFMapper(SMALL.replace(keep_code=False), GI)
+    target, full = no_keep.training_targets(src)
+    assert torch.equal(target, full)
+    with pytest.raises(ValueError, match="keep_code=False cannot keep"):
+        no_keep(torch.zeros(1, 6, 16), target=torch.tensor([[1.0, float("nan"), 0.0]]))
+
+
+def test_config_errors_are_clear():
+    with pytest.raises(ConfigError, match="ema_decay"):
+        ISFConfig(ema_decay=1.5)
+    with pytest.raises(ConfigError, match="r1_target"):
+        ISFConfig(r1_target="both")
+    with pytest.raises(ConfigError, match=r"unknown attributes \['beard'\]"):
+        ISFMapper(ISFConfig(layer_masks=(("beard", (0,)),)), GI)
+    with pytest.raises(ConfigError, match="bad layers"):
+        ISFMapper(ISFConfig(layer_masks=(("smile", (9,)),)), GI)
+    cfg = ISFConfig().with_overrides(['layer_masks=[["smile", [4, 5]]]', "diversity_decay_steps=0"])
+    assert cfg.masks_dict() == {"smile": (4, 5)} and cfg.diversity_decay_steps == 0
+
+
+def test_hyperparameters_travel_with_the_checkpoint(tmp_path):
+    cfg = SMALL.replace(lr=3e-4, ema_decay=0.99, diversity_decay_steps=123, layer_masks=(("age", (1, 2)),))
+    m = ISFMapper(cfg, GI)
+    m.save(tmp_path / "isf.safetensors")
+    again = ISFMapper.load(tmp_path / "isf.safetensors")
+    assert again.config == cfg and again.config.lr == 3e-4 and again.config.diversity_decay_steps == 123
