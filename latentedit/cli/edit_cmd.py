@@ -1,0 +1,288 @@
+"""``latentedit edit``: edit photos or W+ files with any mapper plugin; write edited images, a grid and a GIF strip.
+
+Per input ``NAME`` (a W+ file ``NAME.wplus.safetensors`` or a photo) it writes into ``--out``:
+
+    NAME/source.png                        the input as the generator draws it (the reconstruction, for photos)
+    NAME/<row>_<strength>_<k>.png          one edited image per row (attribute or 'all') x strength x sample k
+    NAME_grid.png                          rows: attributes/strengths, columns: source + samples
+    NAME_edited.wplus.safetensors          the edited latents, in grid order (rows x samples)
+    NAME_strip.gif                         with --gif: frames = strengths of the combined edit, samples side by side
+    NAME/pasted_<row>_<strength>_<k>.png   photos with alignment: the edit pasted back into the photo
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import torch
+
+from latentedit.cli.common import device_option, load_generator_or_default, resolve_device
+
+LATENT_SUFFIX = ".safetensors"
+PHOTO_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+DEFAULT_MAPPERS = {"isf": "toyfaces_isf.safetensors", "directions": "toyfaces_directions.safetensors"}
+DEFAULT_ENCODER = "toyfaces_e4e.safetensors"
+
+
+def _fail(exc: BaseException) -> click.ClickException:
+    return click.ClickException(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+
+
+def load_mapper_for_edit(method: str | None, mapper_path: str | None):
+    """(mapper in eval mode, plugin name, generator fingerprint recorded in the file or None)."""
+    from latentedit import assets
+    from latentedit.io.modelfile import ModelFileError, read_model_file
+    from latentedit.plugins import PluginError, load_mapper, load_mapper_file
+
+    if mapper_path is None:
+        name = method or "isf"
+        try:
+            load_mapper(name)  # unknown names fail here, listing the available plugins
+        except PluginError as exc:
+            raise _fail(exc) from None
+        asset = DEFAULT_MAPPERS.get(name)
+        if asset is None or not assets.has_asset(asset):
+            shipped = f" ({asset} is not shipped with this installation)" if asset else ""
+            raise click.ClickException(f"no --mapper FILE given for method {name!r} and no default one{shipped}; "
+                                       f"pass --mapper FILE (a mapper saved by `latentedit train` or a fitted "
+                                       f"directions file)")
+        mapper_path = str(assets.asset_path(asset))
+    if not Path(mapper_path).is_file():
+        raise click.ClickException(f"--mapper {mapper_path}: no such file")
+    try:
+        extra = read_model_file(mapper_path, expect_kind="mapper")[3]
+        mapper = load_mapper_file(mapper_path)
+    except (ModelFileError, PluginError, ValueError, OSError) as exc:
+        raise _fail(exc) from None
+    name = extra.get("mapper_name") or type(mapper).__name__
+    if method is not None and method != name:
+        raise click.ClickException(f"--method {method} but --mapper {mapper_path} holds a {name!r} mapper; drop "
+                                   f"--method or pass a {method} mapper file")
+    return mapper.eval().requires_grad_(False), name, extra.get("generator_fingerprint")
+
+
+def _load_encoder(encoder_path: str | None, G, device):
+    from latentedit import assets
+    from latentedit.plugins import PluginError, discover, load_spec
+
+    if encoder_path is None:
+        if not assets.has_asset(DEFAULT_ENCODER):
+            raise click.ClickException(f"editing photos needs an encoder: pass --encoder FILE ({DEFAULT_ENCODER} is "
+                                       "not shipped with this installation), or give W+ files instead")
+        encoder_path = str(assets.asset_path(DEFAULT_ENCODER))
+    if not Path(encoder_path).is_file():
+        raise click.ClickException(f"--encoder {encoder_path}: no such file")
+    candidates = []
+    for spec in discover("encoders"):
+        try:
+            cls = load_spec(spec)
+        except PluginError:
+            continue
+        if getattr(cls, "can_load", None) and cls.can_load(encoder_path):
+            candidates.append(cls)
+    if not candidates:
+        names = ", ".join(s.name for s in discover("encoders")) or "(none installed)"
+        raise click.ClickException(f"--encoder {encoder_path}: no installed encoder plugin reads this file "
+                                   f"(encoder plugins: {names}); install latentedit's e4e encoder or pass W+ files")
+    try:
+        enc = candidates[0].load(encoder_path, map_location=device)
+    except (ValueError, OSError) as exc:
+        raise _fail(exc) from None
+    fp = getattr(enc, "generator_fingerprint", None)
+    if fp and fp != G.fingerprint():
+        raise click.ClickException(f"--encoder {encoder_path} was trained for generator {fp}, not "
+                                   f"{G.fingerprint()}; pass the matching --generator or --encoder")
+    return enc.eval()
+
+
+def _read_photo(path: Path):
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        return Image.open(path).convert("RGB")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise click.ClickException(f"{path}: not a readable image ({exc})") from None
+
+
+def _center_square(img, size: int) -> torch.Tensor:
+    """A PIL image -> its central square resized to (1, 3, size, size) in [-1, 1]."""
+    from PIL import Image
+
+    from latentedit.images import from_pil
+
+    w, h = img.size
+    s = min(w, h)
+    box = ((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)
+    return from_pil(img.crop(box).resize((size, size), Image.LANCZOS))
+
+
+def photos_to_wplus(paths, G, encoder_path, align: bool, device):
+    """Yield (stem, w_plus (1, L, D), paste_back callable or None) per photo."""
+    faces = None
+    if align:
+        try:
+            import latentedit.faces as faces  # noqa: PLW0127 (optional: the alignment package)
+            if not hasattr(faces, "align_face"):
+                faces = None
+        except ImportError:
+            faces = None
+        if faces is None:
+            raise click.ClickException("photo editing with --align needs face alignment (latentedit.faces), which "
+                                       "this installation lacks; pass --no-align for square, already aligned face "
+                                       "crops, or give W+ files")
+    enc = _load_encoder(encoder_path, G, device)
+    for path in paths:
+        img = _read_photo(path)
+        paste = None
+        if faces is not None:
+            try:
+                aligned = faces.align_face(img, size=enc.input_resolution)
+            except (ValueError, RuntimeError) as exc:  # e.g. no face found
+                raise click.ClickException(f"{path}: {exc}") from None
+            crop = aligned.image if hasattr(aligned, "image") else aligned[0]
+            if hasattr(faces, "paste_back"):
+                paste = lambda edited, _img=img, _al=aligned: faces.paste_back(_img, edited, _al)  # noqa: E731
+            x = crop if isinstance(crop, torch.Tensor) else _center_square(crop, enc.input_resolution)
+        else:
+            x = _center_square(img, enc.input_resolution)
+        with torch.no_grad():
+            w = enc.invert(x.to(device))
+        yield path.stem, w, paste
+
+
+def latents_from_files(paths, G):
+    """Yield (stem, w_plus (1, L, D)) per latent in each W+ file (tied to ``G``: another generator's is an error)."""
+    from latentedit.latents import LatentError, load_latents, w_to_wplus
+
+    for path in paths:
+        try:
+            lf = load_latents(path, G)
+        except LatentError as exc:
+            raise _fail(exc) from None
+        t = lf.tensor
+        if lf.space == "w":
+            t = w_to_wplus(t, G.num_ws)
+        elif lf.space != "w_plus":
+            raise click.ClickException(f"{path}: holds {lf.space!r} latents; edit needs W or W+ files "
+                                       "(`latentedit sample --save-latents` writes W+)")
+        stem = path.name[: -len(".wplus.safetensors")] if path.name.endswith(".wplus.safetensors") else path.stem
+        for i in range(t.shape[0]):
+            yield (stem if t.shape[0] == 1 else f"{stem}_{i}"), t[i: i + 1]
+
+
+def edit_rows(amounts: dict[str, float], strengths: list[float]) -> list[tuple[str, float, dict[str, float]]]:
+    """Grid rows: each attribute alone (when several are asked for), then all together; each at every strength."""
+    groups = [(name, {name: a}) for name, a in amounts.items()] if len(amounts) > 1 else []
+    groups.append(("all" if len(amounts) > 1 else next(iter(amounts)), dict(amounts)))
+    return [(label, s, {k: v * s for k, v in group.items()}) for label, group in groups for s in strengths]
+
+
+def _save_gif(frames, path: Path, ms: int = 400) -> Path:
+    from PIL import Image
+
+    from latentedit.images import make_grid, to_uint8
+    from latentedit.io.modelfile import atomic_write
+
+    pil = [Image.fromarray(to_uint8(make_grid(f, ncol=f.shape[0]).unsqueeze(0))[0]) for f in frames]
+    return atomic_write(path, lambda tmp: pil[0].save(tmp, format="GIF", save_all=True, append_images=pil[1:],
+                                                       duration=ms, loop=0))
+
+
+@click.command("edit")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--attr", "attrs", multiple=True, required=True, metavar="NAME=AMOUNT",
+              help="An attribute edit, e.g. smile=+1 or age=-0.5; repeat for several (applied together).")
+@click.option("--method", default=None, help="Mapper plugin: isf (default), directions, or any installed NAME.")
+@click.option("--mapper", "mapper_path", type=click.Path(dir_okay=False), default=None,
+              help="Mapper file (default: the shipped toy-faces one for --method).")
+@click.option("--generator", "generator_path", type=click.Path(dir_okay=False), default=None,
+              help="Generator checkpoint (default: the shipped toy-faces generator).")
+@click.option("--encoder", "encoder_path", type=click.Path(dir_okay=False), default=None,
+              help="Encoder for photos (default: the shipped toy-faces e4e).")
+@click.option("--samples", type=click.IntRange(1, 64), default=6, show_default=True,
+              help="Outputs per edit (noise draws) for multimodal mappers; deterministic mappers give one.")
+@click.option("--strengths", default="1", show_default=True, help="Edit strengths: START:STOP:COUNT or a list.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise draws.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("edits"),
+              show_default=True, help="Output folder.")
+@click.option("--gif", is_flag=True, help="Also write an animated strip over the strengths.")
+@click.option("--align/--no-align", default=True, show_default=True,
+              help="Photos: align the face first (needs latentedit.faces); --no-align takes the central square.")
+@device_option
+def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, samples, strengths, seed, out_dir, gif,
+         align, device):
+    """Edit attributes of photos or W+ files (several attributes at once, several samples per edit).
+
+    \b
+    Examples:
+      latentedit edit face.png --attr smile=+1 --attr age=-0.5 --gif
+      latentedit sample --seeds 0-3 --save-latents lat/ && latentedit edit lat/*.wplus.safetensors --attr smile=1
+      latentedit edit lat/seed0000.wplus.safetensors --attr eyeglasses=1 --method directions --strengths -2:2:5
+    """
+    from latentedit.edits import EditError, apply_edit, check_edit, check_mapper_fits_generator, parse_attr
+    from latentedit.edits import parse_strengths
+    from latentedit.images import make_grid, save_image
+    from latentedit.latents import save_latents
+
+    try:
+        amounts = dict(parse_attr(a) for a in attrs)
+        strength_list = parse_strengths(strengths)
+    except EditError as exc:
+        raise click.BadParameter(str(exc)) from None
+    dev = resolve_device(device)
+    mapper, name, fingerprint = load_mapper_for_edit(method, mapper_path)
+    try:
+        check_edit(amounts, mapper.generator_info.attribute_names, source=f"the {name} mapper")
+    except EditError as exc:
+        raise click.BadParameter(str(exc), param_hint="--attr") from None
+    G, _ = load_generator_or_default(generator_path, dev)
+    try:
+        check_mapper_fits_generator(mapper, G, fingerprint=fingerprint, where=f"the {name} mapper")
+    except EditError as exc:
+        raise _fail(exc) from None
+    mapper = mapper.to(dev)
+
+    latent_paths = [p for p in inputs if p.name.endswith(LATENT_SUFFIX)]
+    photo_paths = [p for p in inputs if p.suffix.lower() in PHOTO_SUFFIXES]
+    other = [str(p) for p in inputs if p not in latent_paths and p not in photo_paths]
+    if other:
+        raise click.BadParameter(f"{', '.join(other)}: expected W+ files (*.safetensors) or photos "
+                                 f"({', '.join(sorted(PHOTO_SUFFIXES))})", param_hint="INPUTS")
+    jobs = [(s, w, None) for s, w in latents_from_files(latent_paths, G)]
+    if photo_paths:
+        jobs += list(photos_to_wplus(photo_paths, G, encoder_path, align, dev))
+
+    n_samples = samples if mapper.takes_noise else 1
+    z_dim = getattr(mapper, "z_dim", 0)
+    zs = [torch.randn(1, z_dim, generator=torch.Generator().manual_seed(seed + k)).to(dev) if z_dim else None
+          for k in range(n_samples)]
+    rows = edit_rows(amounts, strength_list)
+    for stem, w, paste in jobs:
+        w = w.to(dev)
+        folder = out_dir / stem
+        with torch.no_grad():
+            source = G.synthesis(w, noise_mode="const").cpu()
+            cells, latents = [], []
+            for label, strength, row_amounts in rows:
+                row = [source[0]]
+                for k, z in enumerate(zs):
+                    w_edit = apply_edit(mapper, w, row_amounts, z=z)
+                    img = G.synthesis(w_edit, noise_mode="const").cpu()
+                    save_image(img, folder / f"{label}_{strength:+.2f}_{k}.png")
+                    if paste is not None:
+                        save_image(paste(img), folder / f"pasted_{label}_{strength:+.2f}_{k}.png")
+                    row.append(img[0])
+                    latents.append(w_edit.cpu())
+                cells.append(torch.stack(row))
+        save_image(source, folder / "source.png")
+        save_image(make_grid(torch.cat(cells), ncol=1 + n_samples), out_dir / f"{stem}_grid.png")
+        save_latents(out_dir / f"{stem}_edited.wplus.safetensors", torch.cat(latents), space="w_plus", generator=G,
+                     extra={"method": name, "attrs": amounts, "strengths": strength_list, "samples": n_samples,
+                            "rows": [f"{label}@{s:+.2f}" for label, s, _ in rows]})
+        if gif:
+            combined = [c[1:] for (label, _, _), c in zip(rows, cells) if label == rows[-1][0]]
+            _save_gif(combined, out_dir / f"{stem}_strip.gif")
+        click.echo(f"{stem}: {len(rows)} edits x {n_samples} samples -> {out_dir / (stem + '_grid.png')}")
+    if mapper.takes_noise is False and samples > 1:
+        click.echo(f"note: the {name} mapper is deterministic, so each edit has one sample")

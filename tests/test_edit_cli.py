@@ -1,0 +1,155 @@
+"""`latentedit edit` end to end on W+ files written by `latentedit sample --save-latents`, and its errors."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+try:
+    import latentedit_isf  # noqa: F401
+except ImportError:  # the editable install predates the plugin folder
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
+
+from latentedit.cli.edit_cmd import edit, edit_rows
+from latentedit.cli.main import cli
+from latentedit.edits import EditError, apply_edit, parse_attr, parse_strengths
+from latentedit.latents import load_latents
+from latentedit.plugins import GeneratorInfo, load_mapper, registered_mapper
+from latentedit_directions import DirectionsConfig, DirectionsMapper
+from latentedit_isf import ISFConfig, ISFMapper
+from tests.conftest import tiny_generator
+
+ATTRS = ("smile", "eyeglasses")
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    from latentedit.io.ours import save_generator
+
+    d = tmp_path_factory.mktemp("edit")
+    G = tiny_generator(resolution=16)
+    gpath = save_generator(G, d / "g.safetensors")
+    res = CliRunner().invoke(cli, ["sample", "--generator", str(gpath), "--seeds", "0-1", "--out", str(d / "s.png"),
+                                   "--save-latents", str(d / "lat")])
+    assert res.exit_code == 0, res.output
+    gi = GeneratorInfo.from_generator(G, ATTRS)
+    load_mapper("directions")  # via the registry, so files record the plugin name 'directions'
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        w = G.mapping(torch.randn(300, G.z_dim, generator=g))
+    scores = torch.stack([w[:, 0, 0] - w[:, 0, 1], w[:, 0, 2]], 1)
+    dirs = DirectionsMapper(DirectionsConfig(edit_distance=1.0), gi).fit(w_plus=w, labels=scores)
+    dpath = dirs.save(d / "dirs.safetensors", extra={"generator_fingerprint": G.fingerprint()})
+    torch.manual_seed(0)
+    with registered_mapper("isf", ISFMapper):
+        ipath = ISFMapper(ISFConfig(z_dim=4, hidden_dim=8, residual_init_scale=1.0), gi).save(d / "isf.safetensors")
+    return d, G, gpath, dpath, ipath
+
+
+def _run(args):
+    return CliRunner().invoke(edit, [str(a) for a in args])
+
+
+def test_directions_edit_writes_every_file(setup, tmp_path):
+    d, G, gpath, dpath, _ = setup
+    lat = sorted((d / "lat").glob("*.wplus.safetensors"))
+    res = _run([*lat, "--attr", "smile=+1", "--attr", "eyeglasses=-0.5", "--method", "directions", "--mapper", dpath,
+                "--generator", gpath, "--strengths", "-1:1:3", "--samples", "3", "--gif", "--out", tmp_path])
+    assert res.exit_code == 0, res.output
+    assert "deterministic" in res.output
+    for stem in ("seed0000", "seed0001"):
+        grid = Image.open(tmp_path / f"{stem}_grid.png")
+        rows, cols = 3 * 3, 2  # (smile, eyeglasses, all) x 3 strengths; source + one sample
+        assert grid.size == (cols * 18 + 2, rows * 18 + 2)
+        assert (tmp_path / stem / "source.png").is_file()
+        assert (tmp_path / stem / "all_+1.00_0.png").is_file() and (tmp_path / stem / "smile_-1.00_0.png").is_file()
+        gif = Image.open(tmp_path / f"{stem}_strip.gif")
+        assert gif.n_frames == 3
+        edited = load_latents(tmp_path / f"{stem}_edited.wplus.safetensors", G)
+        assert edited.tensor.shape == (9, G.num_ws, G.w_dim) and edited.extra["method"] == "directions"
+    # strength 0 leaves the latent alone; +1 on 'all' equals the mapper's own additive edit
+    w = load_latents(lat[0], G).tensor
+    rows = edited.extra["rows"]
+    edited0 = load_latents(tmp_path / "seed0000_edited.wplus.safetensors", G).tensor
+    assert torch.allclose(edited0[rows.index("all@+0.00")], w[0])
+    mapper = DirectionsMapper.load(dpath)
+    want = mapper.edit_steps(w, {"smile": 1.0, "eyeglasses": -0.5})
+    assert torch.allclose(edited0[rows.index("all@+1.00")], want[0], atol=1e-6)
+
+
+def test_isf_edit_gives_several_different_samples(setup, tmp_path):
+    d, G, gpath, _, ipath = setup
+    lat = d / "lat" / "seed0000.wplus.safetensors"
+    with registered_mapper("isf", ISFMapper):
+        res = _run([lat, "--attr", "smile=1", "--mapper", ipath, "--generator", gpath, "--samples", "4",
+                    "--out", tmp_path])
+    assert res.exit_code == 0, res.output
+    assert Image.open(tmp_path / "seed0000_grid.png").size == (5 * 18 + 2, 18 + 2)
+    ws = load_latents(tmp_path / "seed0000_edited.wplus.safetensors", G).tensor
+    assert ws.shape[0] == 4 and (ws[0] - ws[1]).abs().amax() > 1e-4  # different z -> different edits
+
+
+def test_apply_edit_semantics():
+    gi = GeneratorInfo(num_ws=6, w_dim=8, attribute_names=ATTRS, resolution=16)
+    m = ISFMapper(ISFConfig(z_dim=4, hidden_dim=8), gi).eval()
+    w, z = torch.randn(2, 6, 8), torch.randn(2, 4)
+    nan = float("nan")
+    with torch.no_grad():
+        full = m(w, target=torch.tensor([[1.0, nan]] * 2), z=z)
+        assert torch.allclose(apply_edit(m, w, {"smile": 1.0}, z=z), full)
+        assert torch.allclose(apply_edit(m, w, {"smile": 0.5}, z=z), w + 0.5 * (full - w))
+        both = m(w, target=torch.tensor([[1.0, 0.0]] * 2), z=z)  # equal sizes: one pass
+        assert torch.allclose(apply_edit(m, w, {"smile": 1.0, "eyeglasses": -1.0}, z=z), both)
+        assert torch.equal(apply_edit(m, w, {"smile": 0.0}), w)
+    with pytest.raises(EditError, match="did you mean 'smile'.*smile, eyeglasses"):
+        apply_edit(m, w, {"smiel": 1.0})
+    assert parse_attr("age=-0.5") == ("age", -0.5) and parse_attr("smile") == ("smile", 1.0)
+    assert parse_strengths("-2:2:5") == [-2.0, -1.0, 0.0, 1.0, 2.0] and parse_strengths("0.5,1") == [0.5, 1.0]
+    with pytest.raises(EditError, match="START:STOP:COUNT"):
+        parse_strengths("big")
+    assert [r[:2] for r in edit_rows({"smile": 1.0}, [1.0])] == [("smile", 1.0)]
+
+
+def test_errors_are_clear(setup, tmp_path):
+    from latentedit.io.ours import save_generator
+
+    d, G, gpath, dpath, ipath = setup
+    lat = d / "lat" / "seed0000.wplus.safetensors"
+    base = ["--mapper", dpath, "--generator", gpath, "--out", tmp_path]
+    res = _run([lat, "--attr", "smiel=1", *base])
+    assert res.exit_code != 0 and "unknown attribute 'smiel'" in res.output and "smile, eyeglasses" in res.output
+    res = _run([lat, "--attr", "smile=lots", *base])
+    assert res.exit_code != 0 and "must be a number" in res.output
+    # latents of another generator with the same shapes: the fingerprint tells them apart
+    other = save_generator(tiny_generator(resolution=16, seed=1), tmp_path / "other.safetensors")
+    res = _run([lat, "--attr", "smile=1", "--mapper", dpath, "--generator", other, "--out", tmp_path])
+    assert res.exit_code != 0 and "made for generator" in res.output
+    # a mapper for another W+ shape
+    big = save_generator(tiny_generator(resolution=32), tmp_path / "big.safetensors")
+    res = _run([lat, "--attr", "smile=1", "--mapper", dpath, "--generator", big, "--out", tmp_path])
+    assert res.exit_code != 0 and "W+ of 6x8" in res.output and "8x8" in res.output
+    # latent file vs generator: undirected mapper file without fingerprint, other generator
+    plain = DirectionsMapper.load(dpath).save(tmp_path / "plain.safetensors")
+    res = _run([lat, "--attr", "smile=1", "--mapper", plain, "--generator", other, "--out", tmp_path])
+    assert res.exit_code != 0 and "belong to another generator" in res.output
+    res = _run([lat, "--attr", "smile=1", "--mapper", tmp_path / "none.safetensors", "--generator", gpath])
+    assert res.exit_code != 0 and "no such file" in res.output
+    res = _run([lat, "--attr", "smile=1", "--method", "isf", "--mapper", dpath, "--generator", gpath])
+    assert res.exit_code != 0 and "holds a 'directions' mapper" in res.output
+    res = _run([lat, "--attr", "smile=1", "--method", "nosuch", "--generator", gpath])
+    assert res.exit_code != 0 and "no mapper plugin named 'nosuch'" in res.output
+    res = _run([lat, "--attr", "smile=1", "--method", "directions", "--generator", gpath])
+    assert res.exit_code != 0 and "toyfaces_directions.safetensors is not shipped" in res.output
+    photo = tmp_path / "face.png"
+    Image.new("RGB", (20, 16), (90, 60, 40)).save(photo)
+    res = _run([photo, "--attr", "smile=1", *base, "--no-align", "--encoder", tmp_path / "missing.safetensors"])
+    assert res.exit_code != 0 and "--encoder" in res.output and "no such file" in res.output
+    junk = tmp_path / "notes.txt"
+    junk.write_text("x")
+    res = _run([junk, "--attr", "smile=1", *base])
+    assert res.exit_code != 0 and "expected W+ files" in res.output
