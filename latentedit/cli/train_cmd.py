@@ -1,0 +1,123 @@
+"""``latentedit train``: training commands. ``train mapper NAME`` runs the shared mapper trainer.
+
+The same command runs distributed when launched by torchrun (one process per GPU with NCCL, or CPU processes
+with gloo)::
+
+    torchrun --nproc_per_node=2 $(which latentedit) train mapper isf --config isf.yaml --out runs/isf
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+DEFAULT_GENERATOR = "default"
+TOY_CLASSIFIER = "toyfaces"
+
+
+@click.group("train")
+def train():
+    """Train mappers (and, later, encoders)."""
+
+
+def _load_classifier(spec: str):
+    """'toyfaces' = the shipped toy-faces attribute judge; else a toy-faces judge file (kind toyfaces-judge-attributes)."""
+    from latentedit.toyfaces.judges import JudgeError, load_judge
+
+    try:
+        return load_judge("attributes", None if spec == TOY_CLASSIFIER else spec)
+    except (JudgeError, ValueError, OSError) as exc:
+        raise click.ClickException(f"--classifier {spec}: {exc}") from None
+
+
+def _load_embedder(spec: str):
+    from latentedit.toyfaces.judges import JudgeError, load_judge
+
+    try:
+        return load_judge("identity", None if spec == TOY_CLASSIFIER else spec)
+    except (JudgeError, ValueError, OSError) as exc:
+        raise click.ClickException(f"--embedder {spec}: {exc}") from None
+
+
+def _config_data(config: str | None, out: Path, resume: bool) -> tuple[dict, str]:
+    from latentedit.training.config import read_config_file
+    from latentedit.training.trainer import CHECKPOINT_NAME, load_checkpoint_config
+
+    if config is not None:
+        return read_config_file(config), str(config)
+    if resume and (out / CHECKPOINT_NAME).exists():
+        stored = load_checkpoint_config(out)
+        return {"mapper": stored["mapper"], "trainer": stored["trainer"]}, f"{out / CHECKPOINT_NAME}"
+    return {}, "defaults"
+
+
+@train.command("mapper")
+@click.argument("name")
+@click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
+              help="YAML or JSON file with sections 'mapper' (the plugin's config) and 'trainer'. "
+                   "Default: the plugin's and the trainer's defaults (on --resume: the checkpoint's config).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override one field: trainer.steps=100, mapper.hidden=64, trainer.loss_weights.lpips=0, or a bare "
+                   "field name found in one section. Repeatable.")
+@click.option("--generator", "generator", default=DEFAULT_GENERATOR, show_default=True,
+              help="Generator checkpoint (.safetensors, rosinality .pt, NVIDIA .pkl), or 'default' for the shipped "
+                   "toy-faces generator.")
+@click.option("--out", "out", type=click.Path(file_okay=False), required=True, help="Run folder.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
+@click.option("--classifier", default=TOY_CLASSIFIER, show_default=True,
+              help="Attribute classifier: 'toyfaces' (the shipped judge) or a toy-faces judge file.")
+@click.option("--embedder", default=TOY_CLASSIFIER, show_default=True,
+              help="Identity embedder for the 'identity' loss with trainer.losses.identity=embedder.")
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+def mapper(name, config, overrides, generator, out, resume, classifier, embedder, device):
+    """Train mapper plugin NAME with the shared trainer.
+
+    \b
+    Examples:
+      latentedit train mapper isf --config isf.yaml --out runs/isf
+      latentedit train mapper isf --config isf.json --set trainer.steps=200 --set mapper.hidden=64 --out runs/a
+      latentedit train mapper isf --out runs/isf --resume --set trainer.steps=4000
+      torchrun --nproc_per_node=2 $(which latentedit) train mapper isf --config isf.yaml --out runs/ddp
+    """
+    from latentedit.cli.common import load_generator_or_default
+    from latentedit.losses import LossWeightError, MissingWeightsError
+    from latentedit.plugins import ConfigError, PluginError, load_mapper
+    from latentedit.training.checkpoint import CheckpointStateError
+    from latentedit.training.config import build_run_config
+    from latentedit.training.distributed import DistContext, DistributedSetupError
+    from latentedit.training.trainer import MapperTrainer, TrainingDivergedError
+
+    out_dir = Path(out)
+    try:
+        cls = load_mapper(name)
+    except PluginError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        data, source = _config_data(config, out_dir, resume)
+        run = build_run_config(name, cls, data, overrides, source=source)
+    except (ConfigError, LossWeightError, CheckpointStateError) as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        ctx = DistContext.from_env(None if device == "auto" else device)
+    except DistributedSetupError as exc:
+        raise click.ClickException(str(exc)) from None
+    G, _ = load_generator_or_default(None if generator == DEFAULT_GENERATOR else generator, ctx.device)
+    judge = _load_classifier(classifier)
+    tc = run.trainer
+    needs_embedder = tc.resolved_loss_weights(cls.default_loss_weights()).get("identity", 0) > 0 and \
+        tc.losses.identity == "embedder"
+    emb = _load_embedder(embedder) if needs_embedder else None
+    try:
+        trainer = MapperTrainer(run, G, out_dir, mapper_class=cls, classifier=judge, embedder=emb, resume=resume,
+                                ctx=ctx)
+        summary = trainer.train()
+    except (ConfigError, CheckpointStateError, FileExistsError, MissingWeightsError, DistributedSetupError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except TrainingDivergedError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        ctx.close()
+    if ctx.is_main:
+        click.echo(f"trained {name} to step {summary['step']} ({summary['skipped_steps']} steps skipped as "
+                   f"non-finite); result: {out_dir / 'mapper_ema.safetensors'}")

@@ -1,0 +1,279 @@
+"""The mapper trainer's config: ``TrainerConfig`` (how to train) and ``RunConfig`` (which mapper, its config, and
+the trainer config), read from YAML/JSON and ``--set key=value`` overrides, validated field by field.
+
+A config file has two sections::
+
+    mapper:                 # fields of the plugin's config dataclass (latentedit plugins show NAME)
+      hidden: 64
+    trainer:                # fields of TrainerConfig (below)
+      steps: 2000
+      loss_weights: {attribute: 1.0, lpips: 0.5}
+      losses: {lpips_net: alex}
+
+``--set`` keys are ``section.field`` (``trainer.steps=10``, ``mapper.hidden=32``,
+``trainer.loss_weights.lpips=0``) or a bare field name that exists in exactly one section (``steps=10``).
+Unknown keys are errors that list the valid ones. Both configs are stored in every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from latentedit.losses import LOSS_NAMES, LossSettings, resolve_loss_weights
+from latentedit.plugins.config import ConfigError, MapperConfig, _coerce
+
+DISCRIMINATOR_MODES = ("frozen", "joint")
+AMP_MODES = ("auto", "off", "bf16")
+NOISE_MODES = ("const", "random", "none")
+
+#: TrainerConfig fields that may change between a checkpoint and its resume (they do not change the trajectory)
+RESUMABLE_CHANGES = ("steps", "log_interval", "sample_interval", "checkpoint_interval", "sample_count",
+                     "max_nonfinite", "progress")
+
+
+def _doc(default: Any, doc: str, **kw) -> Any:
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata={"doc": doc}, **kw)
+    return field(default=default, metadata={"doc": doc}, **kw)
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """How a trainable mapper is trained. Every field has a default; ``steps``/intervals may change on resume."""
+
+    steps: int = _doc(10_000, "optimiser steps in total (a resumed run continues up to this count)")
+    batch: int = _doc(8, "global batch (split evenly over DDP ranks)")
+    lr: float = _doc(1e-4, "mapper learning rate (AdamW)")
+    betas: tuple[float, float] = _doc((0.9, 0.99), "AdamW betas of the mapper")
+    weight_decay: float = _doc(0.0, "AdamW weight decay of the mapper")
+    ema_beta: float = _doc(0.999, "EMA of the mapper's weights: ema <- beta*ema + (1-beta)*live (0 = no averaging)")
+    grad_clip: float = _doc(1.0, "clip the mapper's gradient norm to this (0 = off)")
+    seed: int = _doc(0, "seeds the model init and every batch (batches are a pure function of seed and step)")
+    truncation_psi: float = _doc(0.7, "truncation of sampled latents toward w_avg (1 = none)")
+    mixing_prob: float = _doc(0.0, "probability that a sampled latent is style-mixed with a second one")
+    latents: str | None = _doc(None, "W+ file or folder of W+ files (from `invert`) instead of sampling the "
+                                     "generator")
+    attributes: tuple[str, ...] = _doc((), "attribute names, classifier column order (empty: the classifier's "
+                                           "output_names)")
+    max_flips: int = _doc(1, "targets flip 1..max_flips random attributes of the source labels")
+    discriminator: str = _doc("frozen", "attribute discriminator: 'frozen' pretrained classifier or 'joint' "
+                                        "(real/fake + classification heads trained with the mapper, R1 on real/fake)")
+    d_lr: float = _doc(1e-4, "joint discriminator: learning rate")
+    d_betas: tuple[float, float] = _doc((0.0, 0.99), "joint discriminator: Adam betas")
+    d_channels: tuple[int, ...] = _doc((32, 64, 128), "joint discriminator: widths of its stride-2 conv blocks")
+    d_cls_weight: float = _doc(1.0, "joint discriminator: weight of its classification loss on real images")
+    loss_weights: dict[str, float] = _doc({}, "overrides of the mapper's default_loss_weights() (0 = off)")
+    losses: LossSettings = _doc(LossSettings(), "how loss networks are built (LPIPS net, identity embedder, ...)")
+    amp: str = _doc("auto", "autocast: 'auto' (bf16 on CUDA, off on CPU), 'off' or 'bf16'")
+    noise_mode: str = _doc("const", "synthesis noise: const, random or none")
+    log_interval: int = _doc(10, "write a JSONL log line every N steps")
+    sample_interval: int = _doc(500, "write a sample grid every N steps (0 = only at the end)")
+    sample_count: int = _doc(4, "source images (columns) in sample grids")
+    checkpoint_interval: int = _doc(500, "write checkpoint.pt every N steps (and always at the end)")
+    max_nonfinite: int = _doc(5, "consecutive non-finite steps (each rolled back and skipped) before giving up")
+    progress: bool = _doc(True, "tqdm progress bar on rank 0")
+
+    def __post_init__(self):
+        def bad(name, expected):
+            raise ConfigError(f"TrainerConfig.{name}: expected {expected}; got {getattr(self, name)!r}")
+
+        for name in ("steps", "batch", "log_interval"):
+            if getattr(self, name) < 1:
+                bad(name, "an int >= 1")
+        for name in ("sample_interval", "checkpoint_interval", "max_nonfinite", "sample_count"):
+            if getattr(self, name) < 0:
+                bad(name, "an int >= 0")
+        for name in ("lr", "d_lr"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                bad(name, "a finite float > 0")
+        if not 0.0 <= self.ema_beta < 1.0:
+            bad("ema_beta", "a float in [0, 1)")
+        if self.grad_clip < 0 or self.weight_decay < 0 or self.d_cls_weight < 0:
+            bad("grad_clip" if self.grad_clip < 0 else "weight_decay" if self.weight_decay < 0 else "d_cls_weight",
+                "a float >= 0")
+        if not 0.0 <= self.mixing_prob <= 1.0:
+            bad("mixing_prob", "a probability in [0, 1]")
+        if not 0.0 < self.truncation_psi <= 2.0:
+            bad("truncation_psi", "a float in (0, 2]")
+        if self.max_flips < 1:
+            bad("max_flips", "an int >= 1")
+        if self.discriminator not in DISCRIMINATOR_MODES:
+            bad("discriminator", f"one of {DISCRIMINATOR_MODES}")
+        if self.amp not in AMP_MODES:
+            bad("amp", f"one of {AMP_MODES}")
+        if self.noise_mode not in NOISE_MODES:
+            bad("noise_mode", f"one of {NOISE_MODES}")
+        if not self.d_channels or any(c < 1 for c in self.d_channels):
+            bad("d_channels", "a non-empty list of positive widths")
+        if not isinstance(self.loss_weights, Mapping):
+            bad("loss_weights", f"a mapping of loss name -> weight over {', '.join(LOSS_NAMES)}")
+        resolve_loss_weights({}, dict(self.loss_weights), source="TrainerConfig.loss_weights")
+        object.__setattr__(self, "loss_weights", {k: float(v) for k, v in self.loss_weights.items()})
+
+    def resolved_loss_weights(self, defaults: Mapping[str, float]) -> dict[str, float]:
+        """The mapper's ``default_loss_weights()`` updated by ``loss_weights``."""
+        return resolve_loss_weights(defaults, self.loss_weights, source="trainer.loss_weights")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def trajectory_dict(self) -> dict[str, Any]:
+        """The fields that define the training trajectory (a resume must match these exactly)."""
+        return {k: v for k, v in self.to_dict().items() if k not in RESUMABLE_CHANGES}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "trainer") -> TrainerConfig:
+        return dataclass_from_dict(cls, data, source=source)
+
+
+def dataclass_from_dict(cls: type, data: Mapping[str, Any], *, source: str):
+    """Build a frozen dataclass from a JSON-ish mapping: unknown keys are errors that list the valid fields;
+    values are coerced to the annotated types (lists -> tuples, nested dataclasses from mappings)."""
+    if isinstance(cls, type) and issubclass(cls, MapperConfig):
+        return cls.from_dict(data, source=source)
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: expected a mapping of {cls.__name__} fields; got {type(data).__name__} "
+                          f"{data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in data if k not in names]
+    if unknown:
+        parts = []
+        for k in unknown:
+            close = difflib.get_close_matches(str(k), names, n=1)
+            parts.append(repr(k) + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ConfigError(f"{source}: unknown {cls.__name__} field(s) {', '.join(parts)}; valid fields: "
+                          f"{', '.join(names)}")
+    kwargs = {}
+    for k, v in data.items():
+        tp = hints.get(k)
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+            kwargs[k] = v if isinstance(v, tp) else dataclass_from_dict(tp, v, source=f"{source}.{k}")
+        elif typing.get_origin(tp) is dict:
+            if not isinstance(v, Mapping):
+                raise ConfigError(f"{source}.{k}: expected a mapping; got {type(v).__name__} {v!r}")
+            kwargs[k] = dict(v)
+        else:
+            kwargs[k] = _coerce(v, tp, where=f"{source}.{k}")
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"{source}: cannot build {cls.__name__}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A training run: mapper plugin ``mapper_name``, its config ``mapper`` and the ``trainer`` config."""
+
+    mapper_name: str
+    mapper: MapperConfig
+    trainer: TrainerConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mapper_name": self.mapper_name, "mapper": self.mapper.to_dict(), "trainer": self.trainer.to_dict()}
+
+    def trajectory_dict(self) -> dict[str, Any]:
+        """What a checkpoint must match to be resumed (see ``TrainerConfig.trajectory_dict``)."""
+        return {"mapper_name": self.mapper_name, "mapper": self.mapper.to_dict(),
+                "trainer": self.trainer.trajectory_dict()}
+
+
+SECTIONS = ("mapper", "trainer")
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A YAML (``.yaml``/``.yml``, needs PyYAML) or JSON file -> dict with sections ``mapper``/``trainer``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise ConfigError(f"{path}: reading YAML needs PyYAML (pip install pyyaml); or write the same "
+                              "config as JSON") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    elif path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+    else:
+        raise ConfigError(f"{path}: expected a .yaml, .yml or .json config file; got suffix {path.suffix!r}")
+    return {} if data is None else data
+
+
+def _set_path(tree: dict, keys: list[str], value: Any, *, pair: str) -> None:
+    node = tree
+    for k in keys[:-1]:
+        child = node.setdefault(k, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {pair!r}: {k!r} is a value, not a nested section")
+        node = child
+    node[keys[-1]] = value
+
+
+def apply_overrides(data: Mapping[str, Any], pairs: Iterable[str], *, mapper_fields: Iterable[str]) -> dict:
+    """``data`` (sections mapper/trainer) with ``key=value`` strings applied; values parsed as JSON when they parse.
+
+    A bare key goes to the one section that has such a field (an error if none or both do).
+    """
+    out = {s: dict(data.get(s) or {}) for s in SECTIONS}
+    out.update({k: v for k, v in data.items() if k not in SECTIONS})
+    trainer_fields = [f.name for f in dataclasses.fields(TrainerConfig)]
+    mapper_fields = list(mapper_fields)
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set: expected key=value (e.g. trainer.steps=100); got {pair!r}")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        parts = key.split(".")
+        if parts[0] not in SECTIONS:
+            owners = [s for s, names in (("mapper", mapper_fields), ("trainer", trainer_fields)) if parts[0] in names]
+            if len(owners) != 1:
+                every = [f"mapper.{n}" for n in mapper_fields] + [f"trainer.{n}" for n in trainer_fields]
+                why = "is a field of both sections; write mapper.KEY or trainer.KEY" if owners else "is not a field"
+                close = difflib.get_close_matches(key, every + mapper_fields + trainer_fields, n=1)
+                raise ConfigError(f"--set {pair!r}: {parts[0]!r} {why}" + (f" (did you mean {close[0]!r}?)" if
+                                  close else "") + f"; valid keys: {', '.join(every)}")
+            parts = [owners[0]] + parts
+        if len(parts) < 2:
+            raise ConfigError(f"--set {pair!r}: name a field of the section, e.g. {parts[0]}.FIELD=VALUE")
+        _set_path(out, parts, value, pair=pair)
+    return out
+
+
+def build_run_config(mapper_name: str, mapper_class: type, data: Mapping[str, Any] | None = None,
+                     overrides: Iterable[str] = (), *, source: str = "config") -> RunConfig:
+    """Validate ``data`` (+ ``overrides``) against ``mapper_class.config_class`` and ``TrainerConfig``."""
+    data = dict(data or {})
+    unknown = [k for k in data if k not in SECTIONS]
+    if unknown:
+        raise ConfigError(f"{source}: unknown top-level key(s) {', '.join(map(repr, unknown))}; a config has the "
+                          f"sections {', '.join(SECTIONS)} (mapper: fields of {mapper_class.config_class.__name__}, "
+                          "trainer: fields of TrainerConfig)")
+    cfg_cls = mapper_class.config_class
+    data = apply_overrides(data, overrides, mapper_fields=[f.name for f in dataclasses.fields(cfg_cls)])
+    mapper_cfg = cfg_cls.from_dict(data["mapper"], source=f"{source}: mapper (plugin '{mapper_name}')")
+    trainer_cfg = TrainerConfig.from_dict(data["trainer"], source=f"{source}: trainer")
+    if mapper_class.kind != "trainable":
+        raise ConfigError(f"mapper '{mapper_name}' is {mapper_class.kind}-style, not trainable: fit it instead of "
+                          "training it with the shared trainer")
+    trainer_cfg.resolved_loss_weights(mapper_class.default_loss_weights())
+    return RunConfig(mapper_name, mapper_cfg, trainer_cfg)

@@ -1,0 +1,144 @@
+"""The mapper's training objective for one batch: edit, synthesise, and evaluate every active loss.
+
+``MapperObjective`` is an ``nn.Module`` whose only registered child is the mapper, so ``DDP(objective)`` syncs
+the mapper's gradients and nothing else: the frozen generator, loss networks and the (separately trained)
+discriminator are held as plain references. One forward per optimiser step, however many times the mapper is
+called inside it (edit, edit-back for cycles, a second noise for diversity).
+
+Reference styles (mappers with ``takes_style``): if the mapper has the optional hook
+
+    encode_style(*, images: (B, 3, H, W), w_plus: (B, num_ws, w_dim)) -> (B, style_dim)
+
+the style of a reference sample (another latent, and its image) is encoded with it, and gradients reach the
+encoder; otherwise the style is Gaussian noise (latent-guided, as in StarGAN v2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import torch
+from torch import nn
+
+from latentedit.losses import attribute_loss, generator_adversarial_loss
+
+IMAGE_LOSSES = ("attribute", "adversarial", "lpips", "identity", "image_cycle", "lpips_cycle", "diversity")
+CYCLE_LOSSES = ("latent_cycle", "image_cycle", "lpips_cycle")
+
+
+@dataclass
+class Batch:
+    """One rank's slice of a step's batch (b rows).
+
+    w_plus (b, num_ws, w_dim) sources; images (b, 3, R, R) their renders; source/target (b, n_attr) in {0, 1};
+    noise/noise2 (b, z_dim) or None; style/style2 (b, style_dim) or None (style2: a second style, for diversity);
+    back_style (b, style_dim) or None: the sources' own style (for the edit back); synth_noise: per-layer noise
+    maps (b, 1, r, r) or None (noise_mode 'random': shared by every render of a row).
+    """
+
+    w_plus: torch.Tensor
+    images: torch.Tensor
+    source: torch.Tensor
+    target: torch.Tensor
+    noise: torch.Tensor | None = None
+    noise2: torch.Tensor | None = None
+    style: torch.Tensor | None = None
+    style2: torch.Tensor | None = None
+    back_style: torch.Tensor | None = None
+    synth_noise: list[torch.Tensor] | None = None
+
+
+def style_hook(mapper: nn.Module):
+    """The mapper's ``encode_style`` hook, or None."""
+    fn = getattr(mapper, "encode_style", None)
+    return fn if callable(fn) else None
+
+
+def synthesize(G, ws: list[torch.Tensor], *, noise_mode: str, synth_noise=None) -> list[torch.Tensor]:
+    """Render several W+ batches ``(b, num_ws, w_dim)`` in one synthesis call; returns (b, 3, R, R) each."""
+    n = len(ws)
+    noise = None if synth_noise is None else [t.repeat(n, 1, 1, 1) for t in synth_noise]
+    out = G.synthesis(torch.cat(ws), noise_mode=noise_mode, noise=noise)
+    return list(out.chunk(n))
+
+
+class MapperObjective(nn.Module):
+    """Weighted loss terms of the mapper on one batch.
+
+    ``weights``: resolved loss weights (name -> weight, 0 = off); ``losses``: ``build_loss_modules`` output (the
+    weights are inside those modules); ``D``: the joint ``AttributeDiscriminator`` or None (frozen mode);
+    ``step`` is set by the trainer before each forward (the diversity weight decays with it).
+    """
+
+    def __init__(self, mapper: nn.Module, *, G, weights: dict[str, float], losses: nn.ModuleDict,
+                 D: nn.Module | None = None, noise_mode: str = "const"):
+        super().__init__()
+        self.mapper = mapper
+        self.ext = SimpleNamespace(G=G, losses=losses, D=D)  # not registered: DDP must not see them
+        self.weights = {k: v for k, v in weights.items() if v != 0.0}
+        self.noise_mode = noise_mode
+        self.step = 0
+        self.last_edit: torch.Tensor | None = None
+        w = self.weights
+        if w.get("diversity") and not (mapper.takes_noise or mapper.takes_style):
+            raise ValueError(f"the 'diversity' loss is on (weight {w['diversity']:g}) but {type(mapper).__name__} "
+                             "takes neither noise nor style; set trainer.loss_weights.diversity=0")
+        if w.get("adversarial") and D is None:
+            raise ValueError("the 'adversarial' loss needs the jointly trained discriminator: set "
+                             "trainer.discriminator=joint or trainer.loss_weights.adversarial=0")
+
+    def _kw(self, *, target, z, style) -> dict:
+        kw = {"target": target}
+        if self.mapper.takes_noise and z is not None:
+            kw["z"] = z
+        if self.mapper.takes_style and style is not None:
+            kw["style"] = style
+        return kw
+
+    def forward(self, b: Batch) -> dict[str, torch.Tensor]:
+        """Returns the weighted scalar terms (sum them without re-weighting)."""
+        w, L, mapper = self.weights, self.ext.losses, self.mapper
+        G, D = self.ext.G, self.ext.D
+        self.last_edit = None  # the edited images (detached), for the discriminator's step
+        w_edit = mapper(b.w_plus, **self._kw(target=b.target, z=b.noise, style=b.style))
+        terms: dict[str, torch.Tensor] = {}
+        if "latent_l2" in w:
+            terms["latent_l2"] = L["latent_l2"](w_edit, b.w_plus)
+        if "neighbourhood" in w:
+            terms["neighbourhood"] = L["neighbourhood"](w_edit, b.w_plus)
+        to_render = {"edit": w_edit} if any(n in w for n in IMAGE_LOSSES) else {}
+        if any(n in w for n in CYCLE_LOSSES):
+            w_back = mapper(w_edit, **self._kw(target=b.source, z=b.noise2, style=b.back_style))
+            if "latent_cycle" in w:
+                terms["latent_cycle"] = L["latent_cycle"](w_back, b.w_plus)
+            if "image_cycle" in w or "lpips_cycle" in w:
+                to_render["back"] = w_back
+        if "diversity" in w:
+            style2 = b.style2 if b.style2 is not None else b.style
+            to_render["edit2"] = mapper(b.w_plus, **self._kw(target=b.target, z=b.noise2, style=style2))
+        if not to_render:
+            return terms
+        imgs = dict(zip(to_render, synthesize(G, list(to_render.values()), noise_mode=self.noise_mode,
+                                              synth_noise=b.synth_noise)))
+        x_edit, x_src = imgs.get("edit"), b.images
+        self.last_edit = None if x_edit is None else x_edit.detach()
+        if D is not None and ("attribute" in w or "adversarial" in w):
+            rf, cls = D(x_edit)
+            if "attribute" in w:
+                terms["attribute"] = w["attribute"] * attribute_loss(cls, b.target)
+            if "adversarial" in w:
+                terms["adversarial"] = w["adversarial"] * generator_adversarial_loss(rf)
+        elif "attribute" in w:
+            terms["attribute"] = L["attribute"](x_edit, b.target)
+        if "lpips" in w:
+            terms["lpips"] = L["lpips"](x_edit, x_src)
+        if "identity" in w:
+            terms["identity"] = L["identity"](x_edit, x_src)
+        if "image_cycle" in w:
+            terms["image_cycle"] = L["image_cycle"](imgs["back"], x_src)
+        if "lpips_cycle" in w:
+            terms["lpips_cycle"] = L["lpips_cycle"](imgs["back"], x_src)
+        if "diversity" in w:
+            terms["diversity"] = L["diversity"](x_edit, imgs["edit2"], step=self.step)
+        return terms

@@ -1,0 +1,196 @@
+"""The shared trainer of trainable mapper plugins: ``MapperTrainer(run_config, G, run_dir, ...).train()``.
+
+A run folder holds ``config.json`` (the full run config), ``checkpoint.pt`` (everything needed to resume
+exactly: mapper, EMA, optimisers, discriminator, step, counters), ``mapper_ema.safetensors`` (the result, a
+normal mapper file: ``latentedit.plugins.load_mapper_file``), ``log.jsonl`` and ``samples/step*.png``.
+
+Per step (see ``step.py``): draw the step's batch slice, take an in-memory snapshot, compute the mapper's losses,
+step the mapper (gradient clipping, EMA), step the joint discriminator if any. A NaN/inf anywhere restores the
+snapshot, logs a ``nonfinite`` event and skips the batch; ``max_nonfinite`` in a row stop the run with
+``TrainingDivergedError`` (the checkpoint on disk is always a good state).
+
+Exact resume: the global RNG is reseeded from (seed, step, rank) at every step and every batch is a pure function
+of (seed, step), so N steps equal N/2 + resume + N/2 bit for bit on CPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from latentedit.io.modelfile import atomic_write
+from latentedit.losses import build_loss_modules
+from latentedit.plugins.config import ConfigError, GeneratorInfo
+from latentedit.plugins.registry import load_mapper
+from latentedit.training.checkpoint import CheckpointStateError, load_training_state, save_training_state
+from latentedit.training.config import RunConfig
+from latentedit.training.data import FileLatents, GeneratorLatents
+from latentedit.training.discriminator import AttributeDiscriminator, DiscriminatorObjective
+from latentedit.training.distributed import DistContext
+from latentedit.training.objective import MapperObjective
+from latentedit.training.runlog import NullLog, RunLog
+from latentedit.training.samples import edit_grid, fixed_sample_inputs, write_grid
+from latentedit.training.snapshot import Snapshot
+from latentedit.training.step import StepRunner, TrainingDivergedError
+
+CHECKPOINT_NAME = "checkpoint.pt"
+RESULT_NAME = "mapper_ema.safetensors"
+
+__all__ = ["MapperTrainer", "TrainingDivergedError", "CHECKPOINT_NAME", "RESULT_NAME"]
+
+
+def _attribute_names(run: RunConfig, classifier: nn.Module | None) -> tuple[str, ...]:
+    names = tuple(run.trainer.attributes)
+    found = tuple(getattr(classifier, "output_names", ()) or ())
+    if names and found and len(names) != len(found):
+        raise ConfigError(f"trainer.attributes lists {len(names)} attributes {names} but the classifier has "
+                          f"{len(found)} outputs {found}; list one name per classifier output (or leave it empty)")
+    names = names or found
+    if not names:
+        raise ConfigError("no attribute names: set trainer.attributes (one per classifier output, in column order) "
+                          "or use a classifier with output_names")
+    return names
+
+
+class MapperTrainer:
+    """Train mapper ``run.mapper_name`` (or ``mapper_class``) against generator ``G`` into ``run_dir``.
+
+    ``classifier``: frozen attribute classifier ``(B, 3, H, W) -> logits (B, n_attr)``; it labels the sources
+    (logit > 0) and, in ``frozen`` mode, is the attribute loss's judge. ``embedder``: identity embedder for the
+    ``identity`` loss (``trainer.losses.identity='embedder'``). ``ctx``: the distributed context (default: from
+    the environment; a single process unless launched by torchrun). ``lpips_model``: a prebuilt LPIPS network.
+    """
+
+    def __init__(self, run: RunConfig, G: nn.Module, run_dir: str | Path, *, mapper_class: type | None = None,
+                 classifier: nn.Module | None = None, embedder: nn.Module | None = None, resume: bool = False,
+                 ctx: DistContext | None = None):
+        self.run, self.tc = run, run.trainer
+        self.ctx = ctx or DistContext.from_env()
+        self.dir = Path(run_dir)
+        dev = self.ctx.device
+        self.G = G.eval().requires_grad_(False).to(dev)
+        if classifier is None:
+            raise ConfigError("the trainer needs an attribute classifier to label source images (and, in 'frozen' "
+                              "mode, to judge edits); pass classifier= (e.g. the toy-faces 'attributes' judge)")
+        self.classifier = classifier.eval().requires_grad_(False).to(dev)
+        self.attribute_names = _attribute_names(run, classifier)
+        self.info = GeneratorInfo.from_generator(G, self.attribute_names)
+        cls = mapper_class or load_mapper(run.mapper_name)
+        torch.manual_seed(self.tc.seed)
+        self.mapper = cls(run.mapper, self.info).to(dev).train()
+        self.ema = copy.deepcopy(self.mapper).eval().requires_grad_(False)
+        self.weights = self.tc.resolved_loss_weights(cls.default_loss_weights())
+        joint = self.tc.discriminator == "joint"
+        module_weights = {k: v for k, v in self.weights.items() if not (joint and k == "attribute")}
+        self.losses = build_loss_modules(module_weights, self.tc.losses, classifier=self.classifier,
+                                         embedder=embedder).to(dev)
+        params = [p for p in self.mapper.parameters() if p.requires_grad]
+        if not params:
+            raise ConfigError(f"mapper '{run.mapper_name}' has no trainable parameters")
+        self.opt = torch.optim.AdamW(params, lr=self.tc.lr, betas=tuple(self.tc.betas),
+                                     weight_decay=self.tc.weight_decay)
+        self.modules: dict[str, nn.Module] = {"mapper": self.mapper, "ema": self.ema}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {"mapper": self.opt}
+        self.D = self.d_objective = None
+        if joint:
+            self.D = AttributeDiscriminator(len(self.attribute_names), tuple(self.tc.d_channels)).to(dev)
+            self.opt_d = torch.optim.Adam(self.D.parameters(), lr=self.tc.d_lr, betas=tuple(self.tc.d_betas))
+            self.d_objective = DiscriminatorObjective(self.D, adv_weight=1.0, cls_weight=self.tc.d_cls_weight,
+                                                      r1_weight=self.weights.get("r1", 1.0))
+            self.modules["D"], self.optimizers["D"] = self.D, self.opt_d
+        self.objective = MapperObjective(self.mapper, G=self.G, weights=self.weights, losses=self.losses, D=self.D,
+                                         noise_mode=self.tc.noise_mode)
+        self.source = (FileLatents(self.tc.latents, self.G, seed=self.tc.seed) if self.tc.latents else
+                       GeneratorLatents(self.G, truncation_psi=self.tc.truncation_psi,
+                                        mixing_prob=self.tc.mixing_prob))
+        self.step, self.counters = 0, {"skipped_steps": 0, "consecutive_nonfinite": 0}
+        self._ckpt = self.dir / CHECKPOINT_NAME
+        if self._ckpt.exists() and not resume:
+            raise FileExistsError(f"{self._ckpt} exists: pass --resume to continue that run, or choose another --out")
+        if resume and self._ckpt.exists():
+            self.step, extra = load_training_state(self._ckpt, config=self._checkpoint_config(),
+                                                   modules=self.modules, optimizers=self.optimizers)
+            self.counters.update(extra.get("counters", {}))
+        self.resumed_from = self.step if resume and self._ckpt.exists() else None
+        self.runner = StepRunner(self, Snapshot(self.modules, self.optimizers))
+        self.log = NullLog()
+
+    # ---- persistence ---------------------------------------------------------------------------------------
+    def _checkpoint_config(self) -> dict:
+        """What a checkpoint must match to be resumed: trajectory fields, generator and attributes."""
+        return {"run": self.run.trajectory_dict(), "generator": self.G.fingerprint(),
+                "attributes": list(self.attribute_names)}
+
+    def save_checkpoint(self) -> Path | None:
+        """Rank 0: atomic ``checkpoint.pt`` with the full state, then the EMA mapper file. Returns its path."""
+        if not self.ctx.is_main:
+            return None
+        path = save_training_state(self._ckpt, config=self._checkpoint_config(), step=self.step,
+                                   modules=self.modules, optimizers=self.optimizers,
+                                   extra={"counters": self.counters, "run": self.run.to_dict()})
+        self.ema.save(self.dir / RESULT_NAME, extra={"trainer": self.tc.to_dict(), "step": self.step,
+                                                     "weights": self.weights})
+        self.log.event(self.step, "checkpoint", path=str(path))
+        return path
+
+    def write_samples(self) -> Path | None:
+        """Rank 0: ``samples/step{step:07d}.png`` from the EMA mapper."""
+        if not self.ctx.is_main or self.tc.sample_count == 0:
+            return None
+        if not hasattr(self, "_sample_inputs"):
+            self._sample_inputs = fixed_sample_inputs(self.source, seed=self.tc.seed, count=self.tc.sample_count,
+                                                      mapper_z_dim=self.mapper.z_dim, style_dim=self.mapper.style_dim)
+        grid = edit_grid(self.ema, self.G, self._sample_inputs, self.runner.labeller, noise_mode="const")
+        path = write_grid(grid, self.tc.sample_count, self.dir / "samples" / f"step{self.step:07d}.png")
+        self.log.event(self.step, "samples", path=str(path))
+        return path
+
+    # ---- the loop ------------------------------------------------------------------------------------------
+    def train(self) -> dict:
+        """Run up to ``trainer.steps``; returns a summary (step, skipped steps, last losses, run dir)."""
+        tc, ctx = self.tc, self.ctx
+        if ctx.is_main:
+            atomic_write(self.dir / "config.json",
+                         lambda tmp: Path(tmp).write_text(json.dumps(self.run.to_dict(), indent=2, sort_keys=True)))
+            self.log = RunLog(self.dir, total_steps=tc.steps, start_step=self.step, progress=tc.progress)
+            self.log.event(self.step, "resume" if self.resumed_from is not None else "start",
+                           world=ctx.world, device=str(ctx.device), weights=self.weights,
+                           attributes=list(self.attribute_names))
+        self.runner.wrap_ddp()
+        last: dict = {}
+        try:
+            while self.step < tc.steps:
+                result = self.runner.run(self.step)
+                self.step += 1
+                if result is not None:
+                    last = result
+                    if self.step % tc.log_interval == 0 or self.step == tc.steps:
+                        self.log.metrics(self.step, result)
+                    self.log.progress(self.step, result["losses"])
+                if tc.checkpoint_interval and self.step % tc.checkpoint_interval == 0 and self.step < tc.steps:
+                    self.save_checkpoint()
+                if tc.sample_interval and self.step % tc.sample_interval == 0 and self.step < tc.steps:
+                    self.write_samples()
+            self.save_checkpoint()
+            self.write_samples()
+            self.log.event(self.step, "done", counters=self.counters)
+        finally:
+            self.log.close()
+            ctx.barrier()
+        return {"step": self.step, "run_dir": str(self.dir), **self.counters,
+                "losses": last.get("losses", {}), "grad_norm": last.get("grad_norm", math.nan)}
+
+
+def load_checkpoint_config(run_dir: str | Path) -> dict:
+    """The full run config stored in ``run_dir/checkpoint.pt`` (to resume without the original config file)."""
+    path = Path(run_dir) / CHECKPOINT_NAME
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        return json.loads(state["extra"])["run"]
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        raise CheckpointStateError(f"{path}: cannot read the run config stored in it ({exc})") from None
