@@ -153,3 +153,67 @@ def test_errors_are_clear(setup, tmp_path):
     junk.write_text("x")
     res = _run([junk, "--attr", "smile=1", *base])
     assert res.exit_code != 0 and "expected W+ files" in res.output
+
+
+class StubEncoder:
+    """A duck-typed encoder plugin: 'inverts' any image to w_avg plus a colour-dependent offset."""
+
+    input_resolution = 32
+    G = None
+
+    def __init__(self):
+        self.generator_fingerprint = self.G.fingerprint()
+
+    @classmethod
+    def can_load(cls, path):
+        return str(path).endswith(".stubenc")
+
+    @classmethod
+    def load(cls, path, *, map_location="cpu"):
+        return cls()
+
+    def eval(self):
+        return self
+
+    def invert(self, images, *, batch_size=16):
+        assert images.shape[-2:] == (32, 32)
+        w = self.G.mapping.w_avg.reshape(1, 1, -1).repeat(images.shape[0], self.G.num_ws, 1)
+        return w + images.mean(dim=(1, 2, 3)).reshape(-1, 1, 1)
+
+
+def test_photo_edit_aligns_inverts_and_pastes_back(setup, tmp_path):
+    import skimage.data
+
+    from latentedit.plugins import register_encoder, unregister
+
+    d, G, gpath, dpath, _ = setup
+    StubEncoder.G = G
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(skimage.data.astronaut()).save(photo)
+    small = tmp_path / "crop.jpg"
+    Image.fromarray(skimage.data.astronaut()[:200, 100:300]).save(small)
+    enc = tmp_path / "enc.stubenc"
+    enc.write_text("stub")
+    register_encoder("stub", StubEncoder, replace=True)
+    try:
+        res = _run([photo, "--attr", "smile=1", "--mapper", dpath, "--generator", gpath, "--encoder", enc,
+                    "--out", tmp_path / "out", "--gif", "--strengths", "0:1:2"])
+        assert res.exit_code == 0, res.output
+        out = tmp_path / "out"
+        assert Image.open(out / "astronaut" / "aligned.png").size == (32, 32)
+        pasted = Image.open(out / "astronaut" / "pasted_smile_+1.00_0.png")
+        assert pasted.size == (512, 512)
+        assert (out / "astronaut_grid.png").is_file() and Image.open(out / "astronaut_strip.gif").n_frames == 2
+        res = _run([small, "--attr", "smile=1", "--mapper", dpath, "--generator", gpath, "--encoder", enc,
+                    "--out", tmp_path / "out2", "--no-align"])
+        assert res.exit_code == 0, res.output
+        assert (tmp_path / "out2" / "crop" / "aligned.png").is_file()
+        assert not list((tmp_path / "out2" / "crop").glob("pasted_*"))
+        blank = tmp_path / "blank.png"
+        Image.new("RGB", (64, 64), (40, 120, 200)).save(blank)
+        res = _run([blank, "--attr", "smile=1", "--mapper", dpath, "--generator", gpath, "--encoder", enc])
+        assert res.exit_code != 0 and "no face found" in res.output
+    finally:
+        unregister("encoders", "stub")
+    res = _run([small, "--attr", "smile=1", "--mapper", dpath, "--generator", gpath, "--encoder", enc, "--no-align"])
+    assert res.exit_code != 0 and "no installed encoder plugin reads this file" in res.output

@@ -7,7 +7,8 @@ Per input ``NAME`` (a W+ file ``NAME.wplus.safetensors`` or a photo) it writes i
     NAME_grid.png                          rows: attributes/strengths, columns: source + samples
     NAME_edited.wplus.safetensors          the edited latents, in grid order (rows x samples)
     NAME_strip.gif                         with --gif: frames = strengths of the combined edit, samples side by side
-    NAME/pasted_<row>_<strength>_<k>.png   photos with alignment: the edit pasted back into the photo
+    NAME/aligned.png                       photos: the aligned (or, with --no-align, central square) crop
+    NAME/pasted_<row>_<strength>_<k>.png   photos with alignment: the edited face pasted back into the photo
 """
 
 from __future__ import annotations
@@ -96,59 +97,50 @@ def _load_encoder(encoder_path: str | None, G, device):
     return enc.eval()
 
 
-def _read_photo(path: Path):
-    from PIL import Image, UnidentifiedImageError
+def _center_square(photo, size: int) -> torch.Tensor:
+    """An (H, W, 3) uint8 photo -> its central square resized to (1, 3, size, size) in [-1, 1]."""
+    import torch.nn.functional as F
 
+    from latentedit.faces import photo_to_tensor
+
+    h, w = photo.shape[:2]
+    s = min(h, w)
+    x = photo_to_tensor(photo[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s].copy())
+    return F.interpolate(x, size=(size, size), mode="area" if s >= size else "bilinear")
+
+
+def photos_to_wplus(paths, G, encoder_path, align: bool, face_choice, device):
+    """Yield (stem, w_plus (1, L, D), paste-back callable or None, aligned crop (1, 3, S, S)) per face."""
     try:
-        return Image.open(path).convert("RGB")
-    except (UnidentifiedImageError, OSError) as exc:
-        raise click.ClickException(f"{path}: not a readable image ({exc})") from None
+        from latentedit import faces
+    except ImportError as exc:
+        raise click.ClickException(f"photo editing needs latentedit.faces, which fails to import here ({exc}); "
+                                   "give W+ files instead") from None
+    enc = _load_encoder(encoder_path, G, device)
+    size = max(int(getattr(enc, "input_resolution", G.resolution)), G.resolution)
+    for path in paths:
+        try:
+            photo = faces.load_photo(path)
+            found = faces.select_faces(faces.detect_faces(photo), face_choice, path) if align else [None]
+        except (faces.PhotoError, ValueError) as exc:
+            raise _fail(exc) from None
+        for i, face in enumerate(found):
+            if face is None:
+                crop, paste = _center_square(photo, size), None
+            else:
+                crop, t = faces.align_face(photo, face.landmarks, size)
+                paste = (lambda edited, _p=photo, _t=t: faces.paste_back(_p, edited, _t))
+            with torch.no_grad():
+                w = enc.invert(crop.to(device))
+            yield (path.stem if len(found) == 1 else f"{path.stem}_face{i + 1}"), w, paste, crop
 
 
-def _center_square(img, size: int) -> torch.Tensor:
-    """A PIL image -> its central square resized to (1, 3, size, size) in [-1, 1]."""
+def _save_photo(arr, path: Path) -> Path:
     from PIL import Image
 
-    from latentedit.images import from_pil
+    from latentedit.io.modelfile import atomic_write
 
-    w, h = img.size
-    s = min(w, h)
-    box = ((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)
-    return from_pil(img.crop(box).resize((size, size), Image.LANCZOS))
-
-
-def photos_to_wplus(paths, G, encoder_path, align: bool, device):
-    """Yield (stem, w_plus (1, L, D), paste_back callable or None) per photo."""
-    faces = None
-    if align:
-        try:
-            import latentedit.faces as faces  # noqa: PLW0127 (optional: the alignment package)
-            if not hasattr(faces, "align_face"):
-                faces = None
-        except ImportError:
-            faces = None
-        if faces is None:
-            raise click.ClickException("photo editing with --align needs face alignment (latentedit.faces), which "
-                                       "this installation lacks; pass --no-align for square, already aligned face "
-                                       "crops, or give W+ files")
-    enc = _load_encoder(encoder_path, G, device)
-    for path in paths:
-        img = _read_photo(path)
-        paste = None
-        if faces is not None:
-            try:
-                aligned = faces.align_face(img, size=enc.input_resolution)
-            except (ValueError, RuntimeError) as exc:  # e.g. no face found
-                raise click.ClickException(f"{path}: {exc}") from None
-            crop = aligned.image if hasattr(aligned, "image") else aligned[0]
-            if hasattr(faces, "paste_back"):
-                paste = lambda edited, _img=img, _al=aligned: faces.paste_back(_img, edited, _al)  # noqa: E731
-            x = crop if isinstance(crop, torch.Tensor) else _center_square(crop, enc.input_resolution)
-        else:
-            x = _center_square(img, enc.input_resolution)
-        with torch.no_grad():
-            w = enc.invert(x.to(device))
-        yield path.stem, w, paste
+    return atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp, format="PNG"))
 
 
 def latents_from_files(paths, G):
@@ -208,10 +200,12 @@ def _save_gif(frames, path: Path, ms: int = 400) -> Path:
               show_default=True, help="Output folder.")
 @click.option("--gif", is_flag=True, help="Also write an animated strip over the strengths.")
 @click.option("--align/--no-align", default=True, show_default=True,
-              help="Photos: align the face first (needs latentedit.faces); --no-align takes the central square.")
+              help="Photos: detect and align the face first; --no-align takes the central square as it is.")
+@click.option("--face", "face_spec", default="largest", show_default=True,
+              help="Photos with several faces: all, largest or N (counted from the left).")
 @device_option
 def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, samples, strengths, seed, out_dir, gif,
-         align, device):
+         align, face_spec, device):
     """Edit attributes of photos or W+ files (several attributes at once, several samples per edit).
 
     \b
@@ -230,6 +224,14 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
         strength_list = parse_strengths(strengths)
     except EditError as exc:
         raise click.BadParameter(str(exc)) from None
+    try:
+        from latentedit.faces import parse_face_choice
+
+        face_choice = parse_face_choice(face_spec)
+    except ImportError:
+        face_choice = face_spec
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--face") from None
     dev = resolve_device(device)
     mapper, name, fingerprint = load_mapper_for_edit(method, mapper_path)
     try:
@@ -249,18 +251,20 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
     if other:
         raise click.BadParameter(f"{', '.join(other)}: expected W+ files (*.safetensors) or photos "
                                  f"({', '.join(sorted(PHOTO_SUFFIXES))})", param_hint="INPUTS")
-    jobs = [(s, w, None) for s, w in latents_from_files(latent_paths, G)]
+    jobs = [(s, w, None, None) for s, w in latents_from_files(latent_paths, G)]
     if photo_paths:
-        jobs += list(photos_to_wplus(photo_paths, G, encoder_path, align, dev))
+        jobs += list(photos_to_wplus(photo_paths, G, encoder_path, align, face_choice, dev))
 
     n_samples = samples if mapper.takes_noise else 1
     z_dim = getattr(mapper, "z_dim", 0)
     zs = [torch.randn(1, z_dim, generator=torch.Generator().manual_seed(seed + k)).to(dev) if z_dim else None
           for k in range(n_samples)]
     rows = edit_rows(amounts, strength_list)
-    for stem, w, paste in jobs:
+    for stem, w, paste, crop in jobs:
         w = w.to(dev)
         folder = out_dir / stem
+        if crop is not None:
+            save_image(crop, folder / "aligned.png")
         with torch.no_grad():
             source = G.synthesis(w, noise_mode="const").cpu()
             cells, latents = [], []
@@ -271,7 +275,7 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
                     img = G.synthesis(w_edit, noise_mode="const").cpu()
                     save_image(img, folder / f"{label}_{strength:+.2f}_{k}.png")
                     if paste is not None:
-                        save_image(paste(img), folder / f"pasted_{label}_{strength:+.2f}_{k}.png")
+                        _save_photo(paste(img), folder / f"pasted_{label}_{strength:+.2f}_{k}.png")
                     row.append(img[0])
                     latents.append(w_edit.cpu())
                 cells.append(torch.stack(row))
