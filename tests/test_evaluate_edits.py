@@ -106,3 +106,21 @@ def test_evaluate_command_writes_markdown_and_json(world, tmp_path):
     bad = CliRunner().invoke(evaluate, ["--generator", str(gpath), "--method", f"x={tmp_path / 'dirs.safetensors'}",
                                         "--factors", str(tmp_path / "nope.safetensors"), "--n", "4"])
     assert bad.exit_code != 0 and "no such judge file" in bad.output
+
+
+def test_inverted_renders_join_the_held_out_latents(world):
+    _, G, judges, methods = world
+
+    class Stub:
+        def invert(self, images, *, batch_size=16):
+            assert images.shape[1:] == (3, 16, 16)
+            return G.mapping.w_avg.reshape(1, 1, -1).repeat(len(images), G.num_ws, 1) + images.mean((1, 2, 3))[
+                :, None, None]
+
+    est, emb = load_judge("factors", judges["factors"]), load_judge("identity", judges["identity"])
+    cfg = EditBenchmarkConfig(n=4, inverted=3, samples=1, batch_size=8, noise_renders=8, diversity="l1")
+    result = evaluate_edits(G, {"directions": methods["directions"]}, estimator=est, embedder=emb, config=cfg,
+                            encoder=Stub())
+    assert {r.n for r in result.rows} == {7}
+    with pytest.raises(ValueError, match="needs an encoder"):
+        evaluate_edits(G, {"directions": methods["directions"]}, estimator=est, embedder=emb, config=cfg)

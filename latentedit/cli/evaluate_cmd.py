@@ -63,8 +63,9 @@ def _methods(specs, generator):
 @click.option("--encoder", "encoder_path", type=click.Path(dir_okay=False), default=None,
               help="Encoder for the inverted-render latents (default: the shipped toy e4e, when --inverted > 0).")
 @click.option("--n", type=click.IntRange(2), default=1000, show_default=True, help="Held-out generator samples.")
-@click.option("--inverted", type=click.IntRange(0), default=0, show_default=True,
-              help="Also this many held-out renders, inverted by the encoder.")
+@click.option("--inverted", type=click.IntRange(0), default=None,
+              help="Also this many held-out renders, inverted by the encoder. Default: as many as --n when an "
+                   "encoder is available (--encoder or the shipped toy e4e), else 0.")
 @click.option("--samples", type=click.IntRange(1, 32), default=4, show_default=True,
               help="Noise draws per source (multimodal mappers) for diversity.")
 @click.option("--strength", type=float, default=1.0, show_default=True, help="Edit scale.")
@@ -95,10 +96,18 @@ def evaluate(methods, generator_path, factors_path, identity_path, encoder_path,
         estimator, embedder = load_judge("factors", factors_path), load_judge("identity", identity_path)
     except (JudgeError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
-    encoder = None
-    if inverted:
-        from latentedit.cli.edit_cmd import _load_encoder
+    from latentedit.cli.edit_cmd import _load_encoder
 
+    encoder = None
+    if inverted is None:  # use the encoder when there is one; say so when there is none
+        try:
+            encoder, inverted = _load_encoder(encoder_path, G, dev), n
+        except click.ClickException as exc:
+            if encoder_path is not None:
+                raise
+            inverted = 0
+            click.echo(f"note: generator samples only, no inverted renders ({exc.message})", err=True)
+    elif inverted:
         encoder = _load_encoder(encoder_path, G, dev)
     cfg = EditBenchmarkConfig(n=n, inverted=inverted, seed=seed, samples=samples, strength=strength,
                               batch_size=batch_size, diversity=diversity)
