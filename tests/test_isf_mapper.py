@@ -127,4 +127,7 @@ def test_hyperparameters_travel_with_the_checkpoint(tmp_path):
     m = ISFMapper(cfg, GI)
     m.save(tmp_path / "isf.safetensors")
     again = ISFMapper.load(tmp_path / "isf.safetensors")
+    from latentedit.io.modelfile import read_model_file
+
+    assert read_model_file(tmp_path / "isf.safetensors")[3]["mapper_name"] == "isf"
     assert again.config == cfg and again.config.lr == 3e-4 and again.config.diversity_decay_steps == 123

@@ -45,6 +45,9 @@ class ISFMapper(Mapper):
     config_class = ISFConfig
     kind = "trainable"
     takes_noise = True
+    #: files record this name even when the class is used directly (not through the registry), so
+    #: ``load_mapper_file`` finds the ``isf`` entry point again
+    plugin_name = "isf"
 
     def __init__(self, config: ISFConfig | None, generator_info):
         super().__init__(config, generator_info)
