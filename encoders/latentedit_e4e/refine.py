@@ -46,7 +46,8 @@ def _lpips_model(cfg: RefineConfig, model):
     try:
         return build_lpips(cfg.lpips_net)
     except MissingWeightsError as exc:
-        warnings.warn(f"refine: LPIPS is unavailable ({str(exc).splitlines()[0]}); refining with L2 only",
+        why = " ".join(str(exc).split())[:300]
+        warnings.warn(f"refine: LPIPS is unavailable ({why}); refining with L2 only",
                       stacklevel=3)
         return None
 

@@ -97,7 +97,7 @@ def photo_to_tensor(arr: np.ndarray):
     """(H, W, 3) uint8 -> (1, 3, H, W) float32 in [-1, 1]."""
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).unsqueeze(0).float() / 127.5 - 1
+    return torch.from_numpy(np.array(arr, dtype=np.uint8, copy=True)).permute(2, 0, 1).unsqueeze(0).float() / 127.5 - 1
 
 
 def tensor_to_photo(t) -> np.ndarray:

@@ -1,0 +1,139 @@
+"""e4e training recipe on a tiny random generator: loss goes down, exact resume, stages, losses, data, export."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from latentedit.training.checkpoint import CheckpointStateError
+from latentedit_e4e.data import FolderImages
+from latentedit_e4e.encoder import E4EEncoder
+from latentedit_e4e.losses import delta_regulariser, e4e_loss
+from latentedit_e4e.train_config import E4ETrainConfig, stage_at
+from latentedit_e4e.trainer import E4ETrainer, train
+from tests.conftest import tiny_generator
+from tests.test_io_exporters import one_thread  # noqa: F401
+
+SMALL = dict(data="generator", lpips_lambda=0.0, id_lambda=0.0, learning_rate=2e-3, batch_size=4,
+             progressive_start=4, progressive_step_every=2, w_pool_size=3, d_reg_every=2,
+             encoder_input_resolution=32, encoder_stage_units=(1, 1, 1, 1), encoder_stage_widths=(16, 16, 16, 16))
+
+
+class StubEmbedder(torch.nn.Module):
+    """A fixed random 'identity' net: (B, 3, H, W) -> (B, 4)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, 2, 1)
+
+    def forward(self, x):
+        return self.conv(x).mean(dim=(2, 3))
+
+
+def test_tiny_training_lowers_reconstruction_error(tmp_path):
+    G = tiny_generator(16)
+    cfg = E4ETrainConfig(**{**SMALL, "batch_size": 8})
+    run = E4ETrainer(cfg, G, tmp_path / "run")
+    held = run.held_out()
+    before = run.reconstruction_error(held)
+    for _ in range(30):
+        rec = run.train_step()
+    assert {"l2", "delta", "adv", "d"} <= set(rec) and rec["stage"] == 6
+    assert run.reconstruction_error(held) < 0.6 * before
+
+
+def _state(run):
+    out = {f"enc.{k}": v.clone() for k, v in run.encoder.state_dict().items()}
+    out.update({f"disc.{k}": v.clone() for k, v in run.disc.state_dict().items()})
+    out.update({f"pool.{k}": v.clone() for k, v in run.fake_pool.state_dict().items()})
+    return out
+
+
+def test_resume_is_exactly_equivalent(tmp_path):
+    G = tiny_generator(16)
+    cfg = E4ETrainConfig(**SMALL)
+    straight = E4ETrainer(cfg, G, tmp_path / "a")
+    for _ in range(6):
+        straight.train_step()
+    first = E4ETrainer(cfg, G, tmp_path / "b")
+    for _ in range(3):
+        first.train_step()
+    first.save()
+    torch.manual_seed(123)  # the resumed run must not depend on the caller's RNG state
+    resumed = E4ETrainer(cfg, G, tmp_path / "b", resume=True)
+    assert resumed.step == 3
+    for _ in range(3):
+        resumed.train_step()
+    a, b = _state(straight), _state(resumed)
+    assert a.keys() == b.keys()
+    assert [k for k in a if not torch.equal(a[k], b[k])] == []
+
+
+def test_resume_refuses_another_config_or_overwrite(tmp_path):
+    G = tiny_generator(16)
+    run = E4ETrainer(E4ETrainConfig(**SMALL), G, tmp_path / "r")
+    run.train_step()
+    run.save()
+    with pytest.raises(FileExistsError, match="pass --resume"):
+        E4ETrainer(E4ETrainConfig(**SMALL), G, tmp_path / "r")
+    with pytest.raises(CheckpointStateError, match="learning_rate"):
+        E4ETrainer(E4ETrainConfig(**{**SMALL, "learning_rate": 1e-5}), G, tmp_path / "r", resume=True)
+    with pytest.raises(ValueError, match="trained for generator"):
+        E4ETrainer(E4ETrainConfig(**SMALL), tiny_generator(16, seed=3), tmp_path / "r", resume=True)
+
+
+def test_progressive_stage_schedule():
+    cfg = E4ETrainConfig(progressive_start=20000, progressive_step_every=2000)
+    assert [stage_at(s, cfg, 18) for s in (0, 19999, 20000, 21999, 22000, 53999, 54000, 10**6)] == \
+        [0, 0, 1, 1, 2, 17, 18, 18]
+    assert stage_at(0, E4ETrainConfig(progressive_start=None), 18) == 18
+
+
+def test_delta_regulariser_and_loss_terms():
+    codes = torch.zeros(2, 4, 3)
+    codes[:, 1] = torch.tensor([3.0, 4.0, 0.0])   # ||delta_1|| = 5
+    codes[:, 2] = torch.tensor([0.0, 0.0, 1.0])   # ||delta_2|| = 1
+    assert delta_regulariser(codes, 0) == 0
+    assert delta_regulariser(codes, 1) == pytest.approx(5.0)
+    assert delta_regulariser(codes, 3) == pytest.approx(6.0)
+    from latentedit.losses import IdentityLoss
+
+    cfg = E4ETrainConfig(progressive_start=0, id_lambda=0.5, lpips_lambda=0.8, w_discriminator_lambda=0.0)
+    x, y = torch.rand(2, 3, 16, 16) * 2 - 1, torch.rand(2, 3, 16, 16) * 2 - 1
+
+    def fake_lpips(a, b):
+        return (a - b).abs().mean(dim=(1, 2, 3), keepdim=True)
+
+    total, parts = e4e_loss(cfg, x, y, codes, 2, lpips_model=fake_lpips, identity=IdentityLoss(StubEmbedder()))
+    assert set(parts) == {"l2", "lpips", "id", "delta"}
+    assert parts["delta"] == pytest.approx(2e-4 * 6.0)
+    assert parts["lpips"] == pytest.approx(0.8 * float((x - y).abs().mean()), rel=1e-5)
+    assert float(total) == pytest.approx(sum(parts.values()), rel=1e-5)
+
+
+def test_identity_term_and_export_store_the_recipe(tmp_path):
+    G = tiny_generator(16)
+    cfg = E4ETrainConfig(**{**SMALL, "id_lambda": 0.1, "identity": "toy", "progressive_start": None})
+    run = train(cfg, G, tmp_path / "run", steps=2, progress=False, sample_every=2, identity_embedder=StubEmbedder())
+    assert (tmp_path / "run" / "checkpoint.pt").is_file() and list((tmp_path / "run" / "samples").glob("*.png"))
+    rec = run.train_step()
+    assert "id" in rec and "delta" not in rec    # no offset regularisation without progressive training
+    enc = E4EEncoder.load(run.export(tmp_path / "enc.safetensors"))
+    assert E4ETrainConfig.from_dict(enc.training_config) == cfg
+    assert enc.generator.fingerprint() == G.fingerprint() and enc.stage == G.num_ws
+
+
+def test_folder_images(tmp_path):
+    for i in range(5):
+        Image.fromarray(np.full((20, 30, 3), 40 * i, np.uint8)).save(tmp_path / f"{i}.png")
+    (tmp_path / "notes.txt").write_text("x")
+    src = FolderImages(tmp_path, 16, 2, seed=0)
+    assert len(src.files) == 5
+    x = src.batch(0)
+    assert x.shape == (2, 3, 16, 16) and x.min() >= -1 and x.max() <= 1
+    assert src.indices(0) == FolderImages(tmp_path, 16, 2, seed=0).indices(0)
+    assert len(set(src.indices(0) + src.indices(1))) == 4   # without replacement within an epoch
+    with pytest.raises(ValueError, match="need at least batch_size=8"):
+        FolderImages(tmp_path, 16, 8, seed=0)
