@@ -48,6 +48,17 @@ def _check_channels(channels, resolution: int, owner: str) -> tuple[int, ...]:
     return channels
 
 
+def _config_from_dict(cls, d: Mapping[str, Any]):
+    """Rebuild a network config from its JSON dict; unknown fields are an error listing the valid ones."""
+    known = set(cls.__dataclass_fields__)
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields {unknown}; valid fields: {sorted(known)}")
+    d = dict(d)
+    d["channels"] = tuple(d.get("channels", ()))
+    return cls(**d)
+
+
 @dataclass(frozen=True)
 class GeneratorConfig:
     """Everything needed to rebuild a StyleGAN2 generator (config-f: 1024, 512, 512, 8, channels_from_base(1024))."""
@@ -86,14 +97,8 @@ class GeneratorConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "GeneratorConfig":
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown GeneratorConfig fields {unknown}; valid fields: {sorted(known)}")
-        d = dict(d)
-        d["channels"] = tuple(d.get("channels", ()))
-        return cls(**d)
+    def from_dict(cls, d: Mapping[str, Any]):
+        return _config_from_dict(cls, d)
 
 
 @dataclass(frozen=True)
@@ -123,11 +128,5 @@ class DiscriminatorConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "DiscriminatorConfig":
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown DiscriminatorConfig fields {unknown}; valid fields: {sorted(known)}")
-        d = dict(d)
-        d["channels"] = tuple(d.get("channels", ()))
-        return cls(**d)
+    def from_dict(cls, d: Mapping[str, Any]):
+        return _config_from_dict(cls, d)
