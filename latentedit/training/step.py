@@ -71,6 +71,8 @@ class StepRunner:
             sum(terms.values()).backward()
         unused = any(p.grad is None for p in self.t.mapper.parameters() if p.requires_grad)
         self.t.opt.zero_grad(set_to_none=True)
+        if self.t.D is not None:
+            self.t.D.requires_grad_(True)
         return unused
 
     def make_batch(self, step: int) -> Batch:

@@ -113,8 +113,10 @@ def tiny_generator(resolution: int = 16, *, z_dim: int = 8, w_dim: int = 8, chan
 
     g = torch.Generator().manual_seed(seed)
     n = len(range(2, resolution.bit_length()))
-    G = Generator(GeneratorConfig(resolution=resolution, z_dim=z_dim, w_dim=w_dim, mapping_layers=2,
-                                  channels=(channels,) * n))
+    with torch.random.fork_rng(devices=[]):  # the init draws from the global RNG: pin it, leave the caller's alone
+        torch.manual_seed(seed)
+        G = Generator(GeneratorConfig(resolution=resolution, z_dim=z_dim, w_dim=w_dim, mapping_layers=2,
+                                      channels=(channels,) * n))
     with torch.no_grad():
         for p in G.parameters():
             p.add_(0.1 * torch.randn(p.shape, generator=g))
