@@ -137,3 +137,31 @@ def test_folder_images(tmp_path):
     assert len(set(src.indices(0) + src.indices(1))) == 4   # without replacement within an epoch
     with pytest.raises(ValueError, match="need at least batch_size=8"):
         FolderImages(tmp_path, 16, 8, seed=0)
+
+
+def test_train_encoder_cli_trains_resumes_and_exports(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from latentedit.cli.train_encoder_cmd import train_encoder
+    from latentedit.io.ours import save_generator
+    from latentedit.testing.fake_plugins import fake_entry_point, isolate_plugins
+
+    isolate_plugins(monkeypatch, [fake_entry_point("e4e", "latentedit_e4e.encoder:E4EEncoder",
+                                                   group="latentedit.encoders", dist="latentedit")])
+    G = tiny_generator(16)
+    gpath = save_generator(G, tmp_path / "g.safetensors")
+    sets = []
+    for k, v in SMALL.items():
+        sets += ["--set", f"{k}={list(v) if isinstance(v, tuple) else v}".replace("(", "[").replace(")", "]")]
+    base = ["--generator", str(gpath), "--run-dir", str(tmp_path / "run"), "--device", "cpu", *sets]
+    runner = CliRunner()
+    res = runner.invoke(train_encoder, [*base, "--steps", "2"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(train_encoder, [*base, "--steps", "3"])
+    assert res.exit_code != 0 and "pass --resume" in res.output
+    res = runner.invoke(train_encoder, [*base, "--steps", "3", "--resume", "--out", str(tmp_path / "e.safetensors")])
+    assert res.exit_code == 0 and "reached step 3" in res.output, res.output
+    assert E4EEncoder.load(tmp_path / "e.safetensors").training_config["learning_rate"] == 2e-3
+    res = runner.invoke(train_encoder, [*base, "--steps", "1", "--set", "lpips_lamda=1", "--run-dir",
+                                        str(tmp_path / "x")])
+    assert res.exit_code != 0 and "did you mean 'lpips_lambda'" in res.output

@@ -93,6 +93,29 @@ class E4EEncoder(Encoder):
 
         return refine_w_plus(w_plus, target, generator, steps=steps, **options)
 
+    # ---- training hooks (used by `latentedit train-encoder` through the entry point) -------------------------
+    training_presets: ClassVar[tuple[str, ...]] = ("e4e", "toy")
+
+    @classmethod
+    def make_training_config(cls, preset: str = "e4e", overrides=()):
+        """The recipe config: ``preset`` 'e4e' (the paper's defaults) or 'toy' (toy-faces schedule), then
+        ``key=value`` overrides."""
+        from latentedit_e4e.train_config import E4ETrainConfig
+
+        if preset not in cls.training_presets:
+            raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(cls.training_presets)}")
+        base = E4ETrainConfig.toy() if preset == "toy" else E4ETrainConfig()
+        return base.with_overrides(list(overrides))
+
+    @classmethod
+    def run_training(cls, config, generator, run_dir, *, steps: int, resume: bool = False,
+                     checkpoint_minutes: float = 5.0, progress: bool = True):
+        """Train (or resume) a run; returns the trainer (``.step``, ``.ckpt``, ``.export(path)``)."""
+        from latentedit_e4e.trainer import train
+
+        return train(config, generator, run_dir, steps=steps, resume=resume, checkpoint_minutes=checkpoint_minutes,
+                     progress=progress)
+
     # ---- files ---------------------------------------------------------------------------------------------
     def save(self, path: str | Path, *, generator=None, extra: dict | None = None) -> Path:
         """Write weights + config (+ the generator, if given) to one .safetensors file, atomically."""
@@ -204,3 +227,4 @@ class E4EEncoder(Encoder):
         enc.training_config = {"source": "official e4e", "opts": {k: v for k, v in ckpt.opts.items()
                                                                    if isinstance(v, (int, float, str, bool))}}
         return enc
+

@@ -76,11 +76,12 @@ class E4ETrainer:
         self.cfg, self.dir = cfg, Path(run_dir)
         self.G = G.eval().requires_grad_(False)
         torch.manual_seed(cfg.seed)
-        self.encoder = E4EEncoder.for_generator(G, encoder_config(cfg, G)).train()
+        self.device = G.mapping.w_avg.device
+        self.encoder = E4EEncoder.for_generator(G, encoder_config(cfg, G)).train().to(self.device)
         self.encoder.training_config = cfg.to_dict()
-        self.disc = LatentCodesDiscriminator(G.w_dim, cfg.w_discriminator_layers)
+        self.disc = LatentCodesDiscriminator(G.w_dim, cfg.w_discriminator_layers).to(self.device)
         size = cfg.w_pool_size if cfg.use_w_pool else 0
-        self.real_pool, self.fake_pool = WPool(size, G.w_dim), WPool(size, G.w_dim)
+        self.real_pool, self.fake_pool = WPool(size, G.w_dim).to(self.device), WPool(size, G.w_dim).to(self.device)
         self.opt = torch.optim.Adam(self.encoder.net.parameters(), lr=cfg.learning_rate)
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.w_discriminator_lr)
         self.source = make_source(cfg, G)
@@ -89,7 +90,11 @@ class E4ETrainer:
             from latentedit.losses import build_lpips
 
             self.lpips_model = build_lpips(cfg.lpips_net, pretrained_backbone=cfg.lpips_pretrained)
+        if isinstance(self.lpips_model, torch.nn.Module):
+            self.lpips_model = self.lpips_model.to(self.device)
         self.identity = build_identity(cfg, identity_embedder)
+        if self.identity is not None:
+            self.identity = self.identity.to(self.device)
         self.step = 0
         self.ckpt = self.dir / "checkpoint.pt"
         if self.ckpt.exists() and not resume:
@@ -144,7 +149,7 @@ class E4ETrainer:
         stage = stage_at(self.step, cfg, self.num_ws)
         self.encoder.set_stage(stage)
         self.encoder.train()
-        x = self.source.batch(self.step)
+        x = self.source.batch(self.step).to(self.device)
         codes = self.encoder(F.interpolate(x, size=(self.encoder.input_resolution,) * 2, mode="bilinear",
                                            align_corners=False) if x.shape[-1] != self.encoder.input_resolution
                              else x)
@@ -177,9 +182,10 @@ class E4ETrainer:
         return float(F.mse_loss(self.G.synthesis(w, noise_mode="const"), images))
 
     def held_out(self, n: int = 8) -> torch.Tensor:
+        """Fixed images never trained on (toy: a disjoint seed stream; others: a far-away step's batch)."""
         if self.cfg.data == "toy":
-            return ToyRenders(self.G.resolution, n, HELD_OUT_SEED, self.cfg.toy_prior).batch(0)
-        return self.source.batch(10_000_019)[:n]
+            return ToyRenders(self.G.resolution, n, HELD_OUT_SEED, self.cfg.toy_prior).batch(0).to(self.device)
+        return self.source.batch(10_000_019)[:n].to(self.device)
 
     def sample_grid(self, images: torch.Tensor) -> Path:
         from latentedit.images import save_image
@@ -190,7 +196,7 @@ class E4ETrainer:
             recon = self.G.synthesis(self.encoder.invert(images), noise_mode="const").clamp(-1, 1)
         self.encoder.set_stage(stage)
         self.encoder.train()
-        return save_image(torch.cat([images, recon]), self.dir / "samples" / f"step{self.step:07d}.png",
+        return save_image(torch.cat([images, recon]).cpu(), self.dir / "samples" / f"step{self.step:07d}.png",
                           ncol=images.shape[0])
 
     def export(self, out, *, bundle_generator: bool = True) -> Path:
