@@ -257,3 +257,18 @@ def test_cuda_sources_compile(tmp_path, monkeypatch, fresh_state):
     assert module.device_kind == "cuda" and hasattr(module, "upfirdn2d") and hasattr(module, "bias_act_grad2")
     man = _build.read_manifest(info["folder"])
     assert man["cuda_home"] and Path(man["cuda_home"], "include").is_dir()
+
+
+def test_damaged_cache_entry_is_set_aside_and_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENTEDIT_CACHE", str(tmp_path))
+    monkeypatch.setenv("LATENTEDIT_OPS_EXTRA_CFLAGS", "-fno-such-option-latentedit")  # the rebuild fails fast
+    monkeypatch.setenv("LATENTEDIT_OPS_QUIET", "1")
+    folder = _build.build_config("cpu").folder
+    folder.mkdir(parents=True)
+    (folder / "latentedit_ops_cpu.so").write_bytes(b"not an ELF file")
+    (folder / "build.json").write_text(json.dumps({"module": "latentedit_ops_cpu",
+                                                   "library": "latentedit_ops_cpu.so"}))
+    with pytest.raises(_build.BuildError):
+        _build.load_extension("cpu")
+    assert not folder.exists()
+    assert any(p.name.startswith(f".{folder.name}.broken-") for p in folder.parent.iterdir())

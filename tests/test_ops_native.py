@@ -285,3 +285,40 @@ def test_clear_errors(mod, monkeypatch):
         ops.upfirdn2d(torch.randn(1, 1, 4, 4), setup_filter([1, 1]), up=0)
     with pytest.raises(RuntimeError, match="output would be empty"):
         ops.upfirdn2d(torch.randn(1, 1, 4, 4), setup_filter([1, 1]), padding=-3)
+
+
+def test_r1_and_path_length_second_order_match_reference(mod, monkeypatch):
+    """Double backward through the real networks (R1 on D, a path-length-like penalty on G), native vs reference."""
+    stylegan2 = pytest.importorskip("latentedit.stylegan2")
+    from tests.conftest import tiny_generator
+
+    torch.manual_seed(0)
+    D = stylegan2.Discriminator(stylegan2.DiscriminatorConfig(resolution=16, channels=(8, 8, 8))).double()
+    G = tiny_generator().double()
+    x0 = torch.randn(4, 3, 16, 16, dtype=torch.float64)
+    w0 = torch.randn(4, G.synthesis.num_ws, G.synthesis.w_dim, dtype=torch.float64)
+    noise = torch.Generator().manual_seed(1)
+    results = {}
+    for m in ("ref", "strict"):
+        monkeypatch.setenv("LATENTEDIT_OPS", m)
+        D.zero_grad()
+        G.zero_grad()
+        x = x0.clone().requires_grad_()
+        (g,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+        r1 = g.square().sum()
+        r1.backward()
+        w = w0.clone().requires_grad_()
+        img = G.synthesis(w)
+        noise.manual_seed(1)
+        (gw,) = torch.autograd.grad((img * torch.randn(img.shape, generator=noise, dtype=img.dtype)).sum(), w,
+                                    create_graph=True)
+        pl = gw.square().sum()
+        pl.backward()
+        grads = {n: (p.grad.clone() if p.grad is not None else torch.zeros_like(p))
+                 for n, p in list(D.named_parameters()) + list(G.synthesis.named_parameters())}
+        results[m] = (r1.detach(), pl.detach(), grads)
+    (r1a, pla, ga), (r1b, plb, gb) = results["ref"], results["strict"]
+    torch.testing.assert_close(r1b, r1a)
+    torch.testing.assert_close(plb, pla)
+    for k in ga:
+        torch.testing.assert_close(gb[k], ga[k], rtol=1e-9, atol=1e-12, msg=k)

@@ -376,7 +376,14 @@ def load_extension(kind: str, *, verbose: bool = False, lock_timeout: float | No
     folder = cfg.folder
     man = read_manifest(folder)
     if man:  # fast path: no lock needed, the folder only appears complete (atomic rename)
-        return _import_so(folder / man["library"], man["module"]), {"folder": folder, "seconds": 0.0, "cached": True}
+        try:
+            return _import_so(folder / man["library"], man["module"]), {"folder": folder, "seconds": 0.0,
+                                                                        "cached": True}
+        except (ImportError, OSError) as exc:  # damaged cache entry: set it aside and rebuild
+            _say(f"cached build {folder} could not be loaded ({exc}); rebuilding")
+            with file_lock(cache_root() / f"{folder.name}.lock", timeout=lock_timeout):
+                if folder.exists():
+                    os.replace(folder, folder.with_name(f".{folder.name}.broken-{int(time.time())}"))
 
     if kind == "cuda" and cfg.cuda_home is None:
         raise BuildError(kind, "no CUDA toolkit found (nvcc, include/ and lib64/)",
