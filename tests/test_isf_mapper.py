@@ -41,8 +41,12 @@ def test_default_config_passes_contract_and_declares_isf_weights(tmp_path):
     assert (w["attribute"], w["diversity"], w["neighbourhood"], w["identity"]) == (2.0, 2.0, 0.01, 0.0)
     m = ISFMapper(None, GI)
     assert m.kind == "trainable" and m.takes_noise and m.z_dim == 64
-    s = m.loss_settings()
-    assert s.diversity_decay_steps == 50000 and s.attribute_pos_weight is None
+    from latentedit.training.config import build_run_config
+
+    run = build_run_config("isf", ISFMapper, {"trainer": ISFMapper.default_trainer_config()})
+    tc = run.trainer
+    assert (tc.lr, tc.betas, tc.ema_beta, tc.discriminator) == (1e-5, (0.0, 0.99), 0.999, "joint")
+    assert tc.losses.diversity_decay_steps == tc.steps == 50000
 
 
 def test_different_noise_gives_different_edits_same_noise_same_edit():
@@ -94,40 +98,41 @@ def test_layer_masks_copy_untouched_layers_back():
     assert ((out - w).abs().amax(dim=(0, 2)) > 0).all()
 
 
-def test_training_targets_flip_some_and_keep_the_rest():
-    m = ISFMapper(SMALL.replace(edit_fraction=0.5), GI)
+def test_condition_target_hides_some_unchanged_attributes():
+    m = ISFMapper(SMALL.replace(keep_prob=0.5), GI)
     src = torch.randint(0, 2, (64, 3)).float()
-    target, full = m.training_targets(src, generator=torch.Generator().manual_seed(0))
-    kept = torch.isnan(target)
-    assert 0 < kept.float().mean() < 1
-    assert torch.equal(full[kept], src[kept]) and torch.equal(full[~kept], 1 - src[~kept])
-    assert torch.equal(target[~kept], full[~kept])
+    full = src.clone()
+    full[:, 0] = 1 - full[:, 0]
+    target = m.condition_target(full, src, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(target[:, 0], full[:, 0])  # what changes is always given
+    hidden = torch.isnan(target[:, 1:])
+    assert 0.2 < hidden.float().mean() < 0.8 and torch.equal(target[:, 1:][~hidden], src[:, 1:][~hidden])
+    assert torch.equal(ISFMapper(SMALL.replace(keep_prob=0.0), GI).condition_target(full, src), full)
     no_keep = ISFMapper(SMALL.replace(keep_code=False), GI)
-    target, full = no_keep.training_targets(src)
-    assert torch.equal(target, full)
+    assert torch.equal(no_keep.condition_target(full, src), full)
     with pytest.raises(ValueError, match="keep_code=False cannot keep"):
         no_keep(torch.zeros(1, 6, 16), target=torch.tensor([[1.0, float("nan"), 0.0]]))
 
 
 def test_config_errors_are_clear():
-    with pytest.raises(ConfigError, match="ema_decay"):
-        ISFConfig(ema_decay=1.5)
-    with pytest.raises(ConfigError, match="r1_target"):
-        ISFConfig(r1_target="both")
+    with pytest.raises(ConfigError, match="keep_prob"):
+        ISFConfig(keep_prob=1.5)
+    with pytest.raises(ConfigError, match="z_dim"):
+        ISFConfig(z_dim=0)
     with pytest.raises(ConfigError, match=r"unknown attributes \['beard'\]"):
         ISFMapper(ISFConfig(layer_masks=(("beard", (0,)),)), GI)
     with pytest.raises(ConfigError, match="bad layers"):
         ISFMapper(ISFConfig(layer_masks=(("smile", (9,)),)), GI)
-    cfg = ISFConfig().with_overrides(['layer_masks=[["smile", [4, 5]]]', "diversity_decay_steps=0"])
-    assert cfg.masks_dict() == {"smile": (4, 5)} and cfg.diversity_decay_steps == 0
+    cfg = ISFConfig().with_overrides(['layer_masks=[["smile", [4, 5]]]', "residual=false"])
+    assert cfg.masks_dict() == {"smile": (4, 5)} and cfg.residual is False
 
 
-def test_hyperparameters_travel_with_the_checkpoint(tmp_path):
-    cfg = SMALL.replace(lr=3e-4, ema_decay=0.99, diversity_decay_steps=123, layer_masks=(("age", (1, 2)),))
+def test_config_travels_with_the_file(tmp_path):
+    cfg = SMALL.replace(keep_prob=0.25, residual=False, layer_masks=(("age", (1, 2)),))
     m = ISFMapper(cfg, GI)
     m.save(tmp_path / "isf.safetensors")
     again = ISFMapper.load(tmp_path / "isf.safetensors")
     from latentedit.io.modelfile import read_model_file
 
     assert read_model_file(tmp_path / "isf.safetensors")[3]["mapper_name"] == "isf"
-    assert again.config == cfg and again.config.lr == 3e-4 and again.config.diversity_decay_steps == 123
+    assert again.config == cfg and again.config.keep_prob == 0.25

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import torch
 
-from latentedit.losses import LossSettings
 from latentedit.plugins import ConfigError, Mapper
 from latentedit_isf.config import ISFConfig
 from latentedit_isf.network import AdaLN, ConditionNetwork, output_mlp
@@ -33,9 +32,29 @@ ISF_LOSS_WEIGHTS = {
     "lpips_cycle": 1.0,      # lambda_lpips_cyc (default 1)
     "latent_cycle": 1.0,     # lambda_lat_cyc 1
     "image_cycle": 1.0,      # lambda_src_cyc 1
-    "diversity": 2.0,        # lambda_ds 2, decayed over ISFConfig.diversity_decay_steps
+    "diversity": 2.0,        # lambda_ds 2, decayed over trainer.losses.diversity_decay_steps
     "neighbourhood": 0.01,   # lambda_nb 0.01
     "identity": 0.0,         # lambda_reid 0
+}
+
+
+#: ISF-GAN's optimisation recipe (``core/solver.py``, ``train.sh``) on the shared trainer's fields. ISF uses Adam with
+#: weight decay 1e-5 and a warm-up + cosine schedule (5000 steps, lr_min 5e-6); the trainer has AdamW and a constant
+#: rate. ``mixing_prob`` 0.875: ISF trains on each latent plus 7 random layer-mixes of it.
+ISF_TRAINER_RECIPE = {
+    "steps": 50_000,
+    "batch": 16,                      # 4 per GPU x 4 GPUs
+    "lr": 1e-5,
+    "betas": (0.0, 0.99),
+    "weight_decay": 1e-5,
+    "ema_beta": 0.999,                # a real EMA copy (ISF's "EMA" discriminator was the live one)
+    "grad_clip": 1.0,
+    "mixing_prob": 0.875,
+    "max_flips": 4,                   # random multi-hot targets over ISF's 4 attributes
+    "discriminator": "joint",         # image discriminator with real/fake and classification heads, R1 on real/fake
+    "d_lr": 1e-5,
+    "d_betas": (0.0, 0.99),
+    "losses": {"diversity_decay_steps": 50_000},   # ISF parses ds_iter but never decays; we do
 }
 
 
@@ -87,24 +106,24 @@ class ISFMapper(Mapper):
         z = torch.randn(batch, self.config.z_dim, generator=generator)
         return z.to(device if device is not None else self.layer_allowed.device)
 
-    def training_targets(self, source_labels: torch.Tensor, *, generator: torch.Generator | None = None):
-        """Targets for one training step from the source's labels (B, n_attr) in {0, 1}.
+    @classmethod
+    def default_trainer_config(cls) -> dict:
+        """ISF-GAN's recipe as the shared trainer's ``trainer`` section (``TrainerConfig`` fields), quirks fixed:
+        a real EMA of the mapper, the diversity weight decayed to 0 over the run, R1 on the real/fake head of the
+        joint discriminator (the trainer's only R1), and every hyperparameter stored with the result."""
+        return dict(ISF_TRAINER_RECIPE)
 
-        Each attribute is flipped with probability ``edit_fraction``, else kept. Returns ``(target, full)``:
-        ``target`` (B, n_attr) has NaN on kept columns when ``keep_code`` (what the mapper is called with),
-        ``full`` (B, n_attr) has the source's label there (what the attribute loss compares against).
-        """
-        src = source_labels.float()
-        flip = torch.rand(src.shape, generator=generator).to(src.device) < self.config.edit_fraction
-        full = torch.where(flip, 1.0 - src, src)
-        target = torch.where(flip, full, torch.full_like(src, float("nan"))) if self.config.keep_code else full
-        return target, full
-
-    def loss_settings(self, **overrides) -> LossSettings:
-        """The ``LossSettings`` this config implies (diversity decay, BCE pos_weight), with ``overrides``."""
-        base = {"diversity_decay_steps": self.config.diversity_decay_steps,
-                "attribute_pos_weight": tuple(self.config.attribute_pos_weight) or None}
-        return LossSettings(**{**base, **overrides})
+    def condition_target(self, target: torch.Tensor, source: torch.Tensor, *,
+                         generator: torch.Generator | None = None) -> torch.Tensor:
+        """Trainer hook: the target to call the mapper with, given the full ``target`` and the ``source`` labels
+        (both (B, n_attr) in {0, 1}). With ``keep_code``, each attribute the target leaves unchanged becomes NaN
+        ('keep') with probability ``keep_prob``, so the mapper learns both forms; the loss still compares against
+        the full target."""
+        if not self.config.keep_code or self.config.keep_prob == 0.0:
+            return target
+        unchanged = target == source
+        drop = torch.rand(target.shape, generator=generator).to(target.device) < self.config.keep_prob
+        return torch.where(unchanged & drop, torch.full_like(target, float("nan")), target)
 
     # ---- the call ------------------------------------------------------------------------------------------
     def _code(self, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
