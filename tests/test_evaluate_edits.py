@@ -3,6 +3,7 @@ table's shape and ranges, multimodal vs deterministic diversity, reproducibility
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -69,6 +70,9 @@ def test_benchmark_table_shape_ranges_and_diversity(world):
     assert data["means"]["isf"]["success_x_preservation"] >= 0 and data["provenance"]["generator_fingerprint"]
     again = evaluate_edits(G, methods, estimator=est, embedder=emb, config=CFG)
     assert again.to_json() == result.to_json()  # reproducible
+    full = evaluate_edits(G, {"isf": methods["isf"]}, estimator=est, embedder=emb,
+                          config=dataclasses.replace(CFG, targets="full"))
+    assert full.config.targets == "full" and "other attributes in the target: full" in full.to_markdown()
 
 
 def test_pairwise_distance_and_reference_noise(world):

@@ -73,11 +73,14 @@ def _methods(specs, generator):
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--diversity", type=click.Choice(["auto", "lpips", "l1"]), default="auto", show_default=True,
               help="Diversity distance; auto falls back to pixel L1 when the LPIPS backbone weights are missing.")
+@click.option("--targets", type=click.Choice(["keep", "full"]), default="keep", show_default=True,
+              help="Other attributes in each target: keep (NaN) or full (the source's labels, for mappers trained "
+                   "on full targets only).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("edit_quality"),
               show_default=True)
 @device_option
 def evaluate(methods, generator_path, factors_path, identity_path, encoder_path, n, inverted, samples, strength,
-             seed, batch_size, diversity, out_dir, device):
+             seed, batch_size, diversity, targets, out_dir, device):
     """Score editing methods on the toy-faces domain: success, identity, disentanglement, realism, diversity.
 
     \b
@@ -110,7 +113,7 @@ def evaluate(methods, generator_path, factors_path, identity_path, encoder_path,
     elif inverted:
         encoder = _load_encoder(encoder_path, G, dev)
     cfg = EditBenchmarkConfig(n=n, inverted=inverted, seed=seed, samples=samples, strength=strength,
-                              batch_size=batch_size, diversity=diversity)
+                              batch_size=batch_size, diversity=diversity, targets=targets)
     prov = {"methods": files, "command": "latentedit evaluate " + " ".join(sys.argv[2:]) if len(sys.argv) > 2
             else "latentedit evaluate", "torch": torch.__version__}
     try:

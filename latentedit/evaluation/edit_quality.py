@@ -2,7 +2,7 @@
 
 For every method (a mapper) and attribute, on held-out latents (generator samples, plus inverted renders when an
 encoder is given), each source is edited to the *opposite* of what the factor estimator reads on it (the target
-column; every other column NaN = keep), ``samples`` times with different noise for multimodal mappers, through
+column; every other column NaN = keep, or with ``targets='full'`` the source's labels), ``samples`` times with different noise for multimodal mappers, through
 the mapper's own call scaled by ``strength``: ``w + strength * (mapper(w, target=t, z=z) - w)``. Then:
 
 | column | ISF-GAN name | measured with |
@@ -34,6 +34,7 @@ from latentedit.evaluation.frechet import frechet_distance
 #: The issue's bars for the shipped toy ISF mapper.
 BARS = {"success": 0.95, "others_unchanged": 0.95, "identity_within_noise": 0.90, "diversity": 0.0}
 DIVERSITY_KINDS = ("auto", "lpips", "l1")
+TARGET_KINDS = ("keep", "full")
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,13 @@ class EditBenchmarkConfig:
     noise_quantile: float = field(default=0.95, metadata={"doc": "quantile of the re-render noise used as tolerance"})
     diversity: str = field(default="auto", metadata={"doc": "auto (LPIPS, else pixel L1) | lpips | l1"})
     lpips_net: str = field(default="alex", metadata={"doc": "LPIPS backbone"})
+    targets: str = field(default="keep", metadata={
+        "doc": "the other attributes in the target: 'keep' (NaN, the contract's 'leave it') or 'full' (the source's "
+               "labels as the factor estimator reads them, for mappers trained on full targets only)"})
 
     def __post_init__(self):
+        if self.targets not in TARGET_KINDS:
+            raise ValueError(f"targets must be one of {TARGET_KINDS}; got {self.targets!r}")
         if self.diversity not in DIVERSITY_KINDS:
             raise ValueError(f"diversity must be one of {DIVERSITY_KINDS}; got {self.diversity!r}")
         if self.n < 2 or self.samples < 1 or self.batch_size < 1 or self.inverted < 0:
@@ -127,7 +133,8 @@ class EditBenchmark:
         c = self.config
         lines.append("")
         lines.append(f"n = {c.n} samples + {c.inverted} inverted renders per attribute, {c.samples} noise draws "
-                     f"(multimodal mappers), strength {c.strength:g}, seed {c.seed}; identity tolerance = "
+                     f"(multimodal mappers), strength {c.strength:g}, other attributes in the target: {c.targets}, "
+                     f"seed {c.seed}; identity tolerance = "
                      f"{c.noise_quantile:.0%} quantile of the renderer's re-render noise. Bars (shipped ISF): "
                      "success ≥ 0.95, others unchanged ≥ 0.95, identity within noise ≥ 0.90, diversity > 0.")
         return "\n".join(lines)
@@ -245,6 +252,10 @@ def evaluate_edits(G, methods: dict, *, estimator, embedder, config: EditBenchma
             others = [c for a, c in attr_cols.items() if a != attr]
             src_label = f_src[:, col] > 0.5
             target = torch.full((n, len(names)), float("nan"), device=device)
+            if cfg.targets == "full":  # the source's labels for every attribute the estimator reads
+                for i, a in enumerate(names):
+                    if a in attr_cols:
+                        target[:, i] = (f_src[:, attr_cols[a]] > 0.5).float()
             target[:, names.index(attr)] = (~src_label).float()
             hit = kept = within = change = frs = div = 0.0
             feats_edit = []
