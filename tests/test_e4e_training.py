@@ -165,3 +165,24 @@ def test_train_encoder_cli_trains_resumes_and_exports(tmp_path, monkeypatch):
     res = runner.invoke(train_encoder, [*base, "--steps", "1", "--set", "lpips_lamda=1", "--run-dir",
                                         str(tmp_path / "x")])
     assert res.exit_code != 0 and "did you mean 'lpips_lambda'" in res.output
+
+
+def test_toy_data_and_evaluation_figures(tmp_path):
+    from latentedit_e4e.evaluate import evaluate_encoder
+
+    G = tiny_generator(16)
+    run = E4ETrainer(E4ETrainConfig(**{**SMALL, "data": "toy"}), G, tmp_path / "toy")
+    rec = run.train_step()
+    assert rec["l2"] > 0 and run.held_out(4).shape == (4, 3, 16, 16)
+
+    class Factors(torch.nn.Module):  # stands in for the factor estimator: (B, 3, H, W) -> (B, NUM_FACTORS)
+        def forward(self, x):
+            from latentedit.toyfaces.factors import NUM_FACTORS
+
+            return torch.sigmoid(x.mean(dim=(1, 2, 3)))[:, None].expand(-1, NUM_FACTORS)
+
+    figs = evaluate_encoder(run.encoder, G, n=8, batch=4, identity=StubEmbedder(), factors=Factors(),
+                            lpips_model=lambda a, b: (a - b).abs().mean(dim=(1, 2, 3)))
+    for key in ("l2", "lpips", "id_cos_median", "attr_agree_truth", "attr_agree_self", "offset_norm",
+                "dist_to_w_avg", "easy_l2", "easy_latent_err", "baseline_l2", "baseline_steps"):
+        assert key in figs and np.isfinite(figs[key]), key
