@@ -113,3 +113,13 @@ def test_paste_back_checks_its_inputs(astronaut, astronaut_face):
         paste_back(np.zeros((10, 10, 3), np.uint8), crop, t)
     with pytest.raises(ValueError, match="crop must be \\(1, 3, S, S\\)"):
         paste_back(astronaut, torch.zeros(3, 64, 64), t)
+
+
+def test_align_face_detects_when_no_landmarks_are_given(astronaut, astronaut_face):
+    from PIL import Image
+
+    crop, t = align_face(Image.fromarray(astronaut), size=64)
+    ref, t_ref = align_face(astronaut, astronaut_face.landmarks, 64)
+    assert np.allclose(t.m, t_ref.m, atol=1e-3) and torch.allclose(crop, ref, atol=1e-3)
+    with pytest.raises(PhotoError, match="no face found"):
+        align_face(np.full((64, 64, 3), 200, np.uint8), size=32)

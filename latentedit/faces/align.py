@@ -124,9 +124,21 @@ def warp_crop(photo: np.ndarray, transform: AlignTransform) -> torch.Tensor:
     return _sample(roi, xy, (y0, x0), (y1 - y0, x1 - x0)).clamp(-1, 1)
 
 
-def align_face(photo: np.ndarray, landmarks: np.ndarray, size: int = 256) -> tuple[torch.Tensor, AlignTransform]:
-    """FFHQ-aligned crop of the face with these landmarks: ((1, 3, size, size) in [-1, 1], transform)."""
+def align_face(photo, landmarks: np.ndarray | None = None, size: int = 256) -> tuple[torch.Tensor, AlignTransform]:
+    """FFHQ-aligned crop of one face: ((1, 3, size, size) in [-1, 1], transform).
+
+    ``photo``: (H, W, 3) uint8 array (or a PIL image); ``landmarks``: that face's (5, 2) MTCNN points, or None to
+    detect and take the largest face (PhotoError when there is none).
+    """
+    from latentedit.faces.loading import pil_to_rgb_array
+
+    if not isinstance(photo, np.ndarray):
+        photo = pil_to_rgb_array(photo)
     if not isinstance(size, int) or size < 8:
         raise ValueError(f"crop size must be an int >= 8; got {size!r}")
+    if landmarks is None:
+        from latentedit.faces.detect import detect_faces, select_faces
+
+        landmarks = select_faces(detect_faces(photo), "largest", "photo")[0].landmarks
     t = transform_from_quad(ffhq_quad(landmarks), size, photo.shape[:2])
     return warp_crop(photo, t), t
