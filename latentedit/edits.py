@@ -69,10 +69,15 @@ def check_edit(amounts: Mapping[str, float], attribute_names: Sequence[str], *, 
 
 
 def target_from_amounts(amounts: Mapping[str, float], attribute_names: Sequence[str], batch: int,
-                        like: torch.Tensor) -> torch.Tensor:
-    """(batch, n_attr): 1 where the amount is > 0, 0 where < 0, NaN (keep) elsewhere."""
+                        like: torch.Tensor, others: torch.Tensor | None = None) -> torch.Tensor:
+    """(batch, n_attr): 1 where the amount is > 0, 0 where < 0; elsewhere NaN (keep), or ``others`` (batch, n_attr)
+    (the source's labels) when given."""
     names = list(attribute_names)
     target = torch.full((batch, len(names)), float("nan"), dtype=like.dtype, device=like.device)
+    if others is not None:
+        if others.shape != target.shape:
+            raise EditError(f"source labels must be {tuple(target.shape)} (batch, n_attr); got {tuple(others.shape)}")
+        target = others.to(target).clone()
     for name, amount in amounts.items():
         if amount != 0:
             target[:, names.index(name)] = 1.0 if amount > 0 else 0.0
@@ -80,9 +85,10 @@ def target_from_amounts(amounts: Mapping[str, float], attribute_names: Sequence[
 
 
 def apply_edit(mapper, w_plus: torch.Tensor, amounts: Mapping[str, float], *,
-               z: torch.Tensor | None = None) -> torch.Tensor:
+               z: torch.Tensor | None = None, others: torch.Tensor | None = None) -> torch.Tensor:
     """Edit ``w_plus (B, num_ws, w_dim)`` by ``{attribute: amount}`` with ``mapper``; ``z (B, z_dim)`` for mappers
-    that take noise (ignored otherwise). Returns (B, num_ws, w_dim)."""
+    that take noise (ignored otherwise); ``others (B, n_attr)``: the source's labels, given for the attributes not
+    edited instead of NaN (for mappers trained on full targets only). Returns (B, num_ws, w_dim)."""
     names = mapper.generator_info.attribute_names
     check_edit(amounts, names, source=f"this {getattr(mapper, 'plugin_name', None) or type(mapper).__name__} mapper")
     amounts = {k: float(v) for k, v in amounts.items() if float(v) != 0.0}
@@ -94,7 +100,7 @@ def apply_edit(mapper, w_plus: torch.Tensor, amounts: Mapping[str, float], *,
     out = w_plus
     for size in sorted({abs(v) for v in amounts.values()}, reverse=True):
         group = {k: v for k, v in amounts.items() if abs(v) == size}
-        target = target_from_amounts(group, names, w_plus.shape[0], w_plus)
+        target = target_from_amounts(group, names, w_plus.shape[0], w_plus, others)
         out = out + size * (mapper(out, target=target, **kw) - out)
     return out
 

@@ -94,6 +94,29 @@ def test_isf_edit_gives_several_different_samples(setup, tmp_path):
     assert ws.shape[0] == 4 and (ws[0] - ws[1]).abs().amax() > 1e-4  # different z -> different edits
 
 
+def test_full_targets_use_the_classifier_labels(setup, tmp_path):
+    from latentedit.toyfaces.judges import JudgeConfig, JudgeNet, save_judge
+
+    d, G, gpath, _, ipath = setup
+    judge = save_judge(JudgeNet(JudgeConfig(name="attributes", channels=(4, 4, 4, 4), feature_dim=8)),
+                       tmp_path / "attr.safetensors")
+    lat = d / "lat" / "seed0000.wplus.safetensors"
+    with registered_mapper("isf", ISFMapper):
+        res = _run([lat, "--attr", "smile=1", "--mapper", ipath, "--generator", gpath, "--samples", "2",
+                    "--targets", "full", "--classifier", judge, "--out", tmp_path / "full"])
+        assert res.exit_code == 0, res.output
+        keep = _run([lat, "--attr", "smile=1", "--mapper", ipath, "--generator", gpath, "--samples", "2",
+                     "--out", tmp_path / "keep"])
+        assert keep.exit_code == 0, keep.output
+    a = load_latents(tmp_path / "full" / "seed0000_edited.wplus.safetensors", G).tensor
+    b = load_latents(tmp_path / "keep" / "seed0000_edited.wplus.safetensors", G).tensor
+    assert not torch.allclose(a, b)  # the code differs: eyeglasses given as a label vs NaN
+    with registered_mapper("isf", ISFMapper):
+        res = _run([lat, "--attr", "smile=1", "--mapper", ipath, "--generator", gpath, "--targets", "full",
+                    "--classifier", tmp_path / "none.safetensors"])
+    assert res.exit_code != 0 and "no such judge file" in res.output
+
+
 def test_apply_edit_semantics():
     gi = GeneratorInfo(num_ws=6, w_dim=8, attribute_names=ATTRS, resolution=16)
     m = ISFMapper(ISFConfig(z_dim=4, hidden_dim=8), gi).eval()
@@ -106,6 +129,9 @@ def test_apply_edit_semantics():
         both = m(w, target=torch.tensor([[1.0, 0.0]] * 2), z=z)  # equal sizes: one pass
         assert torch.allclose(apply_edit(m, w, {"smile": 1.0, "eyeglasses": -1.0}, z=z), both)
         assert torch.equal(apply_edit(m, w, {"smile": 0.0}), w)
+        labels = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+        want = m(w, target=torch.tensor([[1.0, 1.0], [1.0, 0.0]]), z=z)  # others = the source's labels
+        assert torch.allclose(apply_edit(m, w, {"smile": 1.0}, z=z, others=labels), want)
     with pytest.raises(EditError, match="did you mean 'smile'.*smile, eyeglasses"):
         apply_edit(m, w, {"smiel": 1.0})
     assert parse_attr("age=-0.5") == ("age", -0.5) and parse_attr("smile") == ("smile", 1.0)

@@ -181,6 +181,24 @@ def _save_gif(frames, path: Path, ms: int = 400) -> Path:
                                                        duration=ms, loop=0))
 
 
+def _labeller(classifier_path, mapper, device):
+    """images (B, 3, H, W) -> the classifier's labels (B, n_attr) in the mapper's attribute order."""
+    from latentedit.toyfaces.judges import JudgeError, load_judge
+
+    try:
+        clf = load_judge("attributes", classifier_path).to(device)
+    except (JudgeError, ValueError, OSError) as exc:
+        raise _fail(exc) from None
+    names = list(mapper.generator_info.attribute_names)
+    missing = [n for n in names if n not in clf.output_names]
+    if missing:
+        raise click.ClickException(f"--targets full: the classifier reads {', '.join(clf.output_names)} but the "
+                                   f"mapper also edits {', '.join(missing)}; pass a classifier for all of "
+                                   f"{', '.join(names)} or use --targets keep")
+    cols = [clf.output_names.index(n) for n in names]
+    return lambda images: (clf(images)[:, cols] > 0).float()
+
+
 @click.command("edit")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--attr", "attrs", multiple=True, required=True, metavar="NAME=AMOUNT",
@@ -203,9 +221,14 @@ def _save_gif(frames, path: Path, ms: int = 400) -> Path:
               help="Photos: detect and align the face first; --no-align takes the central square as it is.")
 @click.option("--face", "face_spec", default="largest", show_default=True,
               help="Photos with several faces: all, largest or N (counted from the left).")
+@click.option("--targets", type=click.Choice(["keep", "full"]), default="keep", show_default=True,
+              help="Attributes not edited: keep (NaN, the mapper leaves them) or full (their labels read by "
+                   "--classifier on the source, for mappers trained on full targets only).")
+@click.option("--classifier", "classifier_path", type=click.Path(dir_okay=False), default=None,
+              help="With --targets full: attribute classifier file (default: the shipped toy-faces judge).")
 @device_option
 def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, samples, strengths, seed, out_dir, gif,
-         align, face_spec, device):
+         align, face_spec, targets, classifier_path, device):
     """Edit attributes of photos or W+ files (several attributes at once, several samples per edit).
 
     \b
@@ -244,6 +267,7 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
     except EditError as exc:
         raise _fail(exc) from None
     mapper = mapper.to(dev)
+    labeller = _labeller(classifier_path, mapper, dev) if targets == "full" else None
 
     latent_paths = [p for p in inputs if p.name.endswith(LATENT_SUFFIX)]
     photo_paths = [p for p in inputs if p.suffix.lower() in PHOTO_SUFFIXES]
@@ -266,12 +290,14 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
         if crop is not None:
             save_image(crop, folder / "aligned.png")
         with torch.no_grad():
-            source = G.synthesis(w, noise_mode="const").cpu()
+            source = G.synthesis(w, noise_mode="const")
+            others = labeller(source) if labeller is not None else None
+            source = source.cpu()
             cells, latents = [], []
             for label, strength, row_amounts in rows:
                 row = [source[0]]
                 for k, z in enumerate(zs):
-                    w_edit = apply_edit(mapper, w, row_amounts, z=z)
+                    w_edit = apply_edit(mapper, w, row_amounts, z=z, others=others)
                     img = G.synthesis(w_edit, noise_mode="const").cpu()
                     save_image(img, folder / f"{label}_{strength:+.2f}_{k}.png")
                     if paste is not None:
