@@ -48,6 +48,8 @@ def test_official_layout_loads_encoder_decoder_and_latent_avg(tmp_path, la_shape
     with torch.no_grad():
         assert torch.allclose(enc.generator.synthesis(w), G.synthesis(w), atol=1e-5)
     assert E4EEncoder.can_load(path)
+    torch.save({"g_ema": rosinality_generator_state(G), "latent_avg": G.mapping.w_avg}, tmp_path / "ros.pt")
+    assert not E4EEncoder.can_load(tmp_path / "ros.pt")  # a generator checkpoint is not an encoder
 
 
 def test_official_without_decoder_or_latent_avg(tmp_path):

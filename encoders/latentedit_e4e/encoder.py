@@ -151,7 +151,18 @@ class E4EEncoder(Encoder):
             except ModelFileError:
                 return False
             return extra.get("encoder_name") == PLUGIN_NAME
-        return kind == "torch"
+        if kind != "torch":
+            return False
+        import argparse
+
+        from latentedit_e4e.official import looks_like_official
+
+        try:  # weights-only and memory-mapped: cheap even for a 1 GB checkpoint, and runs no code
+            with torch.serialization.safe_globals([argparse.Namespace]):
+                obj = torch.load(str(path), weights_only=True, map_location="cpu", mmap=True)
+        except Exception:  # noqa: BLE001 - legacy (non-zip) or damaged files: let load() explain
+            return True
+        return looks_like_official(obj)
 
     @classmethod
     def load(cls, path: str | Path, *, map_location: str | torch.device = "cpu") -> E4EEncoder:
