@@ -56,6 +56,10 @@ def test_toy_mapper_learns_to_flip_the_classifier(tmp_path, monkeypatch, world):
     assert losses[-1] < 0.25 * losses[0]
     assert {"start", "checkpoint", "samples", "done"} <= {line.get("event") for line in log}
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["step0000020.png", "step0000040.png"]
+    from PIL import Image
+
+    side = 3 * (16 + 2) + 2  # 3 columns (sample_count) x 3 rows (source + one edit per attribute), 16 px, 2 px pad
+    assert Image.open(tmp_path / "samples" / "step0000040.png").size == (side, side)
     stored = json.loads((tmp_path / "config.json").read_text())
     assert stored["mapper_name"] == "toy-shift" and stored["trainer"]["steps"] == 40
 

@@ -70,6 +70,8 @@ class StepRunner:
         if terms:
             sum(terms.values()).backward()
         unused = any(p.grad is None for p in self.t.mapper.parameters() if p.requires_grad)
+        flag = self.t.ctx.all_reduce_max(torch.tensor([float(unused)], device=self.t.ctx.device))
+        unused = bool(flag.item() > 0)  # every rank must build DDP the same way
         self.t.opt.zero_grad(set_to_none=True)
         if self.t.D is not None:
             self.t.D.requires_grad_(True)

@@ -123,7 +123,9 @@ class MapperTrainer:
     # ---- persistence ---------------------------------------------------------------------------------------
     def _checkpoint_config(self) -> dict:
         """What a checkpoint must match to be resumed: trajectory fields, generator and attributes."""
-        return {"run": self.run.trajectory_dict(), "generator": self.G.fingerprint(),
+        if not hasattr(self, "_fingerprint"):
+            self._fingerprint = self.G.fingerprint()
+        return {"run": self.run.trajectory_dict(), "generator": self._fingerprint,
                 "attributes": list(self.attribute_names)}
 
     def save_checkpoint(self) -> Path | None:
@@ -181,7 +183,7 @@ class MapperTrainer:
             self.log.event(self.step, "done", counters=self.counters)
         finally:
             self.log.close()
-            ctx.barrier()
+        ctx.barrier()  # only on success: a rank that failed alone must not leave the others waiting here
         return {"step": self.step, "run_dir": str(self.dir), **self.counters,
                 "losses": last.get("losses", {}), "grad_norm": last.get("grad_norm", math.nan)}
 
