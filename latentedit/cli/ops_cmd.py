@@ -34,6 +34,11 @@ def status_cmd(as_json: bool):
     click.echo(f"cache:       {st['cache_root']}")
     click.echo(f"torch:       {st['torch']}  ({st['cpu_threads']} CPU threads)")
     click.echo(f"malloc:      {st['malloc_tuned']}")
+    if st["mode"] == "auto":
+        from latentedit.ops._policy import CPU_REFERENCE_ACTS
+
+        click.echo(f"auto:        native where built; on CPU {', '.join(sorted(CPU_REFERENCE_ACTS))} use the reference "
+                   f"(measured faster)")
     click.echo("devices:")
     for dev, use in st["devices"].items():
         click.echo(f"  {dev:<12} {use}")
