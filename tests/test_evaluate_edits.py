@@ -73,6 +73,9 @@ def test_benchmark_table_shape_ranges_and_diversity(world):
     full = evaluate_edits(G, {"isf": methods["isf"]}, estimator=est, embedder=emb,
                           config=dataclasses.replace(CFG, targets="full"))
     assert full.config.targets == "full" and "other attributes in the target: full" in full.to_markdown()
+    few = evaluate_edits(G, {"isf": methods["isf"]}, estimator=est, embedder=emb,
+                         config=dataclasses.replace(CFG, diversity_sources=2))  # 2 sources x 2 draws, 4 x 1 draw
+    assert all(r.diversity > 0 and r.n == 6 for r in few.rows)
 
 
 def test_pairwise_distance_and_reference_noise(world):
