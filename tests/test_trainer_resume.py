@@ -52,5 +52,5 @@ def test_resume_is_bit_identical(tmp_path, world, mode):
 
 def test_resume_refuses_another_trajectory(tmp_path, world):
     trainer(tmp_path, world, steps=1).train()
-    with pytest.raises(CheckpointStateError, match="lr"):
+    with pytest.raises(CheckpointStateError, match=r"run\.trainer\.lr \(checkpoint 0\.02, now 0\.5\)"):
         trainer(tmp_path, world, resume=True, steps=2, lr=0.5)

@@ -51,6 +51,7 @@ def load_training_state(path, *, config: Any, modules: dict[str, torch.nn.Module
         raise CheckpointStateError(f"{path}: not a latentedit training checkpoint (version {CHECKPOINT_VERSION})")
     saved, current = json.loads(state["config"]), json.loads(config_to_json(config))
     if strict_config and saved != current:
+        saved, current = _flatten(saved), _flatten(current)
         diff = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
         raise CheckpointStateError(
             f"{path}: written by another config; fields that differ: "
@@ -62,6 +63,16 @@ def load_training_state(path, *, config: Any, modules: dict[str, torch.nn.Module
         o.load_state_dict(state["optimizers"][k])
     torch.set_rng_state(state["torch_rng"])
     return int(state["step"]), json.loads(state["extra"])
+
+
+def _flatten(d: Any, prefix: str = "") -> dict:
+    """Nested dicts -> {dotted.key: value} (so a config difference is named down to the field)."""
+    if not isinstance(d, dict) or not d:
+        return {prefix: d} if prefix else {}
+    out = {}
+    for k, v in d.items():
+        out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
 
 
 @torch.no_grad()

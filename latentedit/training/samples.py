@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from latentedit.training.data import step_generator
+from latentedit.training.objective import style_hook
 
 SAMPLE_STREAM = 2  # a seed stream disjoint from the training batches
 
@@ -35,7 +36,8 @@ def source_num_ws(source) -> int:
 
 @torch.no_grad()
 def edit_grid(mapper, G, inputs: dict, labeller, *, noise_mode: str = "const") -> torch.Tensor:
-    """Images ``((1 + n_attr) * count, 3, R, R)``: row 0 the sources, row 1 + a the edit flipping attribute a."""
+    """Images ``((1 + n_attr) * count, 3, R, R)``: row 0 the sources, row 1 + a the edit flipping attribute a
+    (style mappers with ``encode_style``: in the style of the next column's source)."""
     w = inputs["w_plus"]
     x_src = G.synthesis(w, noise_mode=noise_mode)
     labels = labeller(x_src)
@@ -48,7 +50,9 @@ def edit_grid(mapper, G, inputs: dict, labeller, *, noise_mode: str = "const") -
         dev = w.device
         if mapper.takes_noise and inputs.get("noise") is not None:
             kw["z"] = inputs["noise"].to(dev)
-        if mapper.takes_style and inputs.get("style") is not None:
+        if mapper.takes_style and style_hook(mapper) is not None:  # the style of the next column's source
+            kw["style"] = style_hook(mapper)(images=x_src.roll(1, 0), w_plus=w.roll(1, 0))
+        elif mapper.takes_style and inputs.get("style") is not None:
             kw["style"] = inputs["style"].to(dev)
         rows.append(G.synthesis(mapper(w, **kw), noise_mode=noise_mode))
     return torch.cat(rows)
