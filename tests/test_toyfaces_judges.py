@@ -16,9 +16,20 @@ from latentedit.toyfaces.renderer import render
 FRESH = HELD_OUT_SEED + 1_000
 
 
+class _Judges(dict):
+    """Shipped judges, each loaded on first use."""
+
+    def __missing__(self, name):
+        self[name] = load_judge(name)
+        return self[name]
+
+    def items(self):
+        return [(name, self[name]) for name in ("attributes", "identity", "factors")]
+
+
 @pytest.fixture(scope="module")
 def judges():
-    return {name: load_judge(name) for name in ("attributes", "identity", "factors")}
+    return _Judges()
 
 
 def test_shipped_judges_are_small_and_record_their_recipe(judges):
