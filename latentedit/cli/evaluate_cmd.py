@@ -6,7 +6,6 @@ Writes ``edit_quality.md`` and ``edit_quality.json`` into ``--out``; the same ar
 from __future__ import annotations
 
 import hashlib
-import sys
 from pathlib import Path
 
 import click
@@ -68,6 +67,8 @@ def _methods(specs, generator):
                    "encoder is available (--encoder or the shipped toy e4e), else 0.")
 @click.option("--samples", type=click.IntRange(1, 32), default=4, show_default=True,
               help="Noise draws per source (multimodal mappers) for diversity.")
+@click.option("--diversity-sources", type=click.IntRange(0), default=200, show_default=True,
+              help="Sources that get --samples noise draws (diversity); the rest get one.")
 @click.option("--strength", type=float, default=1.0, show_default=True, help="Edit scale.")
 @click.option("--seed", type=int, default=31_337, show_default=True, help="Seed of the held-out streams.")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
@@ -79,8 +80,8 @@ def _methods(specs, generator):
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("edit_quality"),
               show_default=True)
 @device_option
-def evaluate(methods, generator_path, factors_path, identity_path, encoder_path, n, inverted, samples, strength,
-             seed, batch_size, diversity, targets, out_dir, device):
+def evaluate(methods, generator_path, factors_path, identity_path, encoder_path, n, inverted, samples,
+             diversity_sources, strength, seed, batch_size, diversity, targets, out_dir, device):
     """Score editing methods on the toy-faces domain: success, identity, disentanglement, realism, diversity.
 
     \b
@@ -112,10 +113,12 @@ def evaluate(methods, generator_path, factors_path, identity_path, encoder_path,
             click.echo(f"note: generator samples only, no inverted renders ({exc.message})", err=True)
     elif inverted:
         encoder = _load_encoder(encoder_path, G, dev)
-    cfg = EditBenchmarkConfig(n=n, inverted=inverted, seed=seed, samples=samples, strength=strength,
+    cfg = EditBenchmarkConfig(n=n, inverted=inverted, seed=seed, samples=samples,
+                              diversity_sources=diversity_sources, strength=strength,
                               batch_size=batch_size, diversity=diversity, targets=targets)
-    prov = {"methods": files, "command": "latentedit evaluate " + " ".join(sys.argv[2:]) if len(sys.argv) > 2
-            else "latentedit evaluate", "torch": torch.__version__}
+    params = {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
+              for k, v in click.get_current_context().params.items()}
+    prov = {"methods": files, "options": params, "torch": torch.__version__}
     try:
         result = evaluate_edits(G, {k: m.to(dev) for k, m in mappers.items()}, estimator=estimator.to(dev),
                                 embedder=embedder.to(dev), config=cfg, encoder=encoder, provenance=prov)
