@@ -243,3 +243,28 @@ def test_photo_edit_aligns_inverts_and_pastes_back(setup, tmp_path):
         unregister("encoders", "stub")
     res = _run([small, "--attr", "smile=1", "--mapper", dpath, "--generator", gpath, "--encoder", enc, "--no-align"])
     assert res.exit_code != 0 and "no installed encoder plugin reads this file" in res.output
+
+
+def test_w_plus_from_invert_pastes_back_into_its_photo(setup, tmp_path):
+    import numpy as np
+
+    from latentedit import faces
+    from latentedit.latents import save_latents
+
+    d, G, gpath, dpath, _ = setup
+    photo = (np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)
+    Image.fromarray(photo).save(tmp_path / "me.png")
+    marks = np.array([[22.0, 18.0], [42.0, 18.0], [32.0, 26.0], [25.0, 34.0], [39.0, 34.0]])
+    _, t = faces.align_face(photo, marks, G.resolution)
+    w = load_latents(d / "lat" / "seed0000.wplus.safetensors", G).tensor
+    save_latents(tmp_path / "me.wplus.safetensors", w, space="w_plus", generator=G,
+                 extra={"photo": str(tmp_path / "me.png"), "aligned": True, "transform": t.to_dict()})
+    res = _run([tmp_path / "me.wplus.safetensors", "--attr", "smile=1", "--mapper", dpath, "--generator", gpath,
+                "--out", tmp_path / "out"])
+    assert res.exit_code == 0, res.output
+    pasted = Image.open(tmp_path / "out" / "me" / "pasted_smile_+1.00_0.png")
+    assert pasted.size == (64, 48)
+    (tmp_path / "me.png").unlink()  # the photo is gone: edit still works, without paste-back
+    res = _run([tmp_path / "me.wplus.safetensors", "--attr", "smile=1", "--mapper", dpath, "--generator", gpath,
+                "--out", tmp_path / "out2"])
+    assert res.exit_code == 0 and not list((tmp_path / "out2" / "me").glob("pasted_*"))

@@ -8,7 +8,8 @@ Per input ``NAME`` (a W+ file ``NAME.wplus.safetensors`` or a photo) it writes i
     NAME_edited.wplus.safetensors          the edited latents, in grid order (rows x samples)
     NAME_strip.gif                         with --gif: frames = strengths of the combined edit, samples side by side
     NAME/aligned.png                       photos: the aligned (or, with --no-align, central square) crop
-    NAME/pasted_<row>_<strength>_<k>.png   photos with alignment: the edited face pasted back into the photo
+    NAME/pasted_<row>_<strength>_<k>.png   photos with alignment (and W+ files from `latentedit invert` whose
+                                           photo still exists): the edited face pasted back into the photo
 """
 
 from __future__ import annotations
@@ -143,8 +144,26 @@ def _save_photo(arr, path: Path) -> Path:
     return atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp, format="PNG"))
 
 
+def _paste_from_metadata(extra: dict):
+    """A paste-back callable for a W+ file written by ``latentedit invert`` (its metadata names the photo and the
+    alignment transform), or None when the file has none or the photo is gone."""
+    if not extra.get("aligned") or "transform" not in extra or not extra.get("photo"):
+        return None
+    try:
+        from latentedit import faces
+
+        photo = faces.load_photo(extra["photo"])
+        t = faces.AlignTransform.from_dict(extra["transform"])
+    except (ImportError, ValueError, KeyError, OSError):
+        return None
+    if tuple(photo.shape[:2]) != tuple(t.photo_hw):
+        return None
+    return lambda edited: faces.paste_back(photo, edited, t)
+
+
 def latents_from_files(paths, G):
-    """Yield (stem, w_plus (1, L, D)) per latent in each W+ file (tied to ``G``: another generator's is an error)."""
+    """Yield (stem, w_plus (1, L, D), paste-back or None) per latent in each W+ file (tied to ``G``: another
+    generator's is an error). Files from ``latentedit invert`` paste back into their photo when it still exists."""
     from latentedit.latents import LatentError, load_latents, w_to_wplus
 
     for path in paths:
@@ -159,8 +178,9 @@ def latents_from_files(paths, G):
             raise click.ClickException(f"{path}: holds {lf.space!r} latents; edit needs W or W+ files "
                                        "(`latentedit sample --save-latents` writes W+)")
         stem = path.name[: -len(".wplus.safetensors")] if path.name.endswith(".wplus.safetensors") else path.stem
+        paste = _paste_from_metadata(lf.extra) if t.shape[0] == 1 else None
         for i in range(t.shape[0]):
-            yield (stem if t.shape[0] == 1 else f"{stem}_{i}"), t[i: i + 1]
+            yield (stem if t.shape[0] == 1 else f"{stem}_{i}"), t[i: i + 1], paste
 
 
 def edit_rows(amounts: dict[str, float], strengths: list[float]) -> list[tuple[str, float, dict[str, float]]]:
@@ -275,7 +295,7 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
     if other:
         raise click.BadParameter(f"{', '.join(other)}: expected W+ files (*.safetensors) or photos "
                                  f"({', '.join(sorted(PHOTO_SUFFIXES))})", param_hint="INPUTS")
-    jobs = [(s, w, None, None) for s, w in latents_from_files(latent_paths, G)]
+    jobs = [(s, w, paste, None) for s, w, paste in latents_from_files(latent_paths, G)]
     if photo_paths:
         jobs += list(photos_to_wplus(photo_paths, G, encoder_path, align, face_choice, dev))
 
