@@ -175,6 +175,11 @@ def test_errors_are_clear(setup, tmp_path):
     Image.new("RGB", (20, 16), (90, 60, 40)).save(photo)
     res = _run([photo, "--attr", "smile=1", *base, "--no-align", "--encoder", tmp_path / "missing.safetensors"])
     assert res.exit_code != 0 and "--encoder" in res.output and "no such file" in res.output
+    unfitted = load_mapper("directions")(DirectionsConfig(), DirectionsMapper.load(dpath).generator_info)
+    unfitted.save(tmp_path / "unfitted.safetensors", extra={"generator_fingerprint": G.fingerprint()})
+    res = _run([lat, "--attr", "smile=1", "--mapper", tmp_path / "unfitted.safetensors", "--generator", gpath,
+                "--out", tmp_path])
+    assert res.exit_code != 0 and "no direction fitted for 'smile'" in res.output
     junk = tmp_path / "notes.txt"
     junk.write_text("x")
     res = _run([junk, "--attr", "smile=1", *base])

@@ -317,7 +317,10 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
             for label, strength, row_amounts in rows:
                 row = [source[0]]
                 for k, z in enumerate(zs):
-                    w_edit = apply_edit(mapper, w, row_amounts, z=z, others=others)
+                    try:
+                        w_edit = apply_edit(mapper, w, row_amounts, z=z, others=others)
+                    except (RuntimeError, ValueError) as exc:  # e.g. a direction that was never fitted
+                        raise _fail(exc) from None
                     img = G.synthesis(w_edit, noise_mode="const").cpu()
                     save_image(img, folder / f"{label}_{strength:+.2f}_{k}.png")
                     if paste is not None:
