@@ -38,7 +38,8 @@ def load_mapper_for_edit(method: str | None, mapper_path: str | None):
     from latentedit.plugins import PluginError, load_mapper, load_mapper_file
 
     if mapper_path is None:
-        name = method or "isf"
+        shipped = [m for m, asset in DEFAULT_MAPPERS.items() if assets.has_asset(asset)]
+        name = method or (shipped[0] if shipped else "isf")
         try:
             load_mapper(name)  # unknown names fail here, listing the available plugins
         except PluginError as exc:
@@ -223,7 +224,9 @@ def _labeller(classifier_path, mapper, device):
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--attr", "attrs", multiple=True, required=True, metavar="NAME=AMOUNT",
               help="An attribute edit, e.g. smile=+1 or age=-0.5; repeat for several (applied together).")
-@click.option("--method", default=None, help="Mapper plugin: isf (default), directions, or any installed NAME.")
+@click.option("--method", default=None,
+              help="Mapper plugin: isf, directions or any installed NAME (default: isf, else directions, whichever "
+                   "toy-faces mapper is shipped).")
 @click.option("--mapper", "mapper_path", type=click.Path(dir_okay=False), default=None,
               help="Mapper file (default: the shipped toy-faces one for --method).")
 @click.option("--generator", "generator_path", type=click.Path(dir_okay=False), default=None,
