@@ -80,3 +80,19 @@ def test_invert_errors(setup, tmp_path):
                                  "--out", str(tmp_path / "o")])
     assert res.exit_code != 0 and "trained for generator" in res.output
     torch.manual_seed(0)
+
+
+def test_invert_all_faces_of_a_group_photo(setup, tmp_path):
+    G, enc_path, photos = setup
+    astro = skimage_data.astronaut()
+    group = tmp_path / "group.png"
+    Image.fromarray(np.concatenate([astro, astro[:, ::-1]], axis=1)).save(group)
+    out = tmp_path / "out3"
+    res = CliRunner().invoke(invert, [str(group), "--encoder", str(enc_path), "--out", str(out), "--face", "all",
+                                      "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    assert (out / "group_face1.wplus.safetensors").is_file() and (out / "group_face2.wplus.safetensors").is_file()
+    boxes = [load_latents(out / f"group_face{k}.wplus.safetensors").extra["box"] for k in (1, 2)]
+    assert boxes[0][0] < 512 < boxes[1][0]  # numbered left to right
+    res = CliRunner().invoke(invert, [str(group), "--encoder", str(enc_path), "--out", str(out), "--face", "3"])
+    assert res.exit_code == 1 and "only 2 found" in res.output
