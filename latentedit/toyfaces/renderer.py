@@ -119,8 +119,8 @@ class _Canvas:
     def paint(self, box, alpha: torch.Tensor, color: torch.Tensor) -> None:
         """Composite ``color`` (B, 3) with ``alpha`` (B, h, w) over the window ``box`` of the image."""
         rows, cols = box
-        view = self.img[:, :, rows, cols]
-        self.img[:, :, rows, cols] = torch.lerp(view, color[:, :, None, None].expand_as(view), alpha[:, None])
+        view = self.img[:, :, rows, cols]  # a strided view: composited in place
+        view.lerp_(color[:, :, None, None].expand_as(view), alpha[:, None])
 
 
 # Windows (image coordinates x0, x1, y0, y1) that hold each group of shapes for every pose (shift ≤ 0.06/0.05,
@@ -129,7 +129,7 @@ _WIN_HEAD = (-0.80, 0.80, -0.82, 0.80)
 _WIN_NECK = (-0.45, 0.45, 0.15, 1.0)
 _WIN_EYES = (-0.64, 0.64, -0.46, 0.25)
 _WIN_LOWER = (-0.66, 0.66, -0.22, 0.80)
-_CHUNK = 32  # images per pass: keeps temporaries in cache (faster than one big batch on a CPU)
+_PIXELS_PER_PASS = 64 * 64 * 64  # images per pass × pixels: keeps temporaries in cache on a CPU
 
 
 def render(factors: torch.Tensor, resolution: int = 64) -> torch.Tensor:
@@ -143,9 +143,10 @@ def render(factors: torch.Tensor, resolution: int = 64) -> torch.Tensor:
         raise RenderError(f"resolution: expected an int >= 8 (e.g. 64); got {resolution!r}")
     with torch.no_grad():
         f = factors.detach().clamp(0, 1)
-        if f.shape[0] <= _CHUNK or f.device.type != "cpu":
+        chunk = max(1, _PIXELS_PER_PASS // (resolution * resolution))
+        if f.shape[0] <= chunk or f.device.type != "cpu":
             return _render(f, resolution)
-        return torch.cat([_render(c, resolution) for c in f.split(_CHUNK)])
+        return torch.cat([_render(c, resolution) for c in f.split(chunk)])
 
 
 def _render(f: torch.Tensor, resolution: int) -> torch.Tensor:
