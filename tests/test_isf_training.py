@@ -113,3 +113,22 @@ def test_minimal_loop_with_condition_target_learns_nan_means_keep():
     assert before < 0.3, before  # near identity at the start: almost nothing flips
     assert after > 0.85 and after_full > 0.85, (before, after, after_full)  # chance is 0.5
     assert time.process_time() - start < 60
+
+
+def test_isf_recipe_runs_with_the_joint_discriminator(tmp_path):
+    from latentedit.training.config import build_run_config
+    from latentedit.training.runlog import read_log
+    from latentedit.training.toys import calibrated_judge
+    from latentedit.training.toys import tiny_generator as toy_generator
+    from latentedit.training.trainer import MapperTrainer
+
+    G = toy_generator()
+    trainer = {**ISFMapper.default_trainer_config(), "steps": 3, "batch": 4, "d_channels": [4, 8], "progress": False,
+               "sample_interval": 0, "sample_count": 0, "loss_weights": {"lpips": 0.0, "lpips_cycle": 0.0}}
+    run = build_run_config("isf", ISFMapper, {"mapper": {"z_dim": 4, "hidden_dim": 8}, "trainer": trainer})
+    summary = MapperTrainer(run, G, tmp_path, mapper_class=ISFMapper, classifier=calibrated_judge(G, 2)).train()
+    assert summary["skipped_steps"] == 0
+    assert {"attribute", "adversarial", "latent_cycle", "image_cycle", "diversity", "neighbourhood"} <= set(
+        summary["losses"])
+    d_log = [line["d_losses"] for line in read_log(tmp_path / "log.jsonl") if "d_losses" in line]
+    assert d_log and set(d_log[-1]) == {"d_adv", "d_cls", "d_r1"}
