@@ -6,7 +6,7 @@ Judges: the toy-faces attribute/identity CNN architecture with random weights; L
 (same cost as the pretrained one). Every configuration starts from the base losses {attribute, latent_l2} and
 turns one more on. Times are medians of per-step wall times after warm-up, fp32, on CPU unless CUDA is present.
 
-    python benchmarks/trainer.py [--steps 8] [--batch 8] [--threads 1] [--skip-ddp]
+    python benchmarks/trainer.py [--steps 8] [--batch 8] [--threads 1] [--skip-ddp] [--skip-losses]
 """
 
 from __future__ import annotations
@@ -138,10 +138,12 @@ def main():
     ap.add_argument("--batch", type=int, default=8, help="global batch")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (per process)")
     ap.add_argument("--skip-ddp", action="store_true", help="skip the gloo scaling measurement")
+    ap.add_argument("--skip-losses", action="store_true", help="skip the per-loss table")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    bench_losses(args, device)
+    if not args.skip_losses:
+        bench_losses(args, device)
     if not args.skip_ddp:
         bench_ddp(args)
 

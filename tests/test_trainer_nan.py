@@ -93,3 +93,25 @@ def test_persistent_nan_stops_with_a_report_and_an_intact_checkpoint(tmp_path, w
     # at step 4 holds that good state
     assert step == 4 and all(torch.isfinite(v).all() for v in fresh.mapper.state_dict().values())
     assert all(torch.equal(fresh.mapper.state_dict()[k], v) for k, v in t.mapper.state_dict().items())
+
+
+def test_snapshot_restores_modules_and_optimiser_state_exactly():
+    from latentedit.training.snapshot import Snapshot
+
+    m = torch.nn.Linear(3, 2)
+    opt = torch.optim.AdamW(m.parameters(), lr=0.1)
+    snap = Snapshot({"m": m}, {"opt": opt})
+    for _ in range(3):  # the first take clones, later ones reuse the buffers
+        snap.take()
+        m(torch.randn(4, 3)).sum().backward()
+        opt.step()
+        opt.zero_grad()
+    snap.take()
+    weights = {k: v.clone() for k, v in m.state_dict().items()}
+    moments = {i: {n: torch.as_tensor(t).clone() for n, t in s.items()} for i, s in opt.state_dict()["state"].items()}
+    m(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    snap.restore()
+    assert all(torch.equal(weights[k], v) for k, v in m.state_dict().items())
+    for i, s in opt.state_dict()["state"].items():
+        assert all(torch.equal(moments[i][n], torch.as_tensor(t)) for n, t in s.items())
