@@ -113,3 +113,12 @@ def test_our_format_mismatch_names_keys(tmp_path):
     save_model_file(path, tensors, kind=kind, config=config, extra=extra)
     with pytest.raises(CheckpointError, match="styles.0.linear.weight: expected \\(8, 8\\), found \\(3, 3\\)"):
         E4EEncoder.load(path)
+
+
+def test_bundled_generator_is_not_a_submodule(tmp_path):
+    G = tiny_generator(resolution=16)
+    enc = E4EEncoder.load(E4EEncoder.for_generator(G, CFG).save(tmp_path / "e.safetensors", generator=G))
+    assert enc.generator is not None
+    n_own = sum(p.numel() for p in E4EEncoder(CFG).parameters())
+    assert sum(p.numel() for p in enc.parameters()) == n_own
+    assert not any(k.startswith("generator.") for k in enc.state_dict())

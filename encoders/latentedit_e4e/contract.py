@@ -63,8 +63,13 @@ class Encoder(nn.Module):
             raise EncoderContractError(f"{type(self).__name__} expects a GeneratorInfo; got "
                                        f"{type(generator_info).__name__}")
         self.config, self.generator_info = config, generator_info
-        self.generator: nn.Module | None = None
+        self.set_generator(None)
         self.generator_fingerprint: str | None = None
+
+    def set_generator(self, generator: nn.Module | None) -> None:
+        """Attach the generator bundled with this encoder, *not* as a submodule: it stays out of
+        ``parameters()``, ``state_dict()``, ``train()``/``eval()`` and ``to()``."""
+        object.__setattr__(self, "generator", generator)
 
     @property
     def num_ws(self) -> int:

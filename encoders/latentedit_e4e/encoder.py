@@ -172,7 +172,7 @@ class E4EEncoder(Encoder):
             raise CheckpointError(path, "no such encoder file")
         enc = cls._load_official(path) if _sniff(path) == "torch" else cls._load_ours(path)
         if enc.generator is not None:
-            enc.generator = enc.generator.to(map_location)
+            enc.set_generator(enc.generator.to(map_location))
         return enc.to(map_location).eval()
 
     @classmethod
@@ -211,7 +211,7 @@ class E4EEncoder(Encoder):
 
             G = Generator(GeneratorConfig.from_dict(extra["generator_config"])).eval()
             load_into(G, dec, path)
-            enc.generator = G.requires_grad_(False)
+            enc.set_generator(G.requires_grad_(False))
         return enc
 
     @classmethod
@@ -233,7 +233,7 @@ class E4EEncoder(Encoder):
             raise CheckpointError(path, "start_from_latent_avg is set but the file has neither 'latent_avg' nor "
                                         "a decoder to compute it from")
         if G is not None:
-            enc.generator = G
+            enc.set_generator(G)
             enc.generator_fingerprint = G.fingerprint()
         enc.training_config = {"source": "official e4e", "opts": {k: v for k, v in ckpt.opts.items()
                                                                    if isinstance(v, (int, float, str, bool))}}
