@@ -15,7 +15,9 @@
 #include <ATen/ops/empty_like.h>
 #include <ATen/ops/zeros.h>
 
+#include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 namespace latentedit {
@@ -120,36 +122,63 @@ Filter make_filter(const at::Tensor& f_, bool flip_filter, double gain) {
 template <typename T>
 using acc_of = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
-// dst[m] (=|+=) w * src[D*m], m < n.
-template <typename A, int DC>
-inline void axpy_strided(A* __restrict dst, const A* __restrict src, A w, int64_t n, int64_t D, bool assign) {
+// dst[m] (=|+=) sum_j w[j] * src[j][D*m] for K (1..4) taps fused in one pass over dst, m < n.
+template <typename A, int K, int DC>
+inline void fir_pass(A* __restrict dst, const A* const* src, const A* w, int64_t n, int64_t D, bool assign) {
   const int64_t d = DC > 0 ? DC : D;
+  const A* __restrict s0 = src[0];
+  const A* __restrict s1 = K > 1 ? src[1] : src[0];
+  const A* __restrict s2 = K > 2 ? src[2] : src[0];
+  const A* __restrict s3 = K > 3 ? src[3] : src[0];
+  const A w0 = w[0], w1 = K > 1 ? w[1] : A(0), w2 = K > 2 ? w[2] : A(0), w3 = K > 3 ? w[3] : A(0);
+  auto val = [&](int64_t m) {
+    A v = w0 * s0[d * m];
+    if (K > 1) v += w1 * s1[d * m];
+    if (K > 2) v += w2 * s2[d * m];
+    if (K > 3) v += w3 * s3[d * m];
+    return v;
+  };
   if (assign) {
-    for (int64_t m = 0; m < n; ++m) dst[m] = w * src[d * m];
+    for (int64_t m = 0; m < n; ++m) dst[m] = val(m);
   } else {
-    for (int64_t m = 0; m < n; ++m) dst[m] += w * src[d * m];
+    for (int64_t m = 0; m < n; ++m) dst[m] += val(m);
   }
 }
 
+template <typename A, int DC>
+inline void fir_taps_d(A* dst, const A* const* src, const A* w, int ntaps, int64_t n, int64_t D, bool assign) {
+  if (ntaps == 0) {
+    if (assign) std::fill(dst, dst + n, A(0));
+    return;
+  }
+  for (int t = 0; t < ntaps; t += 4, assign = false) {
+    switch (std::min(4, ntaps - t)) {
+      case 1: fir_pass<A, 1, DC>(dst, src + t, w + t, n, D, assign); break;
+      case 2: fir_pass<A, 2, DC>(dst, src + t, w + t, n, D, assign); break;
+      case 3: fir_pass<A, 3, DC>(dst, src + t, w + t, n, D, assign); break;
+      default: fir_pass<A, 4, DC>(dst, src + t, w + t, n, D, assign); break;
+    }
+  }
+}
+
+// dst[m] (=|+=) sum_t w[t] * src[t][D*m]: taps fused four at a time (one pass over dst per four taps).
 template <typename A>
-inline void axpy_d(A* dst, const A* src, A w, int64_t n, int64_t D, bool assign) {
-  if (D == 1) axpy_strided<A, 1>(dst, src, w, n, D, assign);
-  else if (D == 2) axpy_strided<A, 2>(dst, src, w, n, D, assign);
-  else axpy_strided<A, 0>(dst, src, w, n, D, assign);
+inline void fir_taps(A* dst, const A* const* src, const A* w, int ntaps, int64_t n, int64_t D, bool assign) {
+  if (D == 1) fir_taps_d<A, 1>(dst, src, w, ntaps, n, D, assign);
+  else if (D == 2) fir_taps_d<A, 2>(dst, src, w, ntaps, n, D, assign);
+  else fir_taps_d<A, 0>(dst, src, w, ntaps, n, D, assign);
 }
 
 // Horizontal pass of one buffer row into the phase accumulators (acc: U rows of maxlen).
 template <typename A>
-void hpass_nchw(const HPlan& h, const A* pb, const A* g, A* acc, bool first) {
+void hpass_nchw(const HPlan& h, const A* pb, const A* g, A* acc, bool first, std::vector<const A*>& ptrs,
+                std::vector<A>& ws) {
   for (int64_t ph = 0; ph < h.U; ++ph) {
-    A* a = acc + ph * h.maxlen;
-    const int64_t n = h.len[ph];
-    bool assign = first;
-    for (const Tap& t : h.taps[ph]) {
-      axpy_d<A>(a, pb + t.off, g[t.k], n, h.D, assign);
-      assign = false;
-    }
-    if (assign) std::fill(a, a + n, A(0));
+    const auto& taps = h.taps[ph];
+    ptrs.resize(taps.size());
+    ws.resize(taps.size());
+    for (size_t t = 0; t < taps.size(); ++t) { ptrs[t] = pb + taps[t].off; ws[t] = g[taps[t].k]; }
+    fir_taps<A>(acc + ph * h.maxlen, ptrs.data(), ws.data(), (int)taps.size(), h.len[ph], h.D, first);
   }
 }
 
@@ -162,8 +191,9 @@ void upfirdn2d_nchw(const T* x, T* y, int64_t planes, int64_t H, int64_t W, int6
   const int64_t rows = planes * OH;
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(OW * (F.separable ? 1 : F.fh), 1));
   at::parallel_for(0, rows, grain, [&](int64_t r0, int64_t r1) {
-    std::vector<A> pb(h.BL, A(0)), acc(h.U * h.maxlen);
+    std::vector<A> pb(h.BL, A(0)), acc(h.U * h.maxlen), vw(F.fh), hw;
     std::vector<int64_t> ks(F.fh), srcrows(F.fh);
+    std::vector<const A*> vptr(F.fh), hptr;
     A* tmp = pb.data() + h.L;
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t plane = r / OH, oy = r % OH;
@@ -171,19 +201,24 @@ void upfirdn2d_nchw(const T* x, T* y, int64_t planes, int64_t H, int64_t W, int6
       T* yp = y + plane * OH * OW + oy * OW;
       const int nv = vtaps(oy, H, upy, downy, py0, F.fh, ks.data(), srcrows.data());
       if (F.separable) {
-        for (int j = 0; j < nv; ++j) {
-          const T* src = xp + srcrows[j] * W;
-          const A w = gy[ks[j]];
-          if (j == 0) for (int64_t i = 0; i < h.copy_n; ++i) tmp[i] = w * A(src[i]);
-          else for (int64_t i = 0; i < h.copy_n; ++i) tmp[i] += w * A(src[i]);
+        if constexpr (std::is_same_v<T, A>) {  // rows combined in place, four taps per pass
+          for (int j = 0; j < nv; ++j) { vptr[j] = xp + srcrows[j] * W; vw[j] = gy[ks[j]]; }
+          fir_taps<A>(tmp, vptr.data(), vw.data(), nv, h.copy_n, 1, true);
+        } else {
+          for (int j = 0; j < nv; ++j) {
+            const T* src = xp + srcrows[j] * W;
+            const A w = gy[ks[j]];
+            if (j == 0) for (int64_t i = 0; i < h.copy_n; ++i) tmp[i] = w * A(src[i]);
+            else for (int64_t i = 0; i < h.copy_n; ++i) tmp[i] += w * A(src[i]);
+          }
+          if (nv == 0) std::fill(tmp, tmp + h.copy_n, A(0));
         }
-        if (nv == 0) std::fill(tmp, tmp + h.copy_n, A(0));
-        hpass_nchw<A>(h, pb.data(), gx.data(), acc.data(), true);
+        hpass_nchw<A>(h, pb.data(), gx.data(), acc.data(), true, hptr, hw);
       } else {
         for (int j = 0; j < nv; ++j) {
           const T* src = xp + srcrows[j] * W;
           for (int64_t i = 0; i < h.copy_n; ++i) tmp[i] = A(src[i]);
-          hpass_nchw<A>(h, pb.data(), g2.data() + ks[j] * F.fw, acc.data(), j == 0);
+          hpass_nchw<A>(h, pb.data(), g2.data() + ks[j] * F.fw, acc.data(), j == 0, hptr, hw);
         }
         if (nv == 0) std::fill(acc.begin(), acc.end(), A(0));
       }
