@@ -11,7 +11,16 @@ import torch
 from latentedit_e4e.config import E4EConfig, E4EConfigError
 from latentedit_e4e.encoder import E4EEncoder
 from latentedit_e4e.network import E4ENetwork
-from tests.test_io_exporters import one_thread  # noqa: F401  (single-threaded tiny nets)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny networks run far faster single-threaded on a shared 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
 
 SHAPES = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "e4e_ffhq_1024_state_dict_shapes.json"
 

@@ -9,7 +9,15 @@ import torch.nn.functional as F
 from latentedit_e4e.latent_disc import LatentCodesDiscriminator, WPool
 from latentedit_e4e.refine import noise_regularisation, refine_w_plus
 from tests.conftest import tiny_generator
-from tests.test_io_exporters import one_thread  # noqa: F401
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny networks run far faster single-threaded on a shared 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def test_refine_lowers_the_error_and_leaves_the_generator_alone():

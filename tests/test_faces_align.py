@@ -8,7 +8,16 @@ import torch
 
 from latentedit.faces import (AlignTransform, Face, PhotoError, align_face, detect_faces, parse_face_choice,
                               paste_back, select_faces)
-from tests.test_io_exporters import one_thread  # noqa: F401
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny networks run far faster single-threaded on a shared 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
 
 skimage_data = pytest.importorskip("skimage.data")
 
