@@ -54,12 +54,14 @@ def test_invert_folder_reports_failures_and_keeps_going(setup, tmp_path):
     assert res.exit_code == 1, res.output
     assert "inverted 1 face(s) from 1 of 3 photo(s)" in res.output
     assert "broken.png: truncated or damaged" in res.output and "wall.png: no face found" in res.output
-    for suffix in ("_aligned.png", "_recon.png", "_side.png", ".wplus.safetensors", "_transform.json"):
+    for suffix in ("_aligned.png", "_recon.png", "_side.png", ".wplus.safetensors", "_transform.json",
+                   "_pasted.png"):
         assert (out / f"astro{suffix}").is_file()
     lf = load_latents(out / "astro.wplus.safetensors", G, expect_space="w_plus")
     assert lf.tensor.shape == (1, 6, 8) and lf.extra["aligned"] and lf.extra["photo"].endswith("astro.png")
     assert json.loads((out / "astro_transform.json").read_text())["size"] == 16
     assert Image.open(out / "astro_side.png").size[0] > 2 * 16
+    assert Image.open(out / "astro_pasted.png").size == (512, 512)
 
 
 def test_invert_no_align_with_refine(setup, tmp_path):

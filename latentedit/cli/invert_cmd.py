@@ -5,6 +5,7 @@ Per face it writes into ``--out`` (NAME = the photo's stem, ``NAME_faceK`` when 
     NAME_aligned.png           the aligned crop (generator resolution)
     NAME_recon.png             the generator's reconstruction from the W+ code
     NAME_side.png              aligned | reconstruction, side by side
+    NAME_pasted.png            the reconstruction pasted back into the photo (aligned photos only)
     NAME.wplus.safetensors     the W+ code (latentedit latent file, tied to the generator; its metadata holds the
                                photo, the face box and the alignment transform for paste-back)
 
@@ -88,7 +89,8 @@ def pick_generator(generator_path, encoder, device):
 
 
 def crops_of(path: Path, size: int, face_choice, align: bool):
-    """[(name suffix, crop (1, 3, size, size), metadata dict)] for one photo; PhotoError when unusable."""
+    """[(name suffix, crop (1, 3, size, size), metadata dict, paste-back callable or None)] for one photo;
+    PhotoError when unusable."""
     import torch.nn.functional as F
 
     from latentedit import faces
@@ -100,14 +102,14 @@ def crops_of(path: Path, size: int, face_choice, align: bool):
         sq = faces.photo_to_tensor(photo[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s])
         mode = "area" if s > size else "bilinear"
         sq = F.interpolate(sq, size=(size, size), mode=mode) if s != size else sq
-        return [("", sq.clamp(-1, 1), {"aligned": False})]
+        return [("", sq.clamp(-1, 1), {"aligned": False}, None)]
     found = faces.select_faces(faces.detect_faces(photo), face_choice, path)
     out = []
     for k, f in enumerate(found):
         crop, t = faces.align_face(photo, f.landmarks, size)
         suffix = f"_face{k + 1}" if len(found) > 1 else ""
-        out.append((suffix, crop, {"aligned": True, "box": list(f.box), "score": f.score,
-                                   "transform": t.to_dict()}))
+        meta = {"aligned": True, "box": list(f.box), "score": f.score, "transform": t.to_dict()}
+        out.append((suffix, crop, meta, lambda img, _t=t: faces.paste_back(photo, img, _t)))
     return out
 
 
@@ -163,7 +165,7 @@ def invert(photos, encoder_spec, generator_path, out_dir, refine, face_spec, no_
         except Exception as exc:  # noqa: BLE001 - one bad photo never stops the batch
             failures.append(f"{path}: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}")
             continue
-        for suffix, crop, meta in items:
+        for suffix, crop, meta, paste in items:
             name = f"{path.stem}{suffix}"
             crop = crop.to(dev)
             w = encoder.invert(crop)
@@ -178,6 +180,11 @@ def invert(photos, encoder_spec, generator_path, out_dir, refine, face_spec, no_
             save_image(torch.cat([crop, recon]).cpu(), out / f"{name}_side.png", ncol=2)
             extra = {"photo": str(path), "encoder": str(encoder_path), "refine_steps": refine, **meta}
             save_latents(out / f"{name}.wplus.safetensors", w, space="w_plus", generator=G, extra=extra)
+            if paste is not None:
+                from PIL import Image
+
+                pasted = Image.fromarray(paste(recon.cpu()))
+                atomic_write(out / f"{name}_pasted.png", lambda tmp, _im=pasted: _im.save(tmp, format="PNG"))
             if meta.get("aligned"):
                 text = json.dumps(meta["transform"])
                 atomic_write(out / f"{name}_transform.json", lambda tmp, _t=text: Path(tmp).write_text(_t))
