@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -178,10 +179,13 @@ def dataset(n, out, seed, resolution, prior, overwrite):
         with open(tmp / "labels.csv", "w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(label_columns())
-            for first, images, factors in dataset_batches(n, seed, prior=prior, resolution=resolution):
-                for i, arr in enumerate(to_uint8(images).numpy()):
-                    Image.fromarray(arr).save(tmp / image_name(first + i), format="PNG")
-                writer.writerows(label_rows(factors, first))
+            batches = dataset_batches(n, seed, prior=prior, resolution=resolution)
+            with click.progressbar(length=n, label="rendering", file=sys.stderr) as bar:
+                for first, images, factors in batches:
+                    for i, arr in enumerate(to_uint8(images).numpy()):
+                        Image.fromarray(arr).save(tmp / image_name(first + i), format="PNG", compress_level=1)
+                    writer.writerows(label_rows(factors, first))
+                    bar.update(len(factors))
         (tmp / "meta.json").write_text(json.dumps(dataset_meta(n, seed, prior, resolution), indent=1))
         if out.exists():
             shutil.rmtree(out)
