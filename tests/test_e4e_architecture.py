@@ -107,3 +107,12 @@ def test_config_errors_say_what_was_expected():
         E4EConfig.from_dict({"w_dimm": 3})
     with pytest.raises(ValueError, match="expects images \\(B, 3, 256, 256\\)"):
         E4ENetwork(E4EConfig.small(16, 8, input_resolution=256, stage_widths=(16,) * 4))(torch.zeros(1, 3, 64, 64))
+
+
+def test_official_forward_gives_18x512_at_1024_on_the_meta_device():
+    with torch.device("meta"):
+        enc = E4EEncoder(E4EConfig.official(1024))
+        assert enc(torch.empty(2, 3, 256, 256)).shape == (2, 18, 512)
+        enc.set_stage(3)
+        assert enc(torch.empty(1, 3, 256, 256)).shape == (1, 18, 512)
+    assert enc.generator_info.resolution == 1024 and enc.input_resolution == 256
