@@ -30,7 +30,8 @@ import click
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Also export the trained encoder (.safetensors, generator bundled) here.")
 @click.option("--checkpoint-minutes", type=float, default=5.0, show_default=True)
-@click.option("--threads", type=click.IntRange(1), default=None, help="torch threads (default: torch's choice).")
+@click.option("--threads", type=click.IntRange(1), default=None,
+              help="torch threads (default: torch's choice; 1 is fastest for the small toy nets on a busy CPU).")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 def train_encoder(encoder_type, generator_path, run_dir, steps, resume, preset, data, data_path, overrides, out,
                   checkpoint_minutes, threads, device):
