@@ -93,3 +93,12 @@ def test_generator_commands_are_reachable_under_toyfaces():
     r = run("--help")
     assert "train-generator" in r.output and "export-generator" in r.output
     assert run("train-generator", "--help").exit_code == 0
+
+
+def test_render_refuses_huge_sheets_and_unwritable_paths(tmp_path):
+    r = run("render", "--seeds", "0-4095", "--resolution", 1024, "--out", tmp_path / "x.png")
+    assert r.exit_code != 0 and "too large" in r.output and len(r.output.strip().splitlines()) == 1
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    r = run("render", "--seeds", "0", "--out", blocker / "sub" / "x.png")
+    assert r.exit_code != 0 and "cannot write" in r.output and len(r.output.strip().splitlines()) == 1

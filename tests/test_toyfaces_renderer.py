@@ -144,3 +144,20 @@ def test_contact_sheet_and_uint8():
 def test_bad_resolution_is_rejected(res):
     with pytest.raises(R.RenderError, match="resolution"):
         render(sample_factors(1, 0), res)
+
+
+@pytest.mark.parametrize("name", ["smile", "eyeglasses", "age", "hair_color", "beard"])
+def test_attribute_intensity_is_a_continuous_ramp(name):
+    """The picture moves away from intensity 0 steadily as the intensity grows, with no jump anywhere.
+
+    (The smile moves a curve, so its distance from the frown need not grow monotonically: only smoothness.)
+    """
+    f = centred(6, 9)
+    levels = torch.linspace(0, 1, 21)
+    imgs = torch.stack([render(with_attributes(f, **{name: float(v)})) for v in levels])  # (21, B, 3, H, W)
+    dist = (imgs - imgs[0]).abs().mean((2, 3, 4))  # (21, B)
+    if name != "smile":
+        assert (dist[1:] >= dist[:-1] - 1e-6).all(), "not monotone"
+    steps = (imgs[1:] - imgs[:-1]).abs().mean((2, 3, 4))  # (20, B)
+    assert (steps.amax(0) < 0.35 * dist[-1]).all(), "one 0.05 step makes most of the change: not smooth"
+    assert (dist[-1] > 5 * dist[2]).all(), "most of the change should happen past 0.1"

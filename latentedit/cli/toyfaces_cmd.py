@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 JUDGES = ("attributes", "identity", "factors")
+MAX_SHEET_PIXELS = 4096 * 128 * 128  # e.g. 4096 faces at 128x128, or 64 faces at 1024x1024
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -125,8 +126,10 @@ def render(seeds, out, resolution, columns, prior, edits):
     from latentedit.toyfaces.renderer import render as render_faces
 
     seed_list = parse_seeds(seeds)
-    if len(seed_list) > 4096:
-        raise click.ClickException(f"--seeds: at most 4096 faces per sheet; got {len(seed_list)}")
+    faces = len(seed_list) * (len(ATTRIBUTE_NAMES) + 2 if edits else 1)
+    if faces * resolution * resolution > MAX_SHEET_PIXELS:
+        raise click.ClickException(f"a sheet of {faces} faces at {resolution}x{resolution} is too large (at most "
+                                   f"{MAX_SHEET_PIXELS:,} pixels); use fewer --seeds or a lower --resolution")
     f = torch.cat([sample_factors(1, s, prior=prior) for s in seed_list])
     if edits:
         rows = []
@@ -139,7 +142,10 @@ def render(seeds, out, resolution, columns, prior, edits):
             row.append(resample_nuisance(person[None], s + 1)[0])
             rows.append(torch.stack(row))
         f, columns = torch.cat(rows), len(ATTRIBUTE_NAMES) + 2
-    _save_png(contact_sheet(render_faces(f, resolution), columns=columns), Path(out))
+    try:
+        _save_png(contact_sheet(render_faces(f, resolution), columns=columns), Path(out))
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}; choose another --out") from None
     click.echo(f"wrote {out} ({len(f)} faces at {resolution}x{resolution})")
 
 
@@ -171,8 +177,11 @@ def dataset(n, out, seed, resolution, prior, overwrite):
     out = Path(out)
     if out.exists() and not overwrite:
         raise click.ClickException(f"{out} already exists; choose another --out or pass --overwrite")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as exc:
+        raise click.ClickException(f"cannot create {out}: {exc.strerror or exc}; choose another --out") from None
     start = time.time()
     try:
         (tmp / "images").mkdir()
@@ -227,7 +236,15 @@ def train_judge(name, out, steps, minutes, seed, batch_size, threads, eval_n):
     recipe = dataclasses.replace(RECIPES[name], **overrides)
     if recipe.warmup_steps >= recipe.steps:
         recipe = dataclasses.replace(recipe, warmup_steps=max(1, recipe.steps // 10))
-    figures = run(name, out, recipe, eval_n=eval_n, log=click.echo)
+    from latentedit.io.modelfile import ModelFileError
+    from latentedit.toyfaces.judges import JudgeError
+
+    try:
+        figures = run(name, out, recipe, eval_n=eval_n, log=click.echo)
+    except (JudgeError, ModelFileError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}; choose another --out") from None
     click.echo(json.dumps(figures["heldout"]))
 
 
