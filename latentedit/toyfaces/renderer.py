@@ -3,8 +3,8 @@
 Every shape is a signed distance field in image coordinates (x right, y down, both in [-1, 1] whatever the
 resolution) turned into an anti-aliased coverage ``clamp(0.5 - d / pixel, 0, 1)``, then composited back to front:
 
-    background → hair (back) → neck → face → wrinkles (age) → nose → beard → mouth → eyes → brows → eyeglasses
-    → fringe → light
+    background → neck → hair (back) → face → nose and lower wrinkles (age) → beard → mouth → eye wrinkles (age)
+    → eyes → brows → eyeglasses → fringe → light
 
 Because geometry lives in resolution-free coordinates, the same factors draw the same face at 32, 64, 128 or 256
 pixels (a 128 render downsampled 2× matches the 64 render to within anti-aliasing). There is no randomness:
@@ -13,7 +13,7 @@ the output is a deterministic function of the factors, identical for any batch s
 Attributes are drawn boldly enough to survive 64×64 (and a generator distilled from these renders), each a
 smooth function of its intensity whose visible change is concentrated around 0.5:
 
-* eyeglasses — thick dark frames, bridge and temples plus a faint lens tint; opacity and size ramp up;
+* eyeglasses — thick navy frames, bridge and temples plus a faint lens tint; opacity and size ramp up;
 * beard — a full beard and moustache in the hair colour (greyed by age), opacity ramps up;
 * smile — the mouth curve bends from a slight frown to a grin that opens to show teeth;
 * hair_color — hair (and beard) from dark brown to blond;
@@ -190,9 +190,8 @@ def _render(f: torch.Tensor, resolution: int) -> torch.Tensor:
     cv.paint(box, cv.cover(d_back), hair)
     yl = (y / ry).clamp_(min=0)
     narrowing = 1 - jaw_k * yl.square_()
-    xn = x / narrowing
-    cv.paint(box, cv.cover(_ellipse(xn, y, rx, ry)), skin)
-    head = (x, y, xn, box)
+    cv.paint(box, cv.cover(_ellipse(x / narrowing, y, rx, ry)), skin)
+    head = (x, y, box)
 
     # Lower face: age folds, nose, beard, mouth.
     x, y, box = cv.window(*_WIN_LOWER)
@@ -245,7 +244,7 @@ def _render(f: torch.Tensor, resolution: int) -> torch.Tensor:
     cv.paint(box, cv.cover(d_frame).mul_(g_vis), _const(_FRAME, f))
 
     # Fringe: hair over the top of the face, lower and straighter for long styles.
-    x, y, xn, box = head
+    x, y, box = head
     hairline = 0.06 * ry * (x / rx).square_() - ry * (0.70 - 0.08 * hs)
     cv.paint(box, cv.cover(torch.maximum(_ellipse(x, y, rx + 0.02, ry + 0.02), y - hairline)), hair)
 
