@@ -4,7 +4,9 @@ Generator: the toy-faces default architecture (64 px, w_dim 128, channels 256-32
 weights (the shipped generator is not needed for speed). Mapper: the toy noise mapper (MLP, hidden 512, z 16).
 Judges: the toy-faces attribute/identity CNN architecture with random weights; LPIPS(alex) with a random backbone
 (same cost as the pretrained one). Every configuration starts from the base losses {attribute, latent_l2} and
-turns one more on. Times are medians of per-step wall times after warm-up, fp32, on CPU unless CUDA is present.
+turns one more on. Times are medians of per-step times after warm-up, fp32, on CPU unless CUDA is present; with one
+CPU thread the loss table reports process CPU seconds (steadier than wall time on a shared machine). The gloo
+table reports wall time (the point of more processes).
 
     python benchmarks/trainer.py [--steps 8] [--batch 8] [--threads 1] [--skip-ddp] [--skip-losses]
 """
@@ -61,13 +63,15 @@ def make_trainer(G, judge, embedder, weights, *, batch, steps, out, ctx=None):
     return MapperTrainer(run, G, out, mapper_class=ToyNoiseMapper, classifier=judge, embedder=embedder, ctx=ctx)
 
 
-def time_steps(trainer, steps: int, warmup: int = 2) -> list[float]:
+def time_steps(trainer, steps: int, warmup: int = 2, *, cpu: bool = False) -> list[float]:
+    """Per-step wall seconds (``cpu=True``: this process's CPU seconds, steadier on a shared machine)."""
+    clock = time.process_time if cpu else time.perf_counter
     times = []
     for s in range(warmup + steps):
-        t0 = time.perf_counter()
+        t0 = clock()
         trainer.runner.run(s)
         if s >= warmup:
-            times.append(time.perf_counter() - t0)
+            times.append(clock() - t0)
     return times
 
 
@@ -76,14 +80,16 @@ def bench_losses(args, device):
     everything = {}
     for _, extra in EXTRA[:-1]:
         everything.update(extra)
-    print(f"{'configuration':34s} {'s/step':>8s} {'steps/s':>8s}  (batch {args.batch}, {device}, "
-          f"{torch.get_num_threads()} thread(s))")
+    cpu = device.type == "cpu" and torch.get_num_threads() == 1
+    unit = "CPU s/step" if cpu else "s/step"
+    print(f"{'configuration':34s} {unit:>10s} {'steps/s':>8s}  (batch {args.batch}, {device}, "
+          f"{torch.get_num_threads()} thread(s); median of {args.steps})")
     for name, extra in EXTRA:
         weights = everything if name.startswith("all") else extra
         with tempfile.TemporaryDirectory() as d:
             t = make_trainer(G, judge, embedder, weights, batch=args.batch, steps=10**6, out=d)
-            med = statistics.median(time_steps(t, args.steps))
-        print(f"{name:34s} {med:8.3f} {1 / med:8.2f}", flush=True)
+            med = statistics.median(time_steps(t, args.steps, cpu=cpu))
+        print(f"{name:34s} {med:10.3f} {1 / med:8.2f}", flush=True)
     with tempfile.TemporaryDirectory() as d:
         t = make_trainer(G, judge, embedder, everything, batch=args.batch, steps=10**6, out=d)
         snap = statistics.median(timed_snapshot(t, 20))

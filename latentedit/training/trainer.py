@@ -63,7 +63,8 @@ class MapperTrainer:
     ``classifier``: frozen attribute classifier ``(B, 3, H, W) -> logits (B, n_attr)``; it labels the sources
     (logit > 0) and, in ``frozen`` mode, is the attribute loss's judge. ``embedder``: identity embedder for the
     ``identity`` loss (``trainer.losses.identity='embedder'``). ``ctx``: the distributed context (default: from
-    the environment; a single process unless launched by torchrun). ``lpips_model``: a prebuilt LPIPS network.
+    the environment; a single process unless launched by torchrun). Seeds the global RNG with ``trainer.seed``
+    before building the mapper, so every rank (and every resume) starts from the same weights.
     """
 
     def __init__(self, run: RunConfig, G: nn.Module, run_dir: str | Path, *, mapper_class: type | None = None,
