@@ -19,6 +19,13 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sample": ("latentedit.cli.sample_cmd", "sample", "Sample a grid of images (and W+ files) from a generator."),
     "ops": ("latentedit.cli.ops_cmd", "ops", "Native op kernels: status and pre-build."),
     "toyfaces": ("latentedit.cli.toyfaces_cmd", "toyfaces", "The toy-faces domain: render, datasets, training."),
+    "edit": ("latentedit.cli.edit_cmd", "edit", "Edit attributes of photos or W+ files (grid, GIF, several samples)."),
+    "evaluate": ("latentedit.cli.evaluate_cmd", "evaluate",
+                 "Score editing methods on the toy-faces domain (Markdown + JSON)."),
+    "invert": ("latentedit.cli.invert_cmd", "invert",
+               "Invert photos into W+ with an encoder (aligned crop, reconstruction, W+ file)."),
+    "train-encoder": ("latentedit.cli.train_encoder_cmd", "train_encoder",
+                      "Train an image-to-W+ encoder (e4e) for a generator."),
     "plugins": ("latentedit.cli.plugins_cmd", "plugins", "List and inspect mapper/encoder plugins."),
     "new-plugin": ("latentedit.cli.plugins_cmd", "new_plugin", "Scaffold a standalone mapper plugin package."),
 }

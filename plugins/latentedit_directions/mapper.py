@@ -45,6 +45,7 @@ class DirectionsMapper(Mapper):
 
     config_class = DirectionsConfig
     kind = "fit"
+    plugin_name = "directions"
 
     def __init__(self, config, generator_info):
         super().__init__(config, generator_info)

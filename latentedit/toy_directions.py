@@ -1,0 +1,55 @@
+"""Attribute directions for the embedded toy-faces generator: fitted with the toy attribute judge.
+
+The directions come from the ``directions`` plugin, found through the registry like any third-party plugin
+(the core never imports a plugin package by name). ``fit_toy_directions`` samples latents, scores their images
+with the attribute classifier and fits InterFaceGAN boundaries in W; the result is shipped as
+``latentedit/assets/toyfaces_directions.safetensors`` so the demo needs no fitting.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from latentedit import assets
+
+DIRECTIONS_ASSET = "toyfaces_directions.safetensors"
+
+
+@torch.no_grad()
+def score_samples(G, n: int, *, seed: int = 0, batch: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample ``n`` latents and score their images with the toy attribute judge.
+
+    Returns (w_plus (n, num_ws, w_dim), logits (n, n_attr))."""
+    from latentedit.toyfaces.judges import load_judge
+
+    judge = load_judge("attributes")
+    z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed))
+    ws, logits = [], []
+    for chunk in z.split(batch):
+        w = G.mapping(chunk)
+        ws.append(w)
+        logits.append(judge(G.synthesis(w, noise_mode="const")))
+    return torch.cat(ws), torch.cat(logits)
+
+
+def fit_toy_directions(G, *, n: int = 4000, seed: int = 0, ratio: float = 0.25):
+    """A fitted ``directions`` mapper (InterFaceGAN, W space) for the toy attributes of generator ``G``."""
+    from latentedit.plugins import GeneratorInfo, build_mapper
+    from latentedit.toyfaces.factors import ATTRIBUTE_NAMES
+
+    info = GeneratorInfo(num_ws=G.num_ws, w_dim=G.w_dim, attribute_names=ATTRIBUTE_NAMES, resolution=G.resolution)
+    mapper = build_mapper("directions", info, {"method": "interfacegan", "space": "w", "ratio": ratio, "seed": seed})
+    w_plus, logits = score_samples(G, n, seed=seed)
+    return mapper.fit(w_plus=w_plus, labels=logits)
+
+
+def load_toy_directions(G, *, fit_if_missing: bool = True, n: int = 1500):
+    """The shipped directions for the shipped generator, or freshly fitted ones (n samples) when absent."""
+    if assets.has_asset(DIRECTIONS_ASSET):
+        from latentedit.plugins import load_mapper_file
+
+        return load_mapper_file(assets.asset_path(DIRECTIONS_ASSET))
+    if not fit_if_missing:
+        raise FileNotFoundError(f"{DIRECTIONS_ASSET} is not shipped; fit it with latentedit.toy_directions."
+                                "fit_toy_directions(G)")
+    return fit_toy_directions(G, n=n)
