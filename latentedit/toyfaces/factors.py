@@ -47,8 +47,8 @@ IDENTITY_FACTORS: tuple[str, ...] = (
 )
 ATTRIBUTE_NAMES: tuple[str, ...] = ("smile", "eyeglasses", "age", "hair_color", "beard")
 NUISANCE_FACTORS: tuple[str, ...] = (
-    "shift_x",      # head left (0) → right (1), about ±6% of the image
-    "shift_y",      # head up (0) → down (1), about ±5% of the image
+    "shift_x",      # head left (0) → right (1), ±3% of the image width (±2 px at 64)
+    "shift_y",      # head up (0) → down (1), ±2.5% of the image height
     "tilt",         # head roll, about ±9 degrees
     "background",   # background colour along a fixed non-looping palette path
     "light",        # light from the left (0) → from the right (1)
