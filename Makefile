@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -e '.[dev]'
+	@# Pre-build the native CPU kernels once (cached by source hash); on failure the reference ops are used.
+	-$(VENV)/bin/latentedit ops build --cpu
 	@touch $(STAMP)
 
 demo: $(STAMP)
