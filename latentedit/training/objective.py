@@ -15,6 +15,7 @@ encoder; otherwise the style is Gaussian noise (latent-guided, as in StarGAN v2)
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -34,7 +35,9 @@ class Batch:
     w_plus (b, num_ws, w_dim) sources; images (b, 3, R, R) their renders; source/target (b, n_attr) in {0, 1};
     noise/noise2 (b, z_dim) or None; style/style2 (b, style_dim) or None (style2: a second style, for diversity);
     back_style (b, style_dim) or None: the sources' own style (for the edit back); synth_noise: per-layer noise
-    maps (b, 1, r, r) or None (noise_mode 'random': shared by every render of a row).
+    maps (b, 1, r, r) or None (noise_mode 'random': shared by every render of a row); ref_w_plus
+    (b, num_ws, w_dim) and ref_images (b, 3, R, R): a reference sample, for mappers with ``encode_style`` (the
+    objective then replaces style/style2 by the reference's encoded style and back_style by the sources' own).
     """
 
     w_plus: torch.Tensor
@@ -47,6 +50,8 @@ class Batch:
     style2: torch.Tensor | None = None
     back_style: torch.Tensor | None = None
     synth_noise: list[torch.Tensor] | None = None
+    ref_w_plus: torch.Tensor | None = None
+    ref_images: torch.Tensor | None = None
 
 
 def style_hook(mapper: nn.Module):
@@ -101,6 +106,11 @@ class MapperObjective(nn.Module):
         w, L, mapper = self.weights, self.ext.losses, self.mapper
         G, D = self.ext.G, self.ext.D
         self.last_edit = None  # the edited images (detached), for the discriminator's step
+        hook = style_hook(mapper) if mapper.takes_style else None
+        if hook is not None and b.ref_w_plus is not None:  # inside forward: DDP sees the encoder's gradients
+            style = hook(images=b.ref_images, w_plus=b.ref_w_plus)
+            b = dataclasses.replace(b, style=style, style2=style,
+                                    back_style=hook(images=b.images, w_plus=b.w_plus))
         w_edit = mapper(b.w_plus, **self._kw(target=b.target, z=b.noise, style=b.style))
         terms: dict[str, torch.Tensor] = {}
         if "latent_l2" in w:

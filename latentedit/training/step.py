@@ -97,16 +97,14 @@ class StepRunner:
         target = flip_targets(source, r.flip_keys.to(dev), r.n_flips.to(dev))
         mv = (lambda x: None if x is None else x.to(dev))  # noqa: E731
         style, style2, back_style = mv(r.style_noise), mv(r.style_noise2), mv(r.style_noise2)
-        hook = style_hook(m) if m.takes_style else None
-        if hook is not None:
+        ref_w = ref_img = None
+        if m.takes_style and style_hook(m) is not None:  # the objective encodes the reference inside its forward
             ref_w = t.source.reference(r, step=step, batch=tc.batch, lo=lo, hi=hi).to(dev)
             with torch.no_grad(), self._autocast():
                 ref_img = synthesize(t.G, [ref_w], noise_mode=tc.noise_mode, synth_noise=synth_noise)[0]
-            style = hook(images=ref_img, w_plus=ref_w)
-            style2 = style
-            back_style = hook(images=images, w_plus=w)
         return Batch(w_plus=w, images=images, source=source, target=target, noise=mv(r.noise), noise2=mv(r.noise2),
-                     style=style, style2=style2, back_style=back_style, synth_noise=synth_noise)
+                     style=style, style2=style2, back_style=back_style, synth_noise=synth_noise,
+                     ref_w_plus=ref_w, ref_images=ref_img)
 
     def _autocast(self):
         dev = self.t.ctx.device
