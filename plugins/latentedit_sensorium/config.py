@@ -1,0 +1,74 @@
+"""``SensoriumConfig``: the architecture of the Sensorium-style style encoder and style-modulated mapper.
+
+Stored in every saved mapper file. Training hyperparameters of the reference-transfer loop live in
+``latentedit_sensorium.training.ReferenceTrainConfig``; those of the shared trainer in its ``TrainerConfig``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from latentedit.plugins import ConfigError, MapperConfig
+
+
+@dataclass(frozen=True)
+class SensoriumConfig(MapperConfig):
+    # ---- style ----------------------------------------------------------------------------------------------
+    style_dim: int = field(default=32, metadata={
+        "doc": "width of the style vector (split into equal chunks, one per attribute group, when split_groups)"})
+    split_groups: bool = field(default=True, metadata={
+        "doc": "one style chunk per attribute group, each driving its own edit branch (mixing per group); "
+               "false: one global style vector and one branch"})
+    groups: tuple[tuple[str, tuple[str, ...]], ...] = field(default=(), metadata={
+        "doc": "attribute groups, e.g. [[\"eyes\", [\"glasses\"]], [\"mouth\", [\"smile\"]]]; empty = one group per "
+               "attribute (every attribute must be in exactly one group)"})
+    # ---- style encoder (image -> style) ---------------------------------------------------------------------
+    encoder_channels: tuple[int, ...] = field(default=(16, 32, 64), metadata={
+        "doc": "channels of the encoder's residual stages (each stage halves the resolution)"})
+    encoder_input: int = field(default=64, metadata={
+        "doc": "references are resized to this side before encoding (0 = use them as given)"})
+    # ---- mapper (w_plus, style -> w_plus') ------------------------------------------------------------------
+    hidden_dim: int = field(default=0, metadata={"doc": "width of the modulated MLP (0 = w_dim)"})
+    mod_layers: int = field(default=2, metadata={"doc": "modulated/demodulated linear layers per branch"})
+    demodulate: bool = field(default=True, metadata={"doc": "StyleGAN2 weight demodulation in the modulated layers"})
+    residual_init_scale: float = field(default=0.1, metadata={
+        "doc": "scale of the output layer's initial weights (small: the mapper starts near the identity)"})
+    layer_masks: tuple[tuple[str, tuple[int, ...]], ...] = field(default=(), metadata={
+        "doc": "per-group W+ layers its branch may change, e.g. [[\"mouth\", [2, 3]]]; groups not listed may "
+               "change every layer"})
+    kl_weight: float = field(default=0.01, metadata={
+        "doc": "weight of KL(q(style|image) || N(0, I)); in the shared trainer it is applied as a gradient on the "
+               "encoder's mean/log-variance inside encode_style (no LOSS_NAMES entry exists for it)"})
+
+    def __post_init__(self):
+        ints = {"style_dim": (self.style_dim, 1), "hidden_dim": (self.hidden_dim, 0),
+                "mod_layers": (self.mod_layers, 1), "encoder_input": (self.encoder_input, 0)}
+        bad = [f"{k}={v!r} (expected an int >= {lo})" for k, (v, lo) in ints.items()
+               if isinstance(v, bool) or not isinstance(v, int) or v < lo]
+        if not self.encoder_channels or any(not isinstance(c, int) or c < 1 for c in self.encoder_channels):
+            bad.append(f"encoder_channels={self.encoder_channels!r} (expected a non-empty list of ints >= 1)")
+        if not self.residual_init_scale >= 0.0:
+            bad.append(f"residual_init_scale={self.residual_init_scale!r} (expected a number >= 0)")
+        if not self.kl_weight >= 0.0:
+            bad.append(f"kl_weight={self.kl_weight!r} (expected a number >= 0)")
+        names = [n for n, _ in self.groups]
+        if len(set(names)) != len(names):
+            bad.append(f"groups names a group twice: {names}")
+        members = [a for _, attrs in self.groups for a in attrs]
+        if len(set(members)) != len(members):
+            bad.append(f"groups lists an attribute in two groups: {members}")
+        if bad:
+            raise ConfigError("SensoriumConfig: " + "; ".join(bad))
+
+    def group_table(self, attribute_names: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """The attribute groups for a generator's ``attribute_names`` (one per attribute when ``groups`` is empty),
+        checked: every attribute in exactly one group, no unknown attribute."""
+        if not self.groups:
+            return tuple((a, (a,)) for a in attribute_names)
+        listed = {a for _, attrs in self.groups for a in attrs}
+        unknown = sorted(listed - set(attribute_names))
+        missing = [a for a in attribute_names if a not in listed]
+        if unknown or missing:
+            raise ConfigError(f"SensoriumConfig.groups must cover the attributes {list(attribute_names)} exactly "
+                              f"once; unknown: {unknown}, not in any group: {missing}. Fix mapper.groups")
+        return tuple((n, tuple(attrs)) for n, attrs in self.groups)

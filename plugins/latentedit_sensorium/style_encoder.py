@@ -1,0 +1,68 @@
+"""The style encoder: a reference image -> a Gaussian over style vectors (mean and log-variance heads).
+
+A small ResNet (residual stages that halve the resolution), global average pooling (one global style per image,
+as Sensorium's style network), then two linear heads. ``kl_to_standard_normal`` keeps the posterior near N(0, I)
+(SMIS/VAE), so styles can also be *sampled* from the prior without a reference.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) summed over the style dims, averaged over the batch.
+
+    mu, logvar (B, S) -> scalar: ``mean_b 0.5 * sum_s (mu^2 + exp(logvar) - 1 - logvar)``."""
+    return (0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).sum(dim=1)).mean()
+
+
+def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, *, generator: torch.Generator | None = None):
+    """A sample ``mu + exp(logvar / 2) * eps`` (B, S), eps ~ N(0, I) drawn on the CPU from ``generator``."""
+    eps = torch.randn(mu.shape, generator=generator).to(mu)
+    return mu + (0.5 * logvar).exp() * eps
+
+
+class ResBlock(nn.Module):
+    """Pre-activation residual block that halves the resolution: (B, C_in, H, W) -> (B, C_out, H/2, W/2)."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.skip = nn.Conv2d(c_in, c_out, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.leaky_relu(x, 0.2))
+        h = self.conv2(F.leaky_relu(h, 0.2))
+        return F.avg_pool2d(h + self.skip(x), 2) * 0.5 ** 0.5   # two paths summed: keep the variance
+
+
+class StyleEncoder(nn.Module):
+    """images (B, 3, H, W) in [-1, 1] -> (mu (B, S), logvar (B, S)).
+
+    ``input_size`` > 0 resizes the images first (area/bilinear), so references of any size work."""
+
+    def __init__(self, style_dim: int, channels: tuple[int, ...], *, input_size: int = 64):
+        super().__init__()
+        self.input_size = int(input_size)
+        self.stem = nn.Conv2d(3, channels[0], 3, padding=1)
+        self.stages = nn.Sequential(*[ResBlock(a, b) for a, b in zip((channels[0],) + tuple(channels[:-1]),
+                                                                     channels)])
+        self.mu = nn.Linear(channels[-1], style_dim)
+        self.logvar = nn.Linear(channels[-1], style_dim)
+        nn.init.zeros_(self.logvar.weight)
+        nn.init.constant_(self.logvar.bias, -2.0)
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"reference images must be (B, 3, H, W) in [-1, 1]; got {tuple(images.shape)}")
+        x = images
+        if self.input_size and tuple(x.shape[-2:]) != (self.input_size, self.input_size):
+            mode = "area" if min(x.shape[-2:]) >= self.input_size else "bilinear"
+            x = F.interpolate(x, size=(self.input_size, self.input_size), mode=mode)
+        h = self.stages(self.stem(x))
+        h = F.leaky_relu(h, 0.2).mean(dim=(2, 3))                 # global average pooling: (B, C)
+        return self.mu(h), self.logvar(h).clamp(-10.0, 10.0)
