@@ -12,13 +12,14 @@ import torch.multiprocessing as mp
 from latentedit.training.config import build_run_config
 from latentedit.training.distributed import DistContext
 from latentedit.training.runlog import read_log
-from latentedit.training.toys import ToyNoiseMapper, calibrated_judge, tiny_generator
+from latentedit.training.toys import ToyNoiseMapper, ToyStyleMapper, calibrated_judge, tiny_generator
 from latentedit.training.trainer import MapperTrainer
 
 STEPS = 4
 MODES = {
     "frozen": {"loss_weights": {"latent_cycle": 1.0}},  # (image_cycle is |0 + rounding| at init: ill-posed)
     "joint": {"discriminator": "joint", "d_channels": [4, 8], "loss_weights": {"adversarial": 0.5}},
+    "style": {"loss_weights": {"latent_cycle": 1.0}},  # ToyStyleMapper: its encode_style hook runs inside DDP
 }
 
 
@@ -28,8 +29,9 @@ def run_mode(mode: str, out, ctx: DistContext):
     judge = calibrated_judge(G, 2)
     tc = {"steps": STEPS, "batch": 4, "lr": 0.02, "ema_beta": 0.5, "progress": False, "sample_count": 0,
           "log_interval": 1, "checkpoint_interval": 0, "mixing_prob": 0.5, **MODES[mode]}
-    run = build_run_config("toy", ToyNoiseMapper, {"mapper": {"z_dim": 3}, "trainer": tc})
-    t = MapperTrainer(run, G, out, mapper_class=ToyNoiseMapper, classifier=judge, ctx=ctx)
+    cls, mapper = (ToyStyleMapper, {"style_dim": 3}) if mode == "style" else (ToyNoiseMapper, {"z_dim": 3})
+    run = build_run_config("toy", cls, {"mapper": mapper, "trainer": tc})
+    t = MapperTrainer(run, G, out, mapper_class=cls, classifier=judge, ctx=ctx)
     t.train()
     return {f"{k}.{n}": v.clone() for k, m in t.modules.items() for n, v in m.state_dict().items()}
 
