@@ -63,3 +63,16 @@ def test_lr_schedule_warms_up_decays_and_respects_the_time_cap():
     assert lr_factor(99, r) == pytest.approx(1.0)
     assert lr_factor(999, r) < 0.05
     assert lr_factor(200, r, cpu_fraction=1.0) == pytest.approx(0.02)
+
+
+def test_training_is_reproducible_for_a_seed(tmp_path):
+    from latentedit.io.modelfile import read_model_file
+    from latentedit.toyfaces.training import train_judge
+
+    r = dataclasses.replace(RECIPES["identity"], steps=2, warmup_steps=1, batch_size=8)
+    for name in ("a", "b"):
+        train_judge("identity", tmp_path / f"{name}.safetensors", r, eval_n=20, log=lambda s: None)
+    wa, _, cfg, extra = read_model_file(tmp_path / "a.safetensors")
+    wb = read_model_file(tmp_path / "b.safetensors")[0]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert cfg["recipe"]["seed"] == RECIPES["identity"].seed and extra["steps_done"] == 2
