@@ -12,6 +12,8 @@
 #include <ATen/ops/zeros.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -47,6 +49,28 @@ at::Tensor match_strides(const at::Tensor& t, const at::Tensor& like) {
 template <typename T>
 using acc_of = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
+// Loads/stores through plain integers for bfloat16, so the compiler can vectorise the conversions (it cannot
+// vectorise loads of the c10::BFloat16 class type).
+template <typename T>
+inline acc_of<T> ld(const T* p, int64_t i) { return acc_of<T>(p[i]); }
+template <>
+inline float ld<c10::BFloat16>(const c10::BFloat16* p, int64_t i) {
+  const uint32_t u = uint32_t(reinterpret_cast<const uint16_t*>(p)[i]) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+template <typename T>
+inline void st(T* p, int64_t i, acc_of<T> v) { p[i] = T(v); }
+template <>
+inline void st<c10::BFloat16>(c10::BFloat16* p, int64_t i, float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, sizeof u);
+  uint32_t r = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;  // round to nearest even, as c10 does
+  r = v != v ? 0x7FC0u : r;                              // NaN stays a quiet NaN
+  reinterpret_cast<uint16_t*>(p)[i] = uint16_t(r);
+}
+
 // ---- forward ----------------------------------------------------------------------------------------------
 // VB: the bias varies along the row (inner == 1); otherwise it is the constant b0.
 template <typename T, int A, bool VB>
@@ -54,8 +78,8 @@ void fwd_row(const T* __restrict x, T* __restrict y, const T* __restrict b, acc_
              acc_of<T> alpha, acc_of<T> gain, acc_of<T> clampv) {
   using acc_t = acc_of<T>;
   for (int64_t i = 0; i < n; ++i) {
-    const acc_t z = acc_t(x[i]) + (VB ? acc_t(b[i]) : b0);
-    y[i] = T(le_clamp<acc_t>(act_f<A, acc_t>(z, alpha) * gain, clampv));
+    const acc_t z = ld(x, i) + (VB ? ld(b, i) : b0);
+    st(y, i, le_clamp<acc_t>(act_f<A, acc_t>(z, alpha) * gain, clampv));
   }
 }
 
@@ -64,8 +88,8 @@ template <typename T, int A, bool VB, bool CLAMPED>
 inline acc_of<T> grad1_one(const T* __restrict dy, const T* __restrict x, const T* __restrict b, acc_of<T> b0,
                            int64_t i, acc_of<T> alpha, acc_of<T> gain, acc_of<T> clampv) {
   using acc_t = acc_of<T>;
-  const acc_t z = acc_t(x[i]) + (VB ? acc_t(b[i]) : b0);
-  const acc_t g = acc_t(dy[i]) * gain * act_d1<A, acc_t>(z, alpha);
+  const acc_t z = ld(x, i) + (VB ? ld(b, i) : b0);
+  const acc_t g = ld(dy, i) * gain * act_d1<A, acc_t>(z, alpha);
   if (CLAMPED) return le_in_range<acc_t>(act_f<A, acc_t>(z, alpha) * gain, clampv) ? g : acc_t(0);
   return g;
 }
@@ -79,16 +103,16 @@ void grad1_row(const T* __restrict dy, const T* __restrict x, const T* __restric
     if (colsum) {
       for (int64_t i = 0; i < n; ++i) {
         const acc_t g = grad1_one<T, A, VB, CLAMPED>(dy, x, b, b0, i, alpha, gain, clampv);
-        dx[i] = T(g);
+        st(dx, i, g);
         colsum[i] += double(g);
       }
     } else {
-      for (int64_t i = 0; i < n; ++i) dx[i] = T(grad1_one<T, A, VB, CLAMPED>(dy, x, b, b0, i, alpha, gain, clampv));
+      for (int64_t i = 0; i < n; ++i) st(dx, i, grad1_one<T, A, VB, CLAMPED>(dy, x, b, b0, i, alpha, gain, clampv));
     }
     return;
   }
   if (!rowsum) {
-    for (int64_t i = 0; i < n; ++i) dx[i] = T(grad1_one<T, A, VB, CLAMPED>(dy, x, b, b0, i, alpha, gain, clampv));
+    for (int64_t i = 0; i < n; ++i) st(dx, i, grad1_one<T, A, VB, CLAMPED>(dy, x, b, b0, i, alpha, gain, clampv));
     return;
   }
   // Row sum: kLanes independent partial sums in acc_t over blocks of kBlock elements (few adds per lane, so
@@ -102,13 +126,13 @@ void grad1_row(const T* __restrict dy, const T* __restrict x, const T* __restric
     for (; i + kLanes <= i1; i += kLanes) {
       for (int j = 0; j < kLanes; ++j) {
         const acc_t g = grad1_one<T, A, VB, CLAMPED>(dy, x, b, b0, i + j, alpha, gain, clampv);
-        dx[i + j] = T(g);
+        st(dx, i + j, g);
         lanes[j] += g;
       }
     }
     for (; i < i1; ++i) {
       const acc_t g = grad1_one<T, A, VB, CLAMPED>(dy, x, b, b0, i, alpha, gain, clampv);
-      dx[i] = T(g);
+      st(dx, i, g);
       s += double(g);
     }
     double bs = 0;
@@ -126,10 +150,10 @@ void grad2_row(const T* __restrict gg, const T* __restrict dy, const T* __restri
   using acc_t = acc_of<T>;
   double s = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const acc_t z = acc_t(x[i]) + (VB ? acc_t(b[i]) : b0);
-    acc_t g = acc_t(gg[i]) * acc_t(dy[i]) * gain * act_d2<A, acc_t>(z, alpha);
+    const acc_t z = ld(x, i) + (VB ? ld(b, i) : b0);
+    acc_t g = ld(gg, i) * ld(dy, i) * gain * act_d2<A, acc_t>(z, alpha);
     if (clamped && !le_in_range<acc_t>(act_f<A, acc_t>(z, alpha) * gain, clampv)) g = acc_t(0);
-    out[i] = T(g);
+    st(out, i, g);
     if (VB && colsum) colsum[i] += double(g);
     if (!VB) s += double(g);
   }
