@@ -144,9 +144,12 @@ def test_bias_act_no_bias_and_2d(mod):
 
 def test_bias_act_bfloat16(mod):
     x = torch.randn(2, 8, 9, 9, dtype=torch.bfloat16)
+    x[0, 0, 0, 0] = float("nan")
     b = torch.randn(8, dtype=torch.bfloat16)
-    torch.testing.assert_close(_native.bias_act(mod, x, b, 1, "lrelu", 0.2, 2 ** 0.5, 256.0),
-                               fused_bias_act_ref(x, b, 1, "lrelu", clamp=256), **_tol(torch.bfloat16))
+    y = _native.bias_act(mod, x, b, 1, "lrelu", 0.2, 2 ** 0.5, 256.0)
+    torch.testing.assert_close(y, fused_bias_act_ref(x, b, 1, "lrelu", clamp=256), equal_nan=True,
+                               **_tol(torch.bfloat16))
+    assert torch.isnan(y[0, 0, 0, 0])
 
 
 # ------------------------------------------------------------------------------------------------------------------
