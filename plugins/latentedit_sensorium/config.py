@@ -27,6 +27,8 @@ class SensoriumConfig(MapperConfig):
         "doc": "channels of the encoder's residual stages (each stage halves the resolution)"})
     encoder_input: int = field(default=64, metadata={
         "doc": "references are resized to this side before encoding (0 = use them as given)"})
+    encoder_coords: bool = field(default=True, metadata={
+        "doc": "feed y/x coordinate channels to the encoder (CoordConv), so pooled features keep positions"})
     # ---- mapper (w_plus, style -> w_plus') ------------------------------------------------------------------
     hidden_dim: int = field(default=0, metadata={"doc": "width of the modulated MLP (0 = w_dim)"})
     mod_layers: int = field(default=2, metadata={"doc": "modulated/demodulated linear layers per branch"})

@@ -73,7 +73,8 @@ class SensoriumMapper(Mapper):
         starts = [sum(sizes[:i]) for i in range(n_groups)]
         self._chunks = tuple(slice(a, a + k) for a, k in zip(starts, sizes))   # style columns of each branch
         chunk, hidden, code_dim = max(sizes), cfg.hidden_dim or gi.w_dim, 2 * gi.n_attr
-        self.encoder = StyleEncoder(cfg.style_dim, tuple(cfg.encoder_channels), input_size=cfg.encoder_input)
+        self.encoder = StyleEncoder(cfg.style_dim, tuple(cfg.encoder_channels), input_size=cfg.encoder_input,
+                                    coords=cfg.encoder_coords)
         self.layer_embedding = nn.Parameter(torch.zeros(n_groups, gi.num_ws, gi.w_dim))
         dims = [gi.w_dim] + [hidden] * cfg.mod_layers
         self.blocks = nn.ModuleList(ModulatedLinear(n_groups, chunk + code_dim, a, b, demodulate=cfg.demodulate)

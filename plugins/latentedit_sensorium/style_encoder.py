@@ -25,6 +25,16 @@ def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, *, generator: torch.G
     return mu + (0.5 * logvar).exp() * eps
 
 
+def coordinate_channels(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, 2, H, W): y and x coordinates in [-1, 1] (CoordConv), so features after global average
+    pooling can still say *where* something is (aligned faces: glasses are at the eyes)."""
+    b, _, h, w = x.shape
+    ys = torch.linspace(-1.0, 1.0, h, dtype=x.dtype, device=x.device)
+    xs = torch.linspace(-1.0, 1.0, w, dtype=x.dtype, device=x.device)
+    grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij"))
+    return grid.unsqueeze(0).expand(b, -1, -1, -1)
+
+
 class ResBlock(nn.Module):
     """Pre-activation residual block that halves the resolution: (B, C_in, H, W) -> (B, C_out, H/2, W/2)."""
 
@@ -43,12 +53,13 @@ class ResBlock(nn.Module):
 class StyleEncoder(nn.Module):
     """images (B, 3, H, W) in [-1, 1] -> (mu (B, S), logvar (B, S)).
 
-    ``input_size`` > 0 resizes the images first (area/bilinear), so references of any size work."""
+    ``input_size`` > 0 resizes the images first (area/bilinear), so references of any size work; ``coords`` adds
+    two coordinate channels to the input (CoordConv)."""
 
-    def __init__(self, style_dim: int, channels: tuple[int, ...], *, input_size: int = 64):
+    def __init__(self, style_dim: int, channels: tuple[int, ...], *, input_size: int = 64, coords: bool = True):
         super().__init__()
-        self.input_size = int(input_size)
-        self.stem = nn.Conv2d(3, channels[0], 3, padding=1)
+        self.input_size, self.coords = int(input_size), bool(coords)
+        self.stem = nn.Conv2d(3 + 2 * self.coords, channels[0], 3, padding=1)
         self.stages = nn.Sequential(*[ResBlock(a, b) for a, b in zip((channels[0],) + tuple(channels[:-1]),
                                                                      channels)])
         self.mu = nn.Linear(channels[-1], style_dim)
@@ -63,6 +74,8 @@ class StyleEncoder(nn.Module):
         if self.input_size and tuple(x.shape[-2:]) != (self.input_size, self.input_size):
             mode = "area" if min(x.shape[-2:]) >= self.input_size else "bilinear"
             x = F.interpolate(x, size=(self.input_size, self.input_size), mode=mode)
+        if self.coords:
+            x = torch.cat([x, coordinate_channels(x)], dim=1)
         h = self.stages(self.stem(x))
         h = F.leaky_relu(h, 0.2).mean(dim=(2, 3))                 # global average pooling: (B, C)
         return self.mu(h), self.logvar(h).clamp(-10.0, 10.0)
