@@ -11,6 +11,7 @@ Reported: median [min-max] seconds, GFLOP/s, the ratio to the peak, and peak RSS
 from __future__ import annotations
 
 import argparse
+import math
 import resource
 import statistics
 import time
@@ -28,6 +29,12 @@ def timed(fn, runs: int, warmup: int = 1) -> list[float]:
         fn()
         out.append(time.perf_counter() - t)
     return out
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB of images in [-1, 1] (peak-to-peak 2)."""
+    mse = (a.clamp(-1, 1) - b.clamp(-1, 1)).square().mean().item()
+    return float("inf") if mse == 0 else 10 * math.log10(4 / mse)
 
 
 def count_flops(fn) -> int:
@@ -78,15 +85,24 @@ def main() -> None:
             with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype is not None):
                 return G(z, noise_mode="random")
 
-        flops = count_flops(run)
+        flops = count_flops(lambda: G(z, noise_mode="random"))  # executed FLOPs do not depend on the dtype
         rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         times = timed(run, args.runs)
         rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         med = statistics.median(times)
         rate = flops / med / 1e9
-        print(f"{res}px batch {batch}: median {med:.3f} s [{min(times):.3f}-{max(times):.3f}], "
-              f"{flops / batch / 1e9:.2f} GFLOP/img, {rate:.1f} GFLOP/s = {rate / peak:.2f} of peak, "
-              f"{batch / med:.2f} img/s, peak RSS {rss1 / 1024:.0f} MiB (+{(rss1 - rss0) / 1024:.0f})")
+        line = (f"{res}px batch {batch}: median {med:.3f} s [{min(times):.3f}-{max(times):.3f}], "
+                f"{flops / batch / 1e9:.2f} GFLOP/img, {rate:.1f} GFLOP/s = {rate / peak:.2f} of peak, "
+                f"{batch / med:.2f} img/s, peak RSS {rss1 / 1024:.0f} MiB (+{(rss1 - rss0) / 1024:.0f})")
+        if dtype is not None:
+            with torch.no_grad():
+                ref = G(z, noise_mode="const")
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    low = G(z, noise_mode="const").float()
+            fp32_times = timed(lambda: G(z, noise_mode="random"), args.runs)
+            line += (f"; bf16 vs fp32: PSNR {psnr(low, ref):.1f} dB, speed-up "
+                     f"{statistics.median(fp32_times) / med:.2f}x")
+        print(line)
 
 
 if __name__ == "__main__":

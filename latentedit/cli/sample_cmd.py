@@ -10,7 +10,8 @@ import torch
 from latentedit.cli.common import device_option, load_generator_or_default, resolve_device
 
 
-def render_seeds(G, seeds, *, truncation: float, noise_mode: str, batch_size: int, progress: bool = True):
+def render_seeds(G, seeds, *, truncation: float, noise_mode: str, batch_size: int, progress: bool = True,
+                 precision: str = "fp32"):
     """Yield (seed, w_plus (1, num_ws, w_dim), image (1, 3, R, R)) per seed, deterministic per seed.
 
     Random noise (``noise_mode='random'``) is drawn from a generator seeded by the seed, so results never
@@ -32,7 +33,8 @@ def render_seeds(G, seeds, *, truncation: float, noise_mode: str, batch_size: in
             noise = [torch.cat(maps).to(device) for maps in zip(*per_seed)]
         with torch.no_grad():
             ws = G.mapping(z, truncation_psi=truncation)
-            img = G.synthesis(ws, noise_mode=noise_mode, noise=noise)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                img = G.synthesis(ws, noise_mode=noise_mode, noise=noise).float()
         for i, s in enumerate(chunk):
             yield s, ws[i: i + 1], img[i: i + 1]
         bar.update(len(chunk))
@@ -50,8 +52,11 @@ def render_seeds(G, seeds, *, truncation: float, noise_mode: str, batch_size: in
 @click.option("--save-latents", type=click.Path(file_okay=False), default=None,
               help="Also write seedNNNN.png and seedNNNN.wplus.safetensors per seed into this folder.")
 @click.option("--batch-size", type=click.IntRange(1, 256), default=8, show_default=True)
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+              help="bf16 runs synthesis under bfloat16 autocast (faster on CPUs with AVX-512 BF16; see "
+                   "benchmarks/generator.py for its PSNR against fp32).")
 @device_option
-def sample(generator_path, seeds, truncation, noise_mode, out, save_latents, batch_size, device):
+def sample(generator_path, seeds, truncation, noise_mode, out, save_latents, batch_size, precision, device):
     """Sample images from a generator; deterministic per seed.
 
     \b
@@ -69,7 +74,7 @@ def sample(generator_path, seeds, truncation, noise_mode, out, save_latents, bat
     G, _ = load_generator_or_default(generator_path, resolve_device(device))
     images = []
     for s, ws, img in render_seeds(G, seed_list, truncation=truncation, noise_mode=noise_mode,
-                                   batch_size=batch_size):
+                                   batch_size=batch_size, precision=precision):
         images.append(img.cpu())
         if save_latents:
             d = Path(save_latents)

@@ -121,3 +121,18 @@ def mapper(name, config, overrides, generator, out, resume, classifier, embedder
     if ctx.is_main:
         click.echo(f"trained {name} to step {summary['step']} ({summary['skipped_steps']} steps skipped as "
                    f"non-finite); result: {out_dir / 'mapper_ema.safetensors'}")
+
+
+def _add_encoder_subcommand() -> None:
+    """``latentedit train encoder`` is the e4e trainer's command (also reachable as ``train-encoder``)."""
+    try:
+        from latentedit.cli.train_encoder_cmd import train_encoder
+    except Exception as exc:  # a broken encoder command must not take `train mapper` down
+        from latentedit.cli.main import _broken_command
+
+        train.add_command(_broken_command("encoder", "latentedit.cli.train_encoder_cmd", exc), "encoder")
+        return
+    train.add_command(train_encoder, "encoder")
+
+
+_add_encoder_subcommand()
