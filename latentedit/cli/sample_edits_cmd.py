@@ -58,18 +58,19 @@ def _face_codes(mapper, G, amounts: dict[str, float], pool: int, seed: int, clas
         w = G.mapping(z_from_seeds(range(seed, seed + pool), G.z_dim).to(device), truncation_psi=0.7)
         images = G.synthesis(w, noise_mode="const")
         keep, note = torch.ones(pool, dtype=torch.bool, device=device), f"all {pool} generated faces"
+        names: list[str] = []
         try:
             from latentedit.toyfaces.judges import load_judge
 
             clf = load_judge("attributes", classifier_path).to(device)
             names = [n for n in amounts if n in clf.output_names]
-        except Exception:  # noqa: BLE001 - no judge: cluster every face
-            names = []
+            logits = clf(images) if names else None
+        except Exception as exc:  # noqa: BLE001 - no usable judge: cluster every face, and say so
+            names, note = [], f"all {pool} generated faces (no attribute judge: {type(exc).__name__})"
+        for n in names:
+            has = logits[:, clf.output_names.index(n)] > 0
+            keep &= has if amounts[n] > 0 else ~has
         if names:
-            logits = clf(images)
-            for n in names:
-                has = logits[:, clf.output_names.index(n)] > 0
-                keep &= has if amounts[n] > 0 else ~has
             note = f"{int(keep.sum())} of {pool} generated faces with {', '.join(names)} as asked"
         if not bool(keep.any()):
             raise click.ClickException(f"clusters: none of {pool} generated faces shows {', '.join(names)} as asked; "
