@@ -142,8 +142,9 @@ def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_
         raise _fail(exc) from None
     has_encoder = callable(getattr(mapper, "encode_style", None))
     if reference is not None and not (kind == "style" and has_encoder):
+        takes = "a style without an encoder" if kind == "style" else "noise"
         raise click.ClickException(f"--reference needs a style mapper with a style encoder (e.g. sensorium); the "
-                                   f"{name} mapper takes {'a style without an encoder' if kind == 'style' else 'noise'}")
+                                   f"{name} mapper takes {takes}")
     G, _ = load_generator_or_default(generator_path, dev)
     try:
         check_mapper_fits_generator(mapper, G, fingerprint=fingerprint, where=f"the {name} mapper")
@@ -155,7 +156,8 @@ def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_
     photo_paths = [p for p in inputs if p.suffix.lower() in PHOTO_SUFFIXES]
     other = [str(p) for p in inputs if p not in latent_paths and p not in photo_paths]
     if other:
-        raise click.BadParameter(f"{', '.join(other)}: expected W+ files (*.safetensors) or photos", param_hint="INPUTS")
+        raise click.BadParameter(f"{', '.join(other)}: expected W+ files (*.safetensors) or photos",
+                                 param_hint="INPUTS")
     jobs = [(s, w) for s, w, _ in latents_from_files(latent_paths, G)]
     if photo_paths:
         jobs += [(s, w) for s, w, _, _ in photos_to_wplus(photo_paths, G, encoder_path, align, "largest", dev)]

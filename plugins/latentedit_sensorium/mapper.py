@@ -3,9 +3,9 @@
     w_plus (B, L, D), style (B, style_dim), target (B, n_attr) or None  ->  w_plus' (B, L, D)
 
 ``encode_style(images (B, 3, H, W))`` maps a *reference* photo to its style vector (the mean of the encoder's
-Gaussian in eval mode, a sample in training). The style is split into one chunk per attribute group (near-equal widths); chunk g
-modulates (StyleGAN2 modulation/demodulation, not concatenation) the MLP branch of group g, whose output is a
-residual on the W+ layers that group may change (``layer_masks``)::
+Gaussian in eval mode, a sample in training). The style is split into one chunk per attribute group (near-equal
+widths); chunk g modulates (StyleGAN2 modulation/demodulation, not concatenation) the MLP branch of group g, whose
+output is a residual on the W+ layers that group may change (``layer_masks``)::
 
     w' = w + sum_g active[b, g] * mask[g, l] * branch_g(w + layer_embedding_g; style_g, code)
 
