@@ -84,16 +84,23 @@ def nearest_members(codes: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def cluster_conditions(mapper, n: int, *, codes: torch.Tensor | None = None, w_plus: torch.Tensor | None = None,
-                       target: torch.Tensor | None = None, pool: int = 256, seed: int = 0) -> torch.Tensor:
+                       target: torch.Tensor | None = None, pool: int = 256, seed: int = 0,
+                       columns: Sequence[int] | None = None) -> torch.Tensor:
     """n conditions (n, dim) covering distinct modes.
 
-    ``codes (N, dim)``: style codes of faces with the attribute -> their K-means centres. Otherwise a pool of
-    ``pool`` prior draws is clustered by the edit it makes on ``w_plus (1, L, D)`` with ``target (1, n_attr)``,
-    and the draws nearest the centres are returned."""
+    ``codes (N, dim)``: style codes of faces with the attribute -> their K-means centres; with ``columns`` (e.g.
+    ``mapper.style_columns(attrs)``: the edited groups' part of the style) K-means runs on those columns only and
+    the other columns are the codes' mean. Otherwise a pool of ``pool`` prior draws is clustered by the edit it
+    makes on ``w_plus (1, L, D)`` with ``target (1, n_attr)``, and the draws nearest the centres are returned."""
     if codes is not None:
         if codes.ndim != 2 or codes.shape[1] != condition_dim(mapper):
             raise SamplingError(f"codes must be (N, {condition_dim(mapper)}); got {tuple(codes.shape)}")
-        return kmeans_centres(codes, n, seed=seed)
+        if not columns:
+            return kmeans_centres(codes, n, seed=seed)
+        cols = torch.as_tensor(list(columns), dtype=torch.long)
+        out = codes.mean(dim=0, keepdim=True).repeat(n, 1)
+        out[:, cols] = kmeans_centres(codes[:, cols], n, seed=seed).to(out)
+        return out
     if w_plus is None or w_plus.shape[0] != 1:
         raise SamplingError("clusters mode without style codes needs one source w_plus (1, num_ws, w_dim) to "
                             "cluster the edits of a pool of prior draws")

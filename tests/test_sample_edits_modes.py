@@ -75,6 +75,12 @@ def test_random_and_clusters_are_generic_over_noise_and_style():
         assert edits.shape == (4, 6, 16) and torch.unique(edits.flatten(1), dim=0).shape[0] == 4
     codes = torch.randn(30, 6)
     assert sm.cluster_conditions(style, 3, codes=codes).shape == (3, 6)
+    cols = style.style_columns(["glasses"])
+    assert cols == [2, 3]
+    part = sm.cluster_conditions(style, 3, codes=codes, columns=cols)
+    others = [c for c in range(6) if c not in cols]
+    assert torch.allclose(part[:, others], codes[:, others].mean(0).expand(3, -1))
+    assert torch.unique(part[:, cols], dim=0).shape[0] == 3
     with pytest.raises(sm.SamplingError, match="takes neither"):
         sm.condition_kind(ToyShiftMapper(None, TINY_GENERATOR))
     with pytest.raises(sm.SamplingError, match=r"\(N, 6\)"):

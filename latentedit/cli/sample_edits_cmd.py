@@ -180,8 +180,10 @@ def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_
             try:
                 if reference is None:
                     if mode == "clusters":
+                        cols = mapper.style_columns(amounts) if codes is not None and hasattr(
+                            mapper, "style_columns") else None
                         conds = sm.cluster_conditions(mapper, n, codes=codes, w_plus=w, target=target, pool=pool,
-                                                      seed=seed)
+                                                      seed=seed, columns=cols)
                     else:
                         conds = sm.random_conditions(mapper, n, generator=torch.Generator().manual_seed(seed))
                     edits = sm.edit_with_conditions(mapper, w, conds.to(dev), target)

@@ -120,6 +120,13 @@ class SensoriumMapper(Mapper):
             return {g: slice(0, self.config.style_dim) for g in self.group_names}
         return dict(zip(self.group_names, self._chunks))
 
+    def style_columns(self, attributes) -> list[int]:
+        """Style columns that matter for editing ``attributes`` (names): those of the groups holding them."""
+        slices = self.group_slices()
+        cols = {c for g, attrs in self.groups if any(a in attrs for a in attributes)
+                for c in range(slices[g].start, slices[g].stop)}
+        return sorted(cols)
+
     def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Reference images (B, 3, H, W) in [-1, 1] -> (mu (B, style_dim), logvar (B, style_dim))."""
         return self.encoder(images.to(self.layer_embedding.dtype))
