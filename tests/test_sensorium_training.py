@@ -73,7 +73,7 @@ def test_shared_trainer_trains_the_style_encoder(tmp_path):
     judge = calibrated_judge(G, 2)
     run = build_run_config("sensorium", SensoriumMapper, {
         "mapper": {"style_dim": 4, "encoder_channels": [4], "encoder_input": 16, "hidden_dim": 8},
-        "trainer": {"steps": 2, "batch": 4, "lr": 0.01, "progress": False, "sample_count": 2,
+        "trainer": {"steps": 2, "batch": 4, "lr": 0.01, "progress": False, "sample_count": 2, "amp": "bf16",
                     "loss_weights": {"lpips": 0.0, "identity": 0.0}}})
     with registered_mapper("sensorium", SensoriumMapper):
         t = MapperTrainer(run, G, tmp_path, mapper_class=SensoriumMapper, classifier=judge)
