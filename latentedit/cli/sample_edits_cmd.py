@@ -162,6 +162,14 @@ def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_
     if photo_paths:
         jobs += [(s, w) for s, w, _, _ in photos_to_wplus(photo_paths, G, encoder_path, align, "largest", dev)]
 
+    cols: list[int] = []
+    if mix is not None:
+        slices = mapper.group_slices() if hasattr(mapper, "group_slices") else {}
+        unknown = [g for g in mix_groups if g not in slices]
+        if unknown:
+            raise click.BadParameter(f"unknown group(s) {unknown}; the {name} mapper's groups: "
+                                     f"{', '.join(slices) or '(none)'}", param_hint="--mix-group")
+        cols = sorted({c for g in mix_groups for c in range(slices[g].start, slices[g].stop)})
     names = mapper.generator_info.attribute_names
     render = (lambda w: G.synthesis(w, noise_mode="const"))  # noqa: E731
     with torch.no_grad():
@@ -180,10 +188,10 @@ def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_
             try:
                 if reference is None:
                     if mode == "clusters":
-                        cols = mapper.style_columns(amounts) if codes is not None and hasattr(
+                        kcols = mapper.style_columns(amounts) if codes is not None and hasattr(
                             mapper, "style_columns") else None
                         conds = sm.cluster_conditions(mapper, n, codes=codes, w_plus=w, target=target, pool=pool,
-                                                      seed=seed, columns=cols)
+                                                      seed=seed, columns=kcols)
                     else:
                         conds = sm.random_conditions(mapper, n, generator=torch.Generator().manual_seed(seed))
                     edits = sm.edit_with_conditions(mapper, w, conds.to(dev), target)
@@ -195,12 +203,6 @@ def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_
                 _strip([source, ref_img, render(edit)], out_dir / f"{stem}_reference.png")
                 if mix is not None:
                     img2 = load_reference(mix, G, dev)
-                    slices = mapper.group_slices() if hasattr(mapper, "group_slices") else {}
-                    unknown = [g for g in mix_groups if g not in slices]
-                    if unknown:
-                        raise click.BadParameter(f"unknown group(s) {unknown}; the {name} mapper's groups: "
-                                                 f"{', '.join(slices) or '(none)'}", param_hint="--mix-group")
-                    cols = sorted({c for g in mix_groups for c in range(slices[g].start, slices[g].stop)})
                     mixed = sm.mix_by_columns(ref_style, mapper.encode_style(img2), cols)
                     _strip([source, ref_img, img2, render(sm.edit_with_conditions(mapper, w, mixed, target))],
                            out_dir / f"{stem}_mix.png")
