@@ -16,6 +16,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("latentedit.cli.demo_cmd", "demo", "Run the main job on the embedded toy-faces default."),
     "info": ("latentedit.cli.checkpoint_cmds", "info", "Describe a generator checkpoint (any supported format)."),
     "convert": ("latentedit.cli.checkpoint_cmds", "convert", "Convert a checkpoint to latentedit's .safetensors."),
+    "sample-edits": ("latentedit.cli.sample_edits_cmd", "sample_edits",
+                     "Sample several edits per input with a noise/style mapper (random, clusters, reference, mix)."),
     "sample": ("latentedit.cli.sample_cmd", "sample", "Sample a grid of images (and W+ files) from a generator."),
     "ops": ("latentedit.cli.ops_cmd", "ops", "Native op kernels: status and pre-build."),
     "toyfaces": ("latentedit.cli.toyfaces_cmd", "toyfaces", "The toy-faces domain: render, datasets, training."),
