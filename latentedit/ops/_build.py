@@ -224,9 +224,19 @@ def build_config(kind: str) -> BuildConfig:
         raise ValueError(f"unknown extension kind {kind!r}; expected one of {KINDS}")
     extra = os.environ.get("LATENTEDIT_OPS_EXTRA_CFLAGS", "").split()
     march = os.environ.get("LATENTEDIT_OPS_MARCH", "native").strip()
-    cflags = ["-O3", "-fopenmp", "-fno-math-errno", "-DLATENTEDIT_ABI=%d" % ABI_VERSION]
-    if march and platform.machine().lower() in ("x86_64", "amd64", "aarch64", "arm64"):
-        cflags.append(f"-march={march}" if platform.machine().lower() in ("x86_64", "amd64") else f"-mcpu={march}")
+    system, machine = platform.system(), platform.machine().lower()
+    if system == "Windows":  # MSVC
+        cflags, ldflags = ["/O2", "/openmp", "/DLATENTEDIT_ABI=%d" % ABI_VERSION], []
+        march = ""
+    else:
+        # OpenMP makes at::parallel_for parallel; Apple's clang has no -fopenmp (the kernels then run serially).
+        omp = [] if system == "Darwin" else ["-fopenmp"]
+        cflags = ["-O3", *omp, "-fno-math-errno", "-DLATENTEDIT_ABI=%d" % ABI_VERSION]
+        ldflags = list(omp)
+        if march and machine in ("x86_64", "amd64"):
+            cflags.append(f"-march={march}")
+        elif march and machine in ("aarch64", "arm64") and system != "Darwin":
+            cflags.append(f"-mcpu={march}")
     cflags += extra
     parts = {
         "kind": kind,
@@ -237,7 +247,7 @@ def build_config(kind: str) -> BuildConfig:
         "cflags": cflags,
         "abi": ABI_VERSION,
     }
-    cfg = BuildConfig(kind=kind, sources=[CSRC / s for s in SOURCES[kind]], cflags=cflags, ldflags=["-fopenmp"],
+    cfg = BuildConfig(kind=kind, sources=[CSRC / s for s in SOURCES[kind]], cflags=cflags, ldflags=ldflags,
                       include_paths=[str(CSRC)])
     if march == "native":
         parts["isa"] = _cpu_isa_tag()
