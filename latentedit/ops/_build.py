@@ -476,12 +476,24 @@ def _run_load(cfg: BuildConfig, srcs: list[str], build_dir: Path, verbose: bool)
 
 
 def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0][:200] if text.strip() else "(no output)"
+    if not text.strip():
+        return "(no output)"
+    line = text.strip().splitlines()[0]
+    m = re.match(r"(Error building extension '[^']+')", line)  # torch appends the whole ninja log to this line
+    return m.group(1) if m else line[:200]
 
 
 def last_lines(text: str, n: int = 12) -> str:
-    lines = [ln for ln in text.rstrip().splitlines() if ln.strip()]
-    return "\n".join(lines[-n:])
+    """The compiler's last ``n`` meaningful lines: echoed compile commands and exact repeats are dropped."""
+    out: list[str] = []
+    for ln in text.rstrip().splitlines():
+        s = ln.strip()
+        if not s or s in out:
+            continue
+        if re.match(r"^\[\d+/\d+\]", s) or (len(s) > 160 and " -c " in s and " -o " in s):
+            continue  # ninja progress lines / full compiler command lines
+        out.append(s if len(s) <= 400 else s[:400] + " ...")
+    return "\n".join(out[-n:])
 
 
 def fix_hint(log: str, kind: str) -> str:

@@ -33,7 +33,12 @@ def _kind_status(kind: str, mode: str) -> dict:
     if st.error is not None:
         out["last_error"] = _native.describe_error(st.error)
     elif err_file is not None:
-        out["last_error"] = err_file.read_text(errors="replace")[-3000:]
+        text = err_file.read_text(errors="replace")
+        head, _, log = text.partition("\n\n")
+        first = head.splitlines()
+        summary = [first[0]] + [ln[:300] for ln in first[1:]]  # when, error, hint
+        out["last_error"] = "\n".join(summary) + ("\n--- last compiler lines ---\n" + _build.last_lines(log)
+                                                  if log.strip() else "")
     else:
         out["last_error"] = None
     out["last_error_file"] = str(err_file) if err_file else None
@@ -54,6 +59,10 @@ def _uses(kind: str, info: dict, mode: str) -> str:
     if kind == "cuda" and not info.get("cuda_home"):
         return ("error: no CUDA toolkit to build with" if mode == "strict"
                 else "reference (no CUDA toolkit found to build the native kernels; set CUDA_HOME)")
+    if info.get("last_error"):
+        return ("native after a one-time build on first use — but the last build failed (see the error below; "
+                "until it is fixed this falls back to the reference" + (", or raises under strict)" if mode == "strict"
+                                                                         else ")"))
     return "native after a one-time build on first use (about a minute; `latentedit ops build` does it now)"
 
 
