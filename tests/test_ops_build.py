@@ -272,3 +272,10 @@ def test_damaged_cache_entry_is_set_aside_and_rebuilt(tmp_path, monkeypatch):
         _build.load_extension("cpu")
     assert not folder.exists()
     assert any(p.name.startswith(f".{folder.name}.broken-") for p in folder.parent.iterdir())
+
+
+def test_failure_report_keeps_error_lines_not_command_echoes():
+    cmd = "c++ " + "-I/some/include " * 30 + "-c a.cpp -o a.o"
+    log = f"[1/3] {cmd}\nFAILED: a.o\n{cmd}\na.cpp:1:1: error: boom\nninja: build stopped: subcommand failed."
+    out = _build.last_lines(log)
+    assert "error: boom" in out and "FAILED: a.o" in out and "/some/include" not in out
