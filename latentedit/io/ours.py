@@ -56,29 +56,25 @@ def _read(path, kind: str):
         raise CheckpointError(path, text[len(prefix):] if text.startswith(prefix) else text) from None
 
 
-def load_generator_file(path: str | os.PathLike) -> tuple[Generator, dict]:
-    """(Generator, extra metadata) from one of our generator files."""
+def _load_network(path, kind: str, config_cls, network_cls, what: str):
+    """(network in eval mode, extra metadata) from one of our files of ``kind``."""
     from latentedit.io.arch_infer import load_into
 
-    tensors, _, config, extra = _read(path, GENERATOR_KIND)
+    tensors, _, config, extra = _read(path, kind)
     try:
-        cfg = GeneratorConfig.from_dict(config)
+        cfg = config_cls.from_dict(config)
     except (TypeError, ValueError) as exc:
-        raise CheckpointError(path, f"the stored generator config is invalid: {exc}") from None
-    G = Generator(cfg).eval()
-    load_into(G, tensors, path)
-    return G, extra
+        raise CheckpointError(path, f"the stored {what} config is invalid: {exc}") from None
+    net = network_cls(cfg).eval()
+    load_into(net, tensors, path)
+    return net, extra
+
+
+def load_generator_file(path: str | os.PathLike) -> tuple[Generator, dict]:
+    """(Generator, extra metadata) from one of our generator files."""
+    return _load_network(path, GENERATOR_KIND, GeneratorConfig, Generator, "generator")
 
 
 def load_discriminator_file(path: str | os.PathLike) -> tuple[Discriminator, dict]:
     """(Discriminator, extra metadata) from one of our discriminator files."""
-    from latentedit.io.arch_infer import load_into
-
-    tensors, _, config, extra = _read(path, DISCRIMINATOR_KIND)
-    try:
-        cfg = DiscriminatorConfig.from_dict(config)
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(path, f"the stored discriminator config is invalid: {exc}") from None
-    D = Discriminator(cfg).eval()
-    load_into(D, tensors, path)
-    return D, extra
+    return _load_network(path, DISCRIMINATOR_KIND, DiscriminatorConfig, Discriminator, "discriminator")

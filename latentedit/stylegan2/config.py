@@ -59,8 +59,26 @@ def _config_from_dict(cls, d: Mapping[str, Any]):
     return cls(**d)
 
 
+class _ChannelTableConfig:
+    """What both network configs share: the resolution ladder, the channel table and dict round-trips."""
+
+    @property
+    def resolutions(self) -> tuple[int, ...]:
+        return block_resolutions(self.resolution)
+
+    def channels_at(self, r: int) -> int:
+        return self.channels[self.resolutions.index(r)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]):
+        return _config_from_dict(cls, d)
+
+
 @dataclass(frozen=True)
-class GeneratorConfig:
+class GeneratorConfig(_ChannelTableConfig):
     """Everything needed to rebuild a StyleGAN2 generator (config-f: 1024, 512, 512, 8, channels_from_base(1024))."""
 
     resolution: int
@@ -86,23 +104,9 @@ class GeneratorConfig:
         """Number of W vectors in W+: 2*log2(resolution) - 2 (18 at 1024)."""
         return 2 * int(math.log2(self.resolution)) - 2
 
-    @property
-    def resolutions(self) -> tuple[int, ...]:
-        return block_resolutions(self.resolution)
-
-    def channels_at(self, r: int) -> int:
-        return self.channels[self.resolutions.index(r)]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]):
-        return _config_from_dict(cls, d)
-
 
 @dataclass(frozen=True)
-class DiscriminatorConfig:
+class DiscriminatorConfig(_ChannelTableConfig):
     """A residual StyleGAN2 discriminator with minibatch standard deviation."""
 
     resolution: int
@@ -116,17 +120,3 @@ class DiscriminatorConfig:
         check_resolution(self.resolution)
         channels = self.channels or channels_from_base(self.resolution)
         object.__setattr__(self, "channels", _check_channels(channels, self.resolution, "DiscriminatorConfig"))
-
-    @property
-    def resolutions(self) -> tuple[int, ...]:
-        return block_resolutions(self.resolution)
-
-    def channels_at(self, r: int) -> int:
-        return self.channels[self.resolutions.index(r)]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]):
-        return _config_from_dict(cls, d)
