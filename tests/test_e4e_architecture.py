@@ -13,14 +13,6 @@ from latentedit_e4e.encoder import E4EEncoder
 from latentedit_e4e.network import E4ENetwork
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks run far faster single-threaded on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 SHAPES = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "e4e_ffhq_1024_state_dict_shapes.json"
 

@@ -12,14 +12,6 @@ from tests.conftest import tiny_generator
 from tests.test_io_exporters import rosinality_generator_state
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks run far faster single-threaded on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 CFG = E4EConfig.small(16, 8, input_resolution=32, stage_units=(1, 2, 2, 1), stage_widths=(16, 24, 32, 48))
 

@@ -11,14 +11,6 @@ from latentedit_e4e.refine import noise_regularisation, refine_w_plus
 from tests.conftest import tiny_generator
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks run far faster single-threaded on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def test_refine_lowers_the_error_and_leaves_the_generator_alone():
     G = tiny_generator(16)

@@ -16,14 +16,6 @@ from latentedit_e4e.trainer import E4ETrainer, train
 from tests.conftest import tiny_generator
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks run far faster single-threaded on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 SMALL = dict(data="generator", lpips_lambda=0.0, id_lambda=0.0, learning_rate=2e-3, batch_size=4,
              progressive_start=4, progressive_step_every=2, w_pool_size=3, d_reg_every=2,

@@ -10,14 +10,6 @@ from latentedit.faces import (AlignTransform, Face, PhotoError, align_face, dete
                               paste_back, select_faces)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks run far faster single-threaded on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 skimage_data = pytest.importorskip("skimage.data")
 

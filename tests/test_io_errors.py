@@ -12,7 +12,6 @@ from latentedit.io.checkpoints import CheckpointError, detect_format, load_discr
 from latentedit.io.ours import load_generator_file, save_discriminator, save_generator
 from latentedit.stylegan2 import Discriminator, DiscriminatorConfig
 from tests.conftest import tiny_generator
-from tests.test_io_exporters import one_thread  # noqa: F401  (autouse fixture)
 from tests.test_io_exporters import fake_nvidia_modules, module_record, rosinality_generator_state
 from tests.test_io_golden import GOLDEN, needs_golden
 

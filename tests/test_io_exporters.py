@@ -16,22 +16,10 @@ import types
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 import torch
 
 from latentedit.io.arch_infer import standard_filter
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks run ~50x faster single-threaded on a shared 2-core machine (no thread oversubscription).
-
-    Import this fixture into a test module to apply it there (restored afterwards).
-    """
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 # --------------------------------------------------------------------------------------------- rosinality
 

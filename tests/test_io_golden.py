@@ -13,7 +13,6 @@ import pytest
 import torch
 
 from latentedit.io.checkpoints import convert_checkpoint, detect_format, load_discriminator, load_generator
-from tests.test_io_exporters import one_thread  # noqa: F401  (autouse fixture)
 
 GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "golden"
 ATOL = 1e-4

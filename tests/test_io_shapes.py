@@ -11,8 +11,7 @@ from latentedit.io.checkpoints import convert_checkpoint, load_discriminator, lo
 from latentedit.io.nvidia_pkl import flatten_state, read_nvidia_pickle
 from latentedit.stylegan2 import Discriminator, DiscriminatorConfig
 from tests.conftest import tiny_generator
-from tests.test_io_exporters import (export_nvidia_pkl, export_rosinality, one_thread,  # noqa: F401
-                                     rosinality_generator_state)
+from tests.test_io_exporters import export_nvidia_pkl, export_rosinality, rosinality_generator_state
 from tests.test_io_golden import GOLDEN, needs_golden
 
 G_CONFIGS = [

@@ -100,7 +100,7 @@ def reference_agreement(mapper, G, classifier: nn.Module, *, count: int = 64, se
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(2 * count, G.z_dim, generator=g).to(G.mapping.w_avg.device)
     w = G.mapping(z, truncation_psi=truncation_psi)
-    w_src, w_ref = w[:count], w[count:]
+    w_src = w[:count]
     x_src, x_ref = G.synthesis(w, noise_mode="const").chunk(2)
     ref = classifier(x_ref) > 0
     edit = G.synthesis(mapper(w_src, style=mapper.encode_style(x_ref)), noise_mode="const")
