@@ -42,13 +42,17 @@ def test_sample_writes_grid_and_per_seed_files_deterministically(tmp_path, gen_f
                               "--out", str(tmp_path / "alone.png"), "--noise-mode", "random"])
     assert res.exit_code == 0, res.output
     assert np.array_equal(np.asarray(one), np.asarray(Image.open(tmp_path / "alone.png")))
-    # And it is the generator's output for that seed's W+ (truncated toward w_avg).
+    # With stored-constant noise the PNG is exactly the generator's output for the saved W+.
+    res = runner.invoke(cli, ["sample", "--generator", str(path), "--seeds", "4", "--truncation", "0.7",
+                              "--out", str(tmp_path / "c.png"), "--save-latents", str(tmp_path / "c")])
+    assert res.exit_code == 0, res.output
     from latentedit.images import to_uint8
 
+    saved = load_latents(tmp_path / "c" / "seed0004.wplus.safetensors", G).tensor
+    torch.testing.assert_close(saved, lf.tensor)  # W+ does not depend on the noise mode
     with torch.no_grad():
-        const = G.synthesis(lf.tensor, noise_mode="const")
-    assert const.shape == (1, 3, 16, 16)
-    assert to_uint8(const).shape == (1, 16, 16, 3)
+        expected = to_uint8(G.synthesis(saved, noise_mode="const"))[0]
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "c" / "seed0004.png")), expected)
 
 
 def test_sample_errors_are_one_line(tmp_path, gen_file):

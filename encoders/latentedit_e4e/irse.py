@@ -80,10 +80,16 @@ class IRSEBackbone(nn.Module):
         self.taps = (ends[1], ends[2], ends[3])
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = self.input_layer(x)
-        out = []
-        for i, unit in enumerate(self.body):
-            x = unit(x)
-            if i in self.taps:
-                out.append(x)
-        return out[0], out[1], out[2]
+        return backbone_taps(self.input_layer, self.body, self.taps, x)
+
+
+def backbone_taps(input_layer: nn.Module, body, taps: tuple[int, int, int], x: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Run the stem and the bottleneck units on images (B, 3, R, R); return the features after units ``taps``."""
+    x = input_layer(x)
+    out = []
+    for i, unit in enumerate(body):
+        x = unit(x)
+        if i in taps:
+            out.append(x)
+    return out[0], out[1], out[2]

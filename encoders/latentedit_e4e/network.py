@@ -18,7 +18,7 @@ from torch import nn
 
 from latentedit_e4e.config import E4EConfig
 from latentedit_e4e.heads import GradualStyleBlock, upsample_add
-from latentedit_e4e.irse import IRSEBackbone
+from latentedit_e4e.irse import IRSEBackbone, backbone_taps
 
 
 def check_images(x: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -53,13 +53,7 @@ class E4ENetwork(nn.Module):
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Backbone taps (c1, c2, c3) of images (B, 3, R, R)."""
-        x = self.input_layer(x)
-        out = []
-        for i, unit in enumerate(self.body):
-            x = unit(x)
-            if i in self.taps:
-                out.append(x)
-        return out[0], out[1], out[2]
+        return backbone_taps(self.input_layer, self.body, self.taps, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """images (B, 3, R, R) -> codes (B, num_ws, w_dim): base code + active offsets (no latent_avg)."""
