@@ -8,7 +8,8 @@ import click
 @click.command("train-generator")
 @click.option("--run-dir", type=click.Path(file_okay=False), default="runs/toyfaces-generator", show_default=True,
               help="Folder for checkpoint.pt, log.jsonl and sample grids.")
-@click.option("--steps", type=click.IntRange(1), default=40_000, show_default=True, help="Total steps to reach.")
+@click.option("--steps", type=click.IntRange(1), default=30_000, show_default=True,
+              help="Total steps to reach (the recipe's learning-rate schedule ends at 30,000).")
 @click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint (exactly).")
 @click.option("--checkpoint-minutes", type=float, default=5.0, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)

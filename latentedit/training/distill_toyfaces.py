@@ -8,6 +8,12 @@ are flipped count ``attr_weight`` times more) pulls the small attributes (glasse
 
 Loss per step: weighted L1 at full, 1/2 and 1/4 resolution plus an image-gradient L1. EMA of G is the result.
 Data is a pure function of (seed, step), so ``--resume`` continues exactly.
+
+Two phases, both in the config: until ``per_attribute_from_step`` the weight map is the change when *all*
+attributes flip at once (normalised by its maximum, so the large changes — hair colour, glasses — dominate and
+the thin mouth curve gets little weight); from then on each attribute's change map is normalised on its own and
+the maximum over attributes is taken, so the mouth region counts as much as the glasses. The learning rate follows
+a cosine from ``lr`` down to ``lr * lr_final_ratio`` between ``lr_decay_from_step`` and ``lr_decay_to_step``.
 """
 
 from __future__ import annotations
@@ -43,6 +49,18 @@ class DistillConfig:
     grad_weight: float = 1.0
     seed: int = 0
     prior: bool = True
+    per_attribute_from_step: int = 14_344
+    lr_decay_from_step: int = 22_000
+    lr_decay_to_step: int = 30_000
+    lr_final_ratio: float = 0.05
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of training step ``step`` (constant, then a cosine down to ``lr * lr_final_ratio``)."""
+        import math
+
+        span = max(1, self.lr_decay_to_step - self.lr_decay_from_step)
+        t = min(max((step - self.lr_decay_from_step) / span, 0.0), 1.0)
+        return self.lr * (self.lr_final_ratio + (1 - self.lr_final_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
 
     def generator_config(self) -> GeneratorConfig:
         from latentedit.toyfaces.factors import NUM_FACTORS
@@ -52,18 +70,30 @@ class DistillConfig:
                                mapping_lr_mul=self.mapping_lr_mul)
 
 
-def targets_for(z: torch.Tensor, resolution: int, prior: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Renders of z and the attribute-change weight map: ((B, 3, R, R) in [-1,1], (B, 1, R, R) >= 0)."""
+def targets_for(z: torch.Tensor, resolution: int, prior: bool = True, per_attribute: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Renders of z and the attribute-change weight map: ((B, 3, R, R) in [-1,1], (B, 1, R, R) in [0, 1]).
+
+    ``per_attribute=False``: the change when all attributes flip at once, over its per-image maximum.
+    ``per_attribute=True``: each attribute's own change map over its own maximum; the maximum over attributes.
+    """
     from latentedit.toyfaces.factors import ATTRIBUTE_INDEX, factors_from_gaussian
     from latentedit.toyfaces.renderer import render
 
-    f = factors_from_gaussian(normalize_2nd_moment(z), prior=prior)
-    flipped = f.clone()
+    f = factors_from_gaussian(normalize_2nd_moment(z), prior=prior)  # (B, F)
     idx = list(ATTRIBUTE_INDEX)
-    flipped[:, idx] = 1 - f[:, idx]
-    img, alt = render(torch.cat([f, flipped]), resolution).chunk(2)
-    change = (img - alt).abs().mean(dim=1, keepdim=True)
-    return img, change / (change.amax(dim=(2, 3), keepdim=True) + 1e-6)
+    groups = [idx] if not per_attribute else [[i] for i in idx]
+    variants = [f]
+    for g in groups:
+        flipped = f.clone()
+        flipped[:, g] = 1 - f[:, g]
+        variants.append(flipped)
+    img, *alts = render(torch.cat(variants), resolution).chunk(len(variants))
+    maps = []
+    for alt in alts:
+        change = (img - alt).abs().mean(dim=1, keepdim=True)  # (B, 1, R, R)
+        maps.append(change / (change.amax(dim=(2, 3), keepdim=True) + 1e-6))
+    return img, torch.stack(maps).amax(dim=0)
 
 
 def distill_loss(fake: torch.Tensor, real: torch.Tensor, weight_map: torch.Tensor, cfg: DistillConfig
@@ -127,7 +157,10 @@ class DistillRun:
 
     def train_step(self) -> float:
         z = batch_z(self.cfg, self.step, self.G.z_dim)
-        real, wmap = targets_for(z, self.cfg.resolution, self.cfg.prior)
+        per_attr = self.step >= self.cfg.per_attribute_from_step
+        real, wmap = targets_for(z, self.cfg.resolution, self.cfg.prior, per_attribute=per_attr)
+        for group in self.opt.param_groups:
+            group["lr"] = self.cfg.lr_at(self.step)
         ws = self.G.mapping(z)
         fake = self.G.synthesis(ws, noise_mode="random")
         loss = distill_loss(fake, real, wmap, self.cfg)
@@ -174,7 +207,7 @@ def train(cfg: DistillConfig, run_dir, *, steps: int, resume: bool = False, chec
         running = loss if running is None else 0.98 * running + 0.02 * loss
         bar.update(1)
         bar.set_postfix(loss=f"{running:.4f}")
-        record = {"step": run.step, "loss": loss, "sec": time.time() - t0}
+        record = {"step": run.step, "loss": loss, "lr": cfg.lr_at(run.step - 1), "sec": time.time() - t0}
         if run.step % eval_every == 0 or run.step == steps:
             record["heldout_l1_ema"] = heldout_l1(run.G_ema, val_z, cfg)
         run.log(record)
