@@ -125,3 +125,24 @@ def test_train_mapper_command_errors(tmp_path, cli_world):
     assert r.exit_code == 2 and "valid fields: hidden, z_dim, style_dim" in r.output
     r = CliRunner().invoke(train, ["mapper", "toy-nois", "--out", str(tmp_path / "r")])
     assert r.exit_code == 1 and "Did you mean: toy-noise" in r.output
+
+
+def test_train_mapper_starts_from_the_plugins_own_recipe(tmp_path):
+    """`train mapper isf` without --config uses ISF's recipe (joint discriminator, ...); a --config file's fields
+    go over it key by key (nested sections merged), and --resume without --config takes the checkpoint's."""
+    from latentedit.cli.train_cmd import _config_data
+    from latentedit_isf.mapper import ISF_TRAINER_RECIPE, ISFMapper
+
+    data, source = _config_data(None, tmp_path, False, ISFMapper)
+    assert data["trainer"]["discriminator"] == "joint" == ISF_TRAINER_RECIPE["discriminator"]
+    assert "recipe" in source
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"trainer": {"steps": 7, "losses": {"lpips_net": "vgg"}}}))
+    data, _ = _config_data(str(cfg), tmp_path, False, ISFMapper)
+    assert data["trainer"]["steps"] == 7 and data["trainer"]["discriminator"] == "joint"
+    assert data["trainer"]["losses"] == {**ISF_TRAINER_RECIPE["losses"], "lpips_net": "vgg"}
+
+    class NoRecipe:
+        pass
+
+    assert _config_data(None, tmp_path, False, NoRecipe) == ({}, "defaults")

@@ -40,23 +40,36 @@ def _load_embedder(spec: str):
         raise click.ClickException(f"--embedder {spec}: {exc}") from None
 
 
-def _config_data(config: str | None, out: Path, resume: bool) -> tuple[dict, str]:
+def _merged(base: dict, top: dict) -> dict:
+    """``top`` over ``base``, nested dicts merged key by key."""
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _config_data(config: str | None, out: Path, resume: bool, cls: type) -> tuple[dict, str]:
+    """The run's config data: the checkpoint's on --resume without --config; else the plugin's own training recipe
+    (``default_trainer_config()``, when it has one) with the --config file over it."""
     from latentedit.training.config import read_config_file
     from latentedit.training.trainer import CHECKPOINT_NAME, load_checkpoint_config
 
-    if config is not None:
-        return read_config_file(config), str(config)
-    if resume and (out / CHECKPOINT_NAME).exists():
+    if config is None and resume and (out / CHECKPOINT_NAME).exists():
         stored = load_checkpoint_config(out)
         return {"mapper": stored["mapper"], "trainer": stored["trainer"]}, f"{out / CHECKPOINT_NAME}"
-    return {}, "defaults"
+    recipe = getattr(cls, "default_trainer_config", None)
+    base = {"trainer": dict(recipe())} if callable(recipe) else {}
+    if config is not None:
+        return _merged(base, read_config_file(config)), str(config)
+    return base, "defaults" if not base else f"the '{cls.__name__}' training recipe"
 
 
 @train.command("mapper")
 @click.argument("name")
 @click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
-              help="YAML or JSON file with sections 'mapper' (the plugin's config) and 'trainer'. "
-                   "Default: the plugin's and the trainer's defaults (on --resume: the checkpoint's config).")
+              help="YAML or JSON file with sections 'mapper' (the plugin's config) and 'trainer', read over the "
+                   "plugin's own training recipe (its default_trainer_config(), else the trainer's defaults). "
+                   "On --resume without --config: the checkpoint's config.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override one field: trainer.steps=100, mapper.hidden=64, trainer.loss_weights.lpips=0, or a bare "
                    "field name found in one section. Repeatable.")
@@ -94,7 +107,7 @@ def mapper(name, config, overrides, generator, out, resume, classifier, embedder
     except PluginError as exc:
         raise click.ClickException(str(exc)) from None
     try:
-        data, source = _config_data(config, out_dir, resume)
+        data, source = _config_data(config, out_dir, resume, cls)
         run = build_run_config(name, cls, data, overrides, source=source)
     except (ConfigError, LossWeightError, CheckpointStateError) as exc:
         raise click.UsageError(str(exc)) from None
