@@ -100,7 +100,7 @@ def test_evaluate_command_writes_markdown_and_json(world, tmp_path):
         methods["isf"].save(tmp_path / "isf.safetensors")
         args = ["--generator", gpath, "--method", f"isf={tmp_path / 'isf.safetensors'}", "--method",
                 f"ifg={tmp_path / 'dirs.safetensors'}", "--factors", judges["factors"], "--identity",
-                judges["identity"], "--n", "4", "--samples", "2", "--batch-size", "4", "--diversity", "l1",
+                judges["identity"], "--coverage-sources", "2", "--reference-pairs", "4", "--n", "4", "--samples", "2", "--batch-size", "4", "--diversity", "l1",
                 "--out", tmp_path / "eval"]
         res = CliRunner().invoke(evaluate, [str(a) for a in args])
     assert res.exit_code == 0, res.output
@@ -108,6 +108,7 @@ def test_evaluate_command_writes_markdown_and_json(world, tmp_path):
     assert set(data["means"]) == {"isf", "ifg"} and data["config"]["n"] == 4
     assert data["provenance"]["methods"]["ifg"]["plugin"] == "directions"
     assert "| isf | smile |" in (tmp_path / "eval" / "edit_quality.md").read_text()
+    assert {c["method"] for c in data["mode_coverage"]} == {"isf"} and data["reference_transfer"] == []
     bad = CliRunner().invoke(evaluate, ["--generator", str(gpath), "--method", "nosuch", "--n", "4"])
     assert bad.exit_code != 0 and "no mapper plugin named 'nosuch'" in bad.output
     bad = CliRunner().invoke(evaluate, ["--generator", str(gpath), "--method", f"x={tmp_path / 'dirs.safetensors'}",

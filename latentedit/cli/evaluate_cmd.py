@@ -6,6 +6,7 @@ Writes ``edit_quality.md`` and ``edit_quality.json`` into ``--out``; the same ar
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import click
@@ -77,11 +78,18 @@ def _methods(specs, generator):
 @click.option("--targets", type=click.Choice(["keep", "full"]), default="keep", show_default=True,
               help="Other attributes in each target: keep (NaN) or full (the source's labels, for mappers trained "
                    "on full targets only).")
+@click.option("--reference-pairs", type=click.IntRange(0), default=500, show_default=True,
+              help="Held-out (source, reference) pairs for the reference-transfer table (mappers with a style "
+                   "encoder); 0 = skip.")
+@click.option("--coverage-sources", type=click.IntRange(0), default=30, show_default=True,
+              help="Sources per attribute for the mode-coverage table (multimodal mappers: random vs clusters); "
+                   "0 = skip.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("edit_quality"),
               show_default=True)
 @device_option
 def evaluate(methods, generator_path, factors_path, identity_path, encoder_path, n, inverted, samples,
-             diversity_sources, strength, seed, batch_size, diversity, targets, out_dir, device):
+             diversity_sources, strength, seed, batch_size, diversity, targets, reference_pairs, coverage_sources,
+             out_dir, device):
     """Score editing methods on the toy-faces domain: success, identity, disentanglement, realism, diversity.
 
     \b
@@ -124,8 +132,33 @@ def evaluate(methods, generator_path, factors_path, identity_path, encoder_path,
                                 embedder=embedder.to(dev), config=cfg, encoder=encoder, provenance=prov)
     except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
+    text, data = result.to_markdown(), result.to_dict()
+    extra_md, extra = _multimodal_tables(G, mappers, estimator, embedder, reference_pairs, coverage_sources,
+                                         samples, seed, batch_size)
+    text += extra_md
+    data.update(extra)
     md, js = out_dir / "edit_quality.md", out_dir / "edit_quality.json"
-    atomic_write(md, lambda tmp: Path(tmp).write_text(result.to_markdown() + "\n"))
-    atomic_write(js, lambda tmp: Path(tmp).write_text(result.to_json() + "\n"))
-    click.echo(result.to_markdown())
+    atomic_write(md, lambda tmp: Path(tmp).write_text(text + "\n"))
+    atomic_write(js, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
+    click.echo(text)
     click.echo(f"wrote {md} and {js}")
+
+
+def _multimodal_tables(G, mappers, estimator, embedder, pairs, sources, samples, seed, batch_size):
+    """Markdown sections + JSON keys: reference transfer (style encoders) and mode coverage (multimodal)."""
+    from latentedit.evaluation import reference_quality as rq
+
+    ref_scores, cov_scores = [], []
+    for label, m in mappers.items():
+        if pairs and callable(getattr(m, "encode_style", None)):
+            ref_scores.append(rq.evaluate_reference_transfer(G, m, estimator=estimator, embedder=embedder, n=pairs,
+                                                             seed=seed + 101, batch_size=batch_size, method=label))
+        if sources and (getattr(m, "takes_noise", False) or getattr(m, "takes_style", False)):
+            cov_scores += rq.evaluate_mode_coverage(G, m, estimator=estimator, n=max(samples, 2), sources=sources,
+                                                    seed=seed + 202, batch_size=batch_size, method=label)
+    md = ""
+    if ref_scores:
+        md += "\n\n### Reference transfer\n\n" + rq.reference_markdown(ref_scores)
+    if cov_scores:
+        md += "\n\n### Mode coverage (random vs clusters)\n\n" + rq.coverage_markdown(cov_scores)
+    return md, {"reference_transfer": rq.to_dicts(ref_scores), "mode_coverage": rq.to_dicts(cov_scores)}

@@ -52,6 +52,8 @@ def _save_png(array, path: Path) -> None:
 EXTERNAL_COMMANDS: dict[str, tuple[str, str]] = {
     "train-generator": ("latentedit.cli.train_generator_cmd", "train_generator"),
     "export-generator": ("latentedit.cli.train_generator_cmd", "export_generator_cmd"),
+    "eval-generator": ("latentedit.cli.train_generator_cmd", "eval_generator_cmd"),
+    "fit-directions": ("latentedit.cli.train_generator_cmd", "fit_directions_cmd"),
 }
 
 

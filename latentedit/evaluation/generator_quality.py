@@ -33,6 +33,15 @@ class GeneratorQuality:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def bars(self) -> dict[str, bool]:
+        """Each bar of the generator issue: {name: met}."""
+        out = {"realism ratio <= 1.5": self.realism_ratio <= 1.5}
+        for a in self.attr_freq_samples:
+            out[f"{a} coverage within 0.05"] = abs(self.attr_freq_samples[a] - self.attr_freq_renders[a]) <= 0.05
+        for a, acc in self.linear_probe_accuracy_w.items():
+            out[f"{a} W probe >= 0.90"] = acc >= 0.9
+        return out
+
     def to_markdown(self) -> str:
         lines = ["| measure | value | bar |", "|---|---|---|",
                  f"| realism: median re-render L1, samples | {self.realism_l1_samples:.4f} | |",

@@ -137,7 +137,8 @@ class MapperTrainer:
                                    modules=self.modules, optimizers=self.optimizers,
                                    extra={"counters": self.counters, "run": self.run.to_dict()})
         self.ema.save(self.dir / RESULT_NAME, extra={"trainer": self.tc.to_dict(), "step": self.step,
-                                                     "weights": self.weights})
+                                                     "weights": self.weights,
+                                                     "generator_fingerprint": self.G.fingerprint()})
         self.log.event(self.step, "checkpoint", path=str(path))
         return path
 

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Reproduce every shipped toy-faces model from a fresh clone, in order (run after `make venv`).
+#
+#   bash scripts/train_toy_models.sh [RUNS_DIR]      # default RUNS_DIR=runs/toy-models
+#
+# Each stage is resumable (re-running the script continues the stage it was in) and writes into RUNS_DIR;
+# the files it ships are copied into latentedit/assets/ at the end of each stage. Times measured on the 2-core
+# development machine are in docs/toyfaces_generator.md and the README.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-runs/toy-models}
+LE=.venv/bin/latentedit
+PY=.venv/bin/python
+ASSETS=latentedit/assets
+mkdir -p "$RUNS"
+# glibc malloc tuned for the training loops (no page-fault storms from freed activations)
+export MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736 MALLOC_TOP_PAD_=1073741824
+
+resume_flag() { [ -e "$1" ] && echo --resume || true; }
+
+# 1. The generator: distillation from the renderer, 30,000 steps (DistillConfig holds the whole recipe).
+$LE toyfaces train-generator --run-dir "$RUNS/generator" --steps 30000 --threads 2 \
+    $(resume_flag "$RUNS/generator/checkpoint.pt")
+$LE toyfaces export-generator --run-dir "$RUNS/generator" --out "$ASSETS/toyfaces_generator.safetensors"
+$LE toyfaces eval-generator --n 2000 --json "$RUNS/generator/quality.json"
+
+# 2. InterFaceGAN directions in W, scored by the toy attribute judge.
+$LE toyfaces fit-directions --n 4000 --out "$ASSETS/toyfaces_directions.safetensors"
+
+# 3. The ISF mapper and the e4e encoder, side by side (one thread each: the small nets scale poorly).
+OMP_NUM_THREADS=1 $LE train mapper isf --config configs/toyfaces_isf.json --out "$RUNS/isf" \
+    $(resume_flag "$RUNS/isf/checkpoint.pt") &
+isf=$!
+OMP_NUM_THREADS=1 $LE train-encoder --run-dir "$RUNS/e4e" --steps 5000 --threads 1 --set lpips_lambda=0 \
+    --out "$ASSETS/toyfaces_e4e.safetensors" $(resume_flag "$RUNS/e4e/checkpoint.pt") &
+e4e=$!
+wait $isf
+cp "$RUNS/isf/mapper_ema.safetensors" "$ASSETS/toyfaces_isf.safetensors.tmp"
+mv "$ASSETS/toyfaces_isf.safetensors.tmp" "$ASSETS/toyfaces_isf.safetensors"
+wait $e4e
+
+# 4. The sensorium style mapper (reference transfer).
+OMP_NUM_THREADS=1 $PY -m latentedit_sensorium.train_reference_cmd --steps 2000 \
+    --out "$ASSETS/toyfaces_sensorium.safetensors"
+
+# 5. The edit-quality table of the README.
+$LE evaluate --out "$RUNS/edit_quality"
