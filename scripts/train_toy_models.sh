@@ -40,8 +40,8 @@ mv "$ASSETS/toyfaces_isf.safetensors.tmp" "$ASSETS/toyfaces_isf.safetensors"
 wait $e4e
 
 # 4. The sensorium style mapper (reference transfer).
-OMP_NUM_THREADS=1 $PY -m latentedit_sensorium.train_reference_cmd --steps 2000 \
-    --out "$ASSETS/toyfaces_sensorium.safetensors"
+OMP_NUM_THREADS=1 $PY -m latentedit_sensorium.train_reference_cmd --steps 2000 --embedder toyfaces \
+    --set train.identity=1 --set train.truncation_psi=1.0 --out "$ASSETS/toyfaces_sensorium.safetensors"
 
 # 5. The edit-quality table of the README.
 $LE evaluate --out "$RUNS/edit_quality"

@@ -23,7 +23,8 @@ from latentedit.cli.common import device_option, load_generator_or_default, reso
 
 LATENT_SUFFIX = ".safetensors"
 PHOTO_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
-DEFAULT_MAPPERS = {"isf": "toyfaces_isf.safetensors", "directions": "toyfaces_directions.safetensors"}
+DEFAULT_MAPPERS = {"isf": "toyfaces_isf.safetensors", "directions": "toyfaces_directions.safetensors",
+                   "sensorium": "toyfaces_sensorium.safetensors"}
 DEFAULT_ENCODER = "toyfaces_e4e.safetensors"
 
 

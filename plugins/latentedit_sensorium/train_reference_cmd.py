@@ -6,7 +6,8 @@
 
 Trains (or, with ``--init``, fine-tunes) a sensorium mapper so that ``m(w, style=encode_style(reference))`` shows
 the reference's attributes (see ``training.py``), writes it as a normal mapper file and prints the reference
-agreement before and after on held-out pairs. LPIPS/identity terms are off here (offline-safe).
+agreement before and after on held-out pairs. LPIPS is off here (offline-safe); the identity term is on with
+``--embedder``.
 """
 
 from __future__ import annotations
@@ -45,16 +46,19 @@ def _overrides(pairs) -> tuple[list[str], dict]:
               help="Start from this sensorium mapper file (e.g. a shared-trainer result).")
 @click.option("--classifier", default="toyfaces", show_default=True,
               help="Attribute judge: 'toyfaces' (shipped) or a toy-faces judge file.")
+@click.option("--embedder", default="none", show_default=True,
+              help="Identity embedder for the identity term: 'toyfaces' (the shipped toy identity judge), a judge "
+                   "file, or 'none'.")
 @click.option("--steps", type=click.IntRange(1), default=2000, show_default=True)
 @click.option("--batch", type=click.IntRange(1), default=16, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="mapper.FIELD=VALUE (new mappers only) or train.FIELD=VALUE (ReferenceTrainConfig). Repeatable.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
-def train_reference(generator_path, out, init, classifier, steps, batch, seed, overrides, device):
+def train_reference(generator_path, out, init, classifier, embedder, steps, batch, seed, overrides, device):
     """Train a sensorium mapper for reference transfer (reference attributes onto the source)."""
     from latentedit.cli.common import load_generator_or_default, resolve_device
-    from latentedit.cli.train_cmd import _load_classifier
+    from latentedit.cli.train_cmd import _load_classifier, _load_embedder
     from latentedit.plugins import ConfigError, GeneratorInfo, PluginError, load_mapper_file
     from latentedit_sensorium import SensoriumConfig, SensoriumMapper
     from latentedit_sensorium.training import ReferenceTrainConfig, reference_agreement, train_reference_transfer
@@ -63,6 +67,7 @@ def train_reference(generator_path, out, init, classifier, steps, batch, seed, o
     dev = resolve_device(device)
     G, _ = load_generator_or_default(generator_path, dev)
     judge = _load_classifier(classifier).to(dev)
+    emb = None if embedder == "none" else _load_embedder(embedder).to(dev).eval().requires_grad_(False)
     try:
         cfg = ReferenceTrainConfig(**{"steps": steps, "batch": batch, "seed": seed, **train_sets})
     except (TypeError, ValueError) as exc:
@@ -86,12 +91,13 @@ def train_reference(generator_path, out, init, classifier, steps, batch, seed, o
                                    f"the generator has {G.num_ws}x{G.w_dim} and the judge reads "
                                    f"{tuple(judge.output_names)}; pass the matching --generator/--classifier")
     before = reference_agreement(mapper, G, judge)
-    log = train_reference_transfer(mapper, G, judge, cfg, log_every=max(1, steps // 10))
+    log = train_reference_transfer(mapper, G, judge, cfg, embedder=emb, log_every=max(1, steps // 10))
     for row in log:
         click.echo(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
     after = reference_agreement(mapper, G, judge)
     path = mapper.save(out, extra={"generator_fingerprint": G.fingerprint(), "reference_training": {
-        "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}, "agreement_before": before,
+        "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}, "embedder": embedder,
+        "agreement_before": before,
         "agreement_after": after}})
     click.echo(f"reference agreement {before['agreement']:.3f} -> {after['agreement']:.3f} (unedited source: "
                f"{after['chance']:.3f}); wrote {path}")
