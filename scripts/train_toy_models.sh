@@ -23,6 +23,8 @@ $LE toyfaces train-generator --run-dir "$RUNS/generator" --steps 30000 --threads
     $(resume_flag "$RUNS/generator/checkpoint.pt")
 $LE toyfaces export-generator --run-dir "$RUNS/generator" --out "$ASSETS/toyfaces_generator.safetensors"
 $LE toyfaces eval-generator --n 2000 --json "$RUNS/generator/quality.json"
+$LE toyfaces export-generator --run-dir "$RUNS/generator" --out "$ASSETS/toyfaces_generator.safetensors" \
+    --quality-json "$RUNS/generator/quality.json"
 
 # 2. InterFaceGAN directions in W, scored by the toy attribute judge.
 $LE toyfaces fit-directions --n 4000 --out "$ASSETS/toyfaces_directions.safetensors"

@@ -53,8 +53,29 @@ def describe(info) -> list[tuple[str, str]]:
     return rows
 
 
+def _default_generator_rows(path) -> list[tuple[str, str]]:
+    """Extra rows for the shipped toy-faces generator: what it is, its recipe and its measured quality."""
+    import json
+
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    extra = json.loads(meta.get("latentedit.extra", "{}") or "{}")
+    rows = [("default", "the shipped toy-faces generator (used when no --generator is given)")]
+    if extra.get("recipe"):
+        rows.append(("recipe", f"{extra['recipe']} ({extra.get('steps', '?')} steps); reproduce with "
+                               "scripts/train_toy_models.sh"))
+    q = extra.get("quality")
+    if isinstance(q, dict):
+        rows.append(("quality", f"realism ratio {q.get('realism_ratio', float('nan')):.2f} (bar <= 1.5); "
+                                "W-probe accuracy " + ", ".join(f"{k} {v:.2f}" for k, v in
+                                                               q.get("linear_probe_accuracy_w", {}).items())))
+    return rows
+
+
 @click.command("info")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path(dir_okay=False), required=False)
 @click.option("--discriminator", is_flag=True, help="Describe the file's discriminator instead of its generator.")
 def info(file, discriminator):
     """Describe a checkpoint: format, resolution, num_ws, w_dim, mapping depth, channel table, parameters.
@@ -68,9 +89,19 @@ def info(file, discriminator):
       latentedit info stylegan2-ffhq-config-f.pkl
       latentedit info 550000.pt --discriminator
       latentedit info ffhq.safetensors
+      latentedit info                      # the shipped toy-faces generator
     """
+    extra_rows = []
+    if file is None:
+        from latentedit import assets
+
+        if not assets.has_asset(assets.DEFAULT_GENERATOR):
+            raise click.ClickException("no FILE given and this installation ships no default generator; "
+                                       "pass a checkpoint file")
+        file = str(assets.asset_path(assets.DEFAULT_GENERATOR))
+        extra_rows = _default_generator_rows(file)
     _, meta = _load(file, _wants_discriminator(file, discriminator))
-    rows = describe(meta)
+    rows = extra_rows + describe(meta)
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         click.echo(f"{k + ':':<{width + 1}} {v}")

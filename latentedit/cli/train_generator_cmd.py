@@ -40,16 +40,22 @@ def train_generator(run_dir, steps, resume, checkpoint_minutes, batch_size, seed
 @click.command("export-generator")
 @click.option("--run-dir", type=click.Path(file_okay=False, exists=True), required=True)
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Output .safetensors file.")
-def export_generator_cmd(run_dir, out):
+@click.option("--quality-json", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Figures from `eval-generator --json` to store in the file (shown by `latentedit info`).")
+def export_generator_cmd(run_dir, out, quality_json):
     """Export a distillation run's EMA generator to latentedit's .safetensors format.
 
     \b
     Example:
       latentedit toyfaces export-generator --run-dir runs/g --out latentedit/assets/toyfaces_generator.safetensors
     """
+    import json
+    from pathlib import Path
+
     from latentedit.training.distill_toyfaces import export_generator
 
-    click.echo(f"wrote {export_generator(run_dir, out)}")
+    quality = json.loads(Path(quality_json).read_text()) if quality_json else None
+    click.echo(f"wrote {export_generator(run_dir, out, quality=quality)}")
 
 
 @click.command("eval-generator")

@@ -220,8 +220,9 @@ def train(cfg: DistillConfig, run_dir, *, steps: int, resume: bool = False, chec
     return run
 
 
-def export_generator(run_dir, out) -> Path:
-    """Write the run's EMA generator (with w_avg = mean of 10k mapped z) to our .safetensors format."""
+def export_generator(run_dir, out, *, quality: dict | None = None) -> Path:
+    """Write the run's EMA generator (with w_avg = mean of 10k mapped z) to our .safetensors format; ``quality``
+    (figures of ``evaluate_generator``) is stored beside the recipe when given."""
     from latentedit.io.checkpoints import compute_w_avg
     from latentedit.io.ours import save_generator
 
@@ -234,5 +235,7 @@ def export_generator(run_dir, out) -> Path:
     G = Generator(cfg.generator_config())
     G.load_state_dict(state["modules"]["G_ema"])
     G.mapping.w_avg.copy_(compute_w_avg(G))
-    return save_generator(G, out, extra={"recipe": "toyfaces-distill", "recipe_config": cfg_dict,
-                                         "steps": int(state["step"])})
+    extra = {"recipe": "toyfaces-distill", "recipe_config": cfg_dict, "steps": int(state["step"])}
+    if quality is not None:
+        extra["quality"] = quality
+    return save_generator(G, out, extra=extra)

@@ -1,0 +1,111 @@
+"""The shipped toy-faces defaults (``latentedit/assets/``): they load, belong together (generator fingerprints),
+do what their figures say on small held-out sets, and make the no-argument commands work end to end.
+
+Each test skips when its asset is not in this checkout (a build without the trained files)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from latentedit import assets
+from latentedit.cli.main import cli
+
+GEN = assets.DEFAULT_GENERATOR
+ISF, DIRS, E4E, SENS = ("toyfaces_isf.safetensors", "toyfaces_directions.safetensors", "toyfaces_e4e.safetensors",
+                        "toyfaces_sensorium.safetensors")
+
+
+def need(*names):
+    missing = [n for n in names if not assets.has_asset(n)]
+    return pytest.mark.skipif(bool(missing), reason=f"not shipped in this checkout: {', '.join(missing)}")
+
+
+@pytest.fixture(scope="module")
+def G():
+    from latentedit.cli.common import load_generator_or_default
+
+    return load_generator_or_default(None, torch.device("cpu"))[0]
+
+
+@need(GEN)
+@torch.no_grad()
+def test_generator_reproduces_the_renderer_on_held_out_latents(G):
+    from latentedit.training.distill_toyfaces import DistillConfig, heldout_l1
+
+    z = torch.randn(64, G.z_dim, generator=torch.Generator().manual_seed(2024))
+    l1 = heldout_l1(G, z, DistillConfig())
+    assert l1 < 0.02, l1  # mean |G(z) - render(z)| in [0, 1] units (about 0.012 when shipped)
+    x = G(z[:4], noise_mode="const")
+    assert x.shape == (4, 3, 64, 64) and float(x.std()) > 0.2
+
+
+@need(GEN, ISF, DIRS)
+def test_every_shipped_mapper_was_made_for_the_shipped_generator(G):
+    from latentedit.cli.edit_cmd import DEFAULT_MAPPERS, load_mapper_for_edit
+
+    for name, asset in DEFAULT_MAPPERS.items():
+        if assets.has_asset(asset):
+            mapper, plugin, fingerprint = load_mapper_for_edit(name, None)
+            assert plugin == name and fingerprint == G.fingerprint(), (name, fingerprint)
+
+
+@need(GEN, ISF)
+@torch.no_grad()
+def test_shipped_isf_flips_attributes_and_varies_with_noise(G):
+    from latentedit.cli.edit_cmd import load_mapper_for_edit
+    from latentedit.toyfaces.judges import load_judge
+
+    isf = load_mapper_for_edit("isf", None)[0]
+    est = load_judge("factors")
+    from latentedit.toyfaces.factors import INDEX
+
+    w = G.mapping(torch.randn(48, G.z_dim, generator=torch.Generator().manual_seed(77)))
+    before = est(G.synthesis(w, noise_mode="const"))
+    names = list(isf.generator_info.attribute_names)
+    hits = []
+    for a, name in enumerate(names):
+        target = torch.full((len(w), len(names)), float("nan"))
+        target[:, a] = (before[:, INDEX[name]] <= 0.5).float()
+        z = torch.randn(len(w), isf.z_dim, generator=torch.Generator().manual_seed(a))
+        after = est(G.synthesis(isf(w, target=target, z=z), noise_mode="const"))
+        hits.append(float(((after[:, INDEX[name]] > 0.5).float() == target[:, a]).float().mean()))
+    assert min(hits) > 0.85, dict(zip(names, hits))
+    t = torch.full((len(w), len(names)), float("nan"))
+    t[:, 0] = 1.0
+    z1, z2 = torch.randn(2, len(w), isf.z_dim, generator=torch.Generator().manual_seed(9))
+    assert float((isf(w, target=t, z=z1) - isf(w, target=t, z=z2)).abs().mean()) > 1e-3
+
+
+@need(GEN, DIRS)
+def test_demo_writes_the_grid_and_reports_flips(tmp_path):
+    res = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert "shipped generator" in res.output and Image.open(tmp_path / "edits.png").size[0] >= 8 * 64
+    rates = [float(part.split()[-1].rstrip("%")) for part in res.output.split("classifier):")[1].split("\n")[0]
+             .split(",")]
+    assert min(rates) >= 80, res.output
+
+
+@need(GEN, ISF, E4E)
+def test_edit_a_photo_with_the_toy_defaults_writes_every_file(tmp_path):
+    import skimage.data
+
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(skimage.data.astronaut()).save(photo)
+    res = CliRunner().invoke(cli, ["edit", str(photo), "--attr", "smile=+1", "--attr", "eyeglasses=1",
+                                   "--samples", "2", "--out", str(tmp_path / "out"), "--gif"])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "out"
+    assert (out / "astronaut" / "aligned.png").is_file() and (out / "astronaut_grid.png").is_file()
+    assert list((out / "astronaut").glob("pasted_*.png")) and Image.open(out / "astronaut_strip.gif").n_frames >= 2
+    assert Image.open(next((out / "astronaut").glob("pasted_*.png"))).size == (512, 512)
+
+
+@need(GEN)
+def test_info_describes_the_default():
+    res = CliRunner().invoke(cli, ["info"])
+    assert res.exit_code == 0, res.output
+    assert "64" in res.output and "toyfaces" in res.output.lower()
