@@ -50,7 +50,7 @@ class DistillConfig:
     seed: int = 0
     prior: bool = True
     per_attribute_from_step: int = 14_344
-    lr_decay_from_step: int = 22_000
+    lr_decay_from_step: int = 19_000
     lr_decay_to_step: int = 30_000
     lr_final_ratio: float = 0.05
 
