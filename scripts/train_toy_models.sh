@@ -41,9 +41,11 @@ cp "$RUNS/isf/mapper_ema.safetensors" "$ASSETS/toyfaces_isf.safetensors.tmp"
 mv "$ASSETS/toyfaces_isf.safetensors.tmp" "$ASSETS/toyfaces_isf.safetensors"
 wait $e4e
 
-# 4. The sensorium style mapper (reference transfer).
-OMP_NUM_THREADS=1 $PY -m latentedit_sensorium.train_reference_cmd --steps 2000 --embedder toyfaces \
-    --set train.identity=1 --set train.truncation_psi=1.0 --out "$ASSETS/toyfaces_sensorium.safetensors"
+# 4. The sensorium style mapper: target edits and reference transfer on alternating steps.
+OMP_NUM_THREADS=1 $LE train mapper sensorium --config configs/toyfaces_sensorium.json --out "$RUNS/sensorium" \
+    $(resume_flag "$RUNS/sensorium/checkpoint.pt")
+cp "$RUNS/sensorium/mapper_ema.safetensors" "$ASSETS/toyfaces_sensorium.safetensors.tmp"
+mv "$ASSETS/toyfaces_sensorium.safetensors.tmp" "$ASSETS/toyfaces_sensorium.safetensors"
 
 # 5. The edit-quality table of the README.
 $LE evaluate --out "$RUNS/edit_quality"

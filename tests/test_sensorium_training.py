@@ -19,6 +19,7 @@ except ImportError:  # the editable install predates the plugin folder
 from latentedit.plugins import GeneratorInfo, load_mapper_file, registered_mapper
 from latentedit.training.config import build_run_config
 from latentedit.training.toys import LinearJudge, calibrated_judge, tiny_generator
+from latentedit.training.objective import MapperObjective
 from latentedit.training.trainer import MapperTrainer
 from latentedit_sensorium import SensoriumConfig, SensoriumMapper
 from latentedit_sensorium.training import (ReferenceTrainConfig, reference_agreement, reference_transfer_terms,
@@ -84,6 +85,29 @@ def test_shared_trainer_trains_the_style_encoder(tmp_path):
         assert not torch.equal(before, t.mapper.encoder.mu.weight)      # gradients reached the encoder
         result = load_mapper_file(tmp_path / "mapper_ema.safetensors")
     assert isinstance(result, SensoriumMapper)
+
+
+def test_shared_trainer_reference_targets_learn_reference_transfer(world, tmp_path):
+    """trainer.targets='reference': the target is the reference's labels, the mapper is called with target=None,
+    and reference agreement rises from about the unedited baseline to well above it."""
+    G, judge = world
+    run = build_run_config("sensorium", SensoriumMapper, {
+        "mapper": {"style_dim": 8, "encoder_channels": [8, 16], "encoder_input": 16, "hidden_dim": 32},
+        "trainer": {"steps": 200, "batch": 16, "lr": 3e-3, "ema_beta": 0.9, "progress": False, "sample_count": 0,
+                    "sample_interval": 0, "checkpoint_interval": 0, "targets": "reference",
+                    "loss_weights": {"lpips": 0.0, "identity": 0.0}}})
+    with registered_mapper("sensorium", SensoriumMapper):
+        t = MapperTrainer(run, G, tmp_path, mapper_class=SensoriumMapper, classifier=judge)
+        before = reference_agreement(t.ema, G, judge)
+        t.train()
+        result = load_mapper_file(tmp_path / "mapper_ema.safetensors")
+    after = reference_agreement(result, G, judge)
+    assert before["agreement"] < 0.7 and after["agreement"] >= 0.85, (before, after)
+    with pytest.raises(ValueError, match="encode_style"):
+        from latentedit.training.toys import ToyShiftMapper
+
+        MapperObjective(ToyShiftMapper(ToyShiftMapper.config_class(), GeneratorInfo.from_generator(G, ("a",))),
+                        G=G, weights={}, losses=torch.nn.ModuleDict(), reference_targets=True)
 
 
 def test_train_reference_command(tmp_path):

@@ -30,6 +30,7 @@ from typing import Any
 from latentedit.losses import LOSS_NAMES, LossSettings, resolve_loss_weights
 from latentedit.plugins.config import ConfigError, MapperConfig, _coerce
 
+TARGET_MODES = ("flips", "reference", "alternate")
 DISCRIMINATOR_MODES = ("frozen", "joint")
 AMP_MODES = ("auto", "off", "bf16")
 NOISE_MODES = ("const", "random", "none")
@@ -64,6 +65,10 @@ class TrainerConfig:
     attributes: tuple[str, ...] = _doc((), "attribute names, classifier column order (empty: the classifier's "
                                            "output_names)")
     max_flips: int = _doc(1, "targets flip 1..max_flips random attributes of the source labels")
+    targets: str = _doc("flips", "'flips': targets flip attributes of the source labels; 'reference': style "
+                                 "mappers with encode_style transfer a reference sample's look: the target is the "
+                                 "reference's labels and the mapper is called with target=None; 'alternate': "
+                                 "flips on even steps, reference on odd steps")
     discriminator: str = _doc("frozen", "attribute discriminator: 'frozen' pretrained classifier or 'joint' "
                                         "(real/fake + classification heads trained with the mapper, R1 on real/fake)")
     d_lr: float = _doc(1e-4, "joint discriminator: learning rate")
@@ -107,6 +112,8 @@ class TrainerConfig:
             bad("max_flips", "an int >= 1")
         if self.discriminator not in DISCRIMINATOR_MODES:
             bad("discriminator", f"one of {DISCRIMINATOR_MODES}")
+        if self.targets not in TARGET_MODES:
+            bad("targets", f"one of {TARGET_MODES}")
         if self.amp not in AMP_MODES:
             bad("amp", f"one of {AMP_MODES}")
         if self.noise_mode not in NOISE_MODES:

@@ -38,6 +38,8 @@ class Batch:
     maps (b, 1, r, r) or None (noise_mode 'random': shared by every render of a row); ref_w_plus
     (b, num_ws, w_dim) and ref_images (b, 3, R, R): a reference sample, for mappers with ``encode_style`` (the
     objective then replaces style/style2 by the reference's encoded style and back_style by the sources' own).
+    reference_targets: reference transfer — target holds the reference's labels and the mapper is called with
+    target=None (the reference's style decides every attribute); the edit back also uses target=None.
     """
 
     w_plus: torch.Tensor
@@ -52,6 +54,7 @@ class Batch:
     synth_noise: list[torch.Tensor] | None = None
     ref_w_plus: torch.Tensor | None = None
     ref_images: torch.Tensor | None = None
+    reference_targets: bool = False
 
 
 def style_hook(mapper: nn.Module):
@@ -77,8 +80,12 @@ class MapperObjective(nn.Module):
     """
 
     def __init__(self, mapper: nn.Module, *, G, weights: dict[str, float], losses: nn.ModuleDict,
-                 D: nn.Module | None = None, noise_mode: str = "const"):
+                 D: nn.Module | None = None, noise_mode: str = "const", reference_targets: bool = False):
         super().__init__()
+        if reference_targets and not (getattr(mapper, "takes_style", False) and style_hook(mapper) is not None):
+            raise ValueError(f"trainer.targets='reference' needs a style mapper with encode_style(images); "
+                             f"{type(mapper).__name__} has none: use trainer.targets='flips'")
+        self.reference_targets = reference_targets  # checked here; each Batch says whether it is one
         self.mapper = mapper
         self.ext = SimpleNamespace(G=G, losses=losses, D=D)  # not registered: DDP must not see them
         self.weights = {k: v for k, v in weights.items() if v != 0.0}
@@ -111,7 +118,8 @@ class MapperObjective(nn.Module):
             style = hook(images=b.ref_images, w_plus=b.ref_w_plus)
             b = dataclasses.replace(b, style=style, style2=style,
                                     back_style=hook(images=b.images, w_plus=b.w_plus))
-        w_edit = mapper(b.w_plus, **self._kw(target=b.target, z=b.noise, style=b.style))
+        call_target = None if b.reference_targets else b.target
+        w_edit = mapper(b.w_plus, **self._kw(target=call_target, z=b.noise, style=b.style))
         terms: dict[str, torch.Tensor] = {}
         if "latent_l2" in w:
             terms["latent_l2"] = L["latent_l2"](w_edit, b.w_plus)
@@ -119,14 +127,15 @@ class MapperObjective(nn.Module):
             terms["neighbourhood"] = L["neighbourhood"](w_edit, b.w_plus)
         to_render = {"edit": w_edit} if any(n in w for n in IMAGE_LOSSES) else {}
         if any(n in w for n in CYCLE_LOSSES):
-            w_back = mapper(w_edit, **self._kw(target=b.source, z=b.noise2, style=b.back_style))
+            back_target = None if b.reference_targets else b.source
+            w_back = mapper(w_edit, **self._kw(target=back_target, z=b.noise2, style=b.back_style))
             if "latent_cycle" in w:
                 terms["latent_cycle"] = L["latent_cycle"](w_back, b.w_plus)
             if "image_cycle" in w or "lpips_cycle" in w:
                 to_render["back"] = w_back
         if "diversity" in w:
             style2 = b.style2 if b.style2 is not None else b.style
-            to_render["edit2"] = mapper(b.w_plus, **self._kw(target=b.target, z=b.noise2, style=style2))
+            to_render["edit2"] = mapper(b.w_plus, **self._kw(target=call_target, z=b.noise2, style=style2))
         if not to_render:
             return terms
         imgs = dict(zip(to_render, synthesize(G, list(to_render.values()), noise_mode=self.noise_mode,

@@ -102,9 +102,12 @@ class StepRunner:
             ref_w = t.source.reference(r, step=step, batch=tc.batch, lo=lo, hi=hi).to(dev)
             with torch.no_grad(), self._autocast():
                 ref_img = synthesize(t.G, [ref_w], noise_mode=tc.noise_mode, synth_noise=synth_noise)[0]
+        reference = tc.targets == "reference" or (tc.targets == "alternate" and step % 2 == 1)
+        if reference:  # reconstruct the reference's attributes (its labels are the target)
+            target = self.labeller(ref_img.float())
         return Batch(w_plus=w, images=images, source=source, target=target, noise=mv(r.noise), noise2=mv(r.noise2),
                      style=style, style2=style2, back_style=back_style, synth_noise=synth_noise,
-                     ref_w_plus=ref_w, ref_images=ref_img)
+                     ref_w_plus=ref_w, ref_images=ref_img, reference_targets=reference)
 
     def _autocast(self):
         dev = self.t.ctx.device

@@ -105,7 +105,8 @@ class MapperTrainer:
                                                       r1_weight=self.weights.get("r1", 1.0))
             self.modules["D"], self.optimizers["D"] = self.D, self.opt_d
         self.objective = MapperObjective(self.mapper, G=self.G, weights=self.weights, losses=self.losses, D=self.D,
-                                         noise_mode=self.tc.noise_mode)
+                                         noise_mode=self.tc.noise_mode,
+                                         reference_targets=self.tc.targets != "flips")
         self.source = (FileLatents(self.tc.latents, self.G, seed=self.tc.seed) if self.tc.latents else
                        GeneratorLatents(self.G, truncation_psi=self.tc.truncation_psi,
                                         mixing_prob=self.tc.mixing_prob))
