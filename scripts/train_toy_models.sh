@@ -33,7 +33,7 @@ $LE toyfaces fit-directions --n 4000 --out "$ASSETS/toyfaces_directions.safetens
 OMP_NUM_THREADS=1 $LE train mapper isf --config configs/toyfaces_isf.json --out "$RUNS/isf" \
     $(resume_flag "$RUNS/isf/checkpoint.pt") &
 isf=$!
-OMP_NUM_THREADS=1 $LE train-encoder --run-dir "$RUNS/e4e" --steps 4000 --threads 1 --set lpips_lambda=0 \
+OMP_NUM_THREADS=1 $LE train-encoder --run-dir "$RUNS/e4e" --steps 3000 --threads 1 --set lpips_lambda=0 \
     --out "$ASSETS/toyfaces_e4e.safetensors" $(resume_flag "$RUNS/e4e/checkpoint.pt") &
 e4e=$!
 wait $isf
