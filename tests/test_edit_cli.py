@@ -141,7 +141,7 @@ def test_apply_edit_semantics():
     assert [r[:2] for r in edit_rows({"smile": 1.0}, [1.0])] == [("smile", 1.0)]
 
 
-def test_errors_are_clear(setup, tmp_path):
+def test_errors_are_clear(setup, tmp_path, monkeypatch):
     from latentedit.io.ours import save_generator
 
     d, G, gpath, dpath, ipath = setup
@@ -169,8 +169,13 @@ def test_errors_are_clear(setup, tmp_path):
     assert res.exit_code != 0 and "holds a 'directions' mapper" in res.output
     res = _run([lat, "--attr", "smile=1", "--method", "nosuch", "--generator", gpath])
     assert res.exit_code != 0 and "no mapper plugin named 'nosuch'" in res.output
+    from latentedit import assets
+
+    shipped = assets.has_asset
+    monkeypatch.setattr(assets, "has_asset", lambda name: name != "toyfaces_directions.safetensors" and shipped(name))
     res = _run([lat, "--attr", "smile=1", "--method", "directions", "--generator", gpath])
     assert res.exit_code != 0 and "toyfaces_directions.safetensors is not shipped" in res.output
+    monkeypatch.setattr(assets, "has_asset", shipped)
     photo = tmp_path / "face.png"
     Image.new("RGB", (20, 16), (90, 60, 40)).save(photo)
     res = _run([photo, "--attr", "smile=1", *base, "--no-align", "--encoder", tmp_path / "missing.safetensors"])
