@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from latentedit.evaluation.edit_quality import _batched
+
 
 @dataclass(frozen=True)
 class ReferenceTransferScore:
@@ -47,10 +49,6 @@ class CoverageScore:
     clusters_bins: float
     random_success: float
     clusters_success: float
-
-
-def _batched(fn, x: torch.Tensor, bs: int) -> torch.Tensor:
-    return torch.cat([fn(c) for c in x.split(bs)])
 
 
 @torch.no_grad()
