@@ -144,12 +144,12 @@ def evaluate_mode_coverage(G, mapper, *, estimator, n: int = 8, sources: int = 5
         if has_encoder:
             with_attr = f_pool[:pool, col] > 0.5
             codes = codes_all[with_attr] if int(with_attr.sum()) >= n else codes_all
+        columns = mapper.style_columns([attr]) if codes is not None and hasattr(mapper, "style_columns") else None
         counts = {"random": 0.0, "clusters": 0.0}
         hits = {"random": 0.0, "clusters": 0.0}
         for j, i in enumerate(cand.tolist()):
             w = w_pool[i:i + 1]
             conds = {"random": sm.random_conditions(mapper, n, generator=torch.Generator().manual_seed(seed + j))}
-            columns = mapper.style_columns([attr]) if codes is not None and hasattr(mapper, "style_columns") else None
             conds["clusters"] = sm.cluster_conditions(mapper, n, codes=codes, w_plus=w, target=target,
                                                       pool=max(64, 4 * n), seed=seed + j, columns=columns)
             for mode, c in conds.items():

@@ -85,7 +85,6 @@ class MapperObjective(nn.Module):
         if reference_targets and not (getattr(mapper, "takes_style", False) and style_hook(mapper) is not None):
             raise ValueError(f"trainer.targets='reference' needs a style mapper with encode_style(images); "
                              f"{type(mapper).__name__} has none: use trainer.targets='flips'")
-        self.reference_targets = reference_targets  # checked here; each Batch says whether it is one
         self.mapper = mapper
         self.ext = SimpleNamespace(G=G, losses=losses, D=D)  # not registered: DDP must not see them
         self.weights = {k: v for k, v in weights.items() if v != 0.0}
