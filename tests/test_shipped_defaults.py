@@ -112,3 +112,10 @@ def test_info_describes_the_default():
     res = CliRunner().invoke(cli, ["info"])
     assert res.exit_code == 0, res.output
     assert "64" in res.output and "toyfaces" in res.output.lower()
+    # the stored figures are shown with the probe's kind, and every missed bar is named (never hidden)
+    from latentedit.io.modelfile import read_model_file
+
+    bars = read_model_file(assets.asset_path(GEN))[3]["quality"]["bars"]
+    assert "W-probe balanced accuracy" in res.output
+    assert ("bars missed:" in res.output) == (not all(bars.values()))
+    assert all(name in res.output for name, met in bars.items() if not met)

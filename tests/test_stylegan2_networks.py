@@ -159,3 +159,13 @@ def test_fingerprint_depends_on_weights(tiny_G):
     other = tiny_generator(seed=1)
     assert tiny_G.fingerprint() == tiny_generator().fingerprint()
     assert tiny_G.fingerprint() != other.fingerprint()
+
+
+def test_z_to_w_without_normalisation_takes_an_already_normalised_z():
+    from latentedit.stylegan2.layers import normalize_2nd_moment
+
+    G = tiny_generator(resolution=16)
+    z = 3 * torch.randn(4, G.z_dim, generator=torch.Generator().manual_seed(0))
+    m = G.mapping
+    torch.testing.assert_close(m.z_to_w(normalize_2nd_moment(z), normalize=False), m.z_to_w(z))
+    assert not torch.allclose(m.z_to_w(z, normalize=False), m.z_to_w(z))

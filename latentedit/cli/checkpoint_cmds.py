@@ -69,9 +69,20 @@ def _default_generator_rows(path) -> list[tuple[str, str]]:
     q = extra.get("quality")
     if isinstance(q, dict):
         rows.append(("quality", f"realism ratio {q.get('realism_ratio', float('nan')):.2f} (bar <= 1.5); "
-                                "W-probe accuracy " + ", ".join(f"{k} {v:.2f}" for k, v in
-                                                               q.get("linear_probe_accuracy_w", {}).items())))
+                                + _probe_text(q)))
+        missed = [name for name, met in (q.get("bars") or {}).items() if not met]
+        if missed:
+            rows.append(("bars missed", ", ".join(missed)))
     return rows
+
+
+def _probe_text(q: dict) -> str:
+    """The W-probe figures of a quality record (balanced accuracy; older files stored plain accuracy)."""
+    if "linear_probe_balanced_accuracy_w" in q:
+        kind, probe = "W-probe balanced accuracy ", q["linear_probe_balanced_accuracy_w"]
+    else:
+        kind, probe = "W-probe accuracy (plain, majority-biased) ", q.get("linear_probe_accuracy_w", {})
+    return kind + ", ".join(f"{k} {v:.2f}" for k, v in probe.items())
 
 
 @click.command("info")

@@ -102,7 +102,7 @@ def evaluate(methods, generator_path, factors_path, identity_path, encoder_path,
     from latentedit.toyfaces.judges import JudgeError, load_judge
 
     dev = resolve_device(device)
-    G, _ = load_generator_or_default(generator_path, dev)
+    G, g_info = load_generator_or_default(generator_path, dev)
     mappers, files = _methods(methods, G)
     try:
         estimator, embedder = load_judge("factors", factors_path), load_judge("identity", identity_path)
@@ -137,6 +137,9 @@ def evaluate(methods, generator_path, factors_path, identity_path, encoder_path,
                                          samples, seed, batch_size)
     text += extra_md
     data.update(extra)
+    ceiling_md, ceiling = _ceiling_table(G, g_info, estimator, embedder, result.noise_tolerance, n, seed, batch_size)
+    text += ceiling_md
+    data["generator_ceiling"] = ceiling
     md, js = out_dir / "edit_quality.md", out_dir / "edit_quality.json"
     atomic_write(md, lambda tmp: Path(tmp).write_text(text + "\n"))
     atomic_write(js, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
@@ -162,3 +165,17 @@ def _multimodal_tables(G, mappers, estimator, embedder, pairs, sources, samples,
     if cov_scores:
         md += "\n\n### Mode coverage (random vs clusters)\n\n" + rq.coverage_markdown(cov_scores)
     return md, {"reference_transfer": rq.to_dicts(ref_scores), "mode_coverage": rq.to_dicts(cov_scores)}
+
+
+def _ceiling_table(G, g_info, estimator, embedder, tolerance, n, seed, batch_size):
+    """Markdown section + JSON rows of the generator ceiling (distilled toy-faces generators only; else empty)."""
+    from latentedit.evaluation import generator_ceiling as gf
+    from latentedit.io.modelfile import read_model_file
+
+    extra = read_model_file(g_info.path)[3] if g_info.format == "latentedit" else {}
+    if not gf.is_distilled_toy_generator(G, extra):
+        return "", []
+    rows = gf.evaluate_generator_ceiling(G, estimator=estimator, embedder=embedder, tolerance=tolerance, n=n,
+                                       seed=seed + 303, batch_size=batch_size)
+    return "\n\n### Generator ceiling (ground-truth edits through the generator)\n\n" + gf.ceiling_markdown(rows), \
+        gf.to_dicts(rows)

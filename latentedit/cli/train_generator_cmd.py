@@ -15,7 +15,10 @@ import click
 @click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=click.IntRange(1), default=None, help="torch threads (default: torch's choice).")
-def train_generator(run_dir, steps, resume, checkpoint_minutes, batch_size, seed, threads):
+@click.option("--readout-weight", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Experimental: weight of the latent readout (w -> z regression that keeps every factor in W); "
+                   "0 = the shipped recipe.")
+def train_generator(run_dir, steps, resume, checkpoint_minutes, batch_size, seed, threads, readout_weight):
     """Distil a 64x64 StyleGAN2 generator from the toy-faces renderer (resumable; SIGKILL-safe checkpoints).
 
     \b
@@ -29,7 +32,7 @@ def train_generator(run_dir, steps, resume, checkpoint_minutes, batch_size, seed
 
     if threads:
         torch.set_num_threads(threads)
-    cfg = DistillConfig(batch_size=batch_size, seed=seed)
+    cfg = DistillConfig(batch_size=batch_size, seed=seed, readout_weight=readout_weight)
     try:
         run = train(cfg, run_dir, steps=steps, resume=resume, checkpoint_minutes=checkpoint_minutes)
     except (FileExistsError, ValueError) as exc:

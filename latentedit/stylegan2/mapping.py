@@ -42,11 +42,13 @@ class MappingNetwork(nn.Module):
         self.num_layers = config.mapping_layers
         self.register_buffer("w_avg", torch.zeros(config.w_dim))
 
-    def z_to_w(self, z: torch.Tensor) -> torch.Tensor:
-        """z: (B, z_dim) -> w: (B, w_dim)."""
+    def z_to_w(self, z: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        """z: (B, z_dim) -> w: (B, w_dim). ``normalize=False`` skips the 2nd-moment normalisation of z (for a z
+        that is already the normalised input, e.g. an exactly edited one)."""
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"z must be (B, {self.z_dim}); got {tuple(z.shape)}")
-        x = normalize_2nd_moment(z.to(self.w_avg.dtype))
+        x = z.to(self.w_avg.dtype)
+        x = normalize_2nd_moment(x) if normalize else x
         for i in range(self.num_layers):
             x = getattr(self, f"fc{i}")(x)
         return x

@@ -121,6 +121,30 @@ def factors_from_gaussian(u: torch.Tensor, prior: bool = True) -> torch.Tensor:
     return torch.stack(cols, dim=1)
 
 
+def flip_attribute_gaussian(u: torch.Tensor, name: str, prior: bool = True) -> torch.Tensor:
+    """The ground-truth edit in Gaussian coordinates: ``u'`` (B, NUM_FACTORS) whose factors equal those of ``u``
+    with attribute ``name`` set to ``1 - intensity`` and every other column unchanged.
+
+    The attribute's coordinate is mirrored about its threshold (``u' = 2t - u``); the other attributes' coordinates
+    move with their thresholds (which depend on age), so their intensities stay exactly where they were.
+    """
+    check_factors(u, "u")
+    if name not in ATTRIBUTE_NAMES:
+        raise FactorError(f"unknown attribute {name!r}; expected one of {', '.join(ATTRIBUTE_NAMES)}")
+    f = factors_from_gaussian(u, prior)
+    t = _attribute_thresholds(f, prior)
+    flipped = f.clone()
+    flipped[:, INDEX[name]] = 1 - f[:, INDEX[name]]
+    t_new = _attribute_thresholds(flipped, prior)
+    out = u.clone()
+    for j, i in enumerate(ATTRIBUTE_INDEX):
+        if ATTRIBUTE_NAMES[j] == name:
+            out[:, i] = 2 * t[:, j] - u[:, i]
+        else:
+            out[:, i] = u[:, i] - t[:, j] + t_new[:, j]
+    return out
+
+
 def _generator(seed: int | torch.Generator) -> torch.Generator:
     if isinstance(seed, torch.Generator):
         return seed
