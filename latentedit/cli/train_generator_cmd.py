@@ -18,7 +18,15 @@ import click
 @click.option("--readout-weight", type=click.FloatRange(0), default=0.0, show_default=True,
               help="Experimental: weight of the latent readout (w -> z regression that keeps every factor in W); "
                    "0 = the shipped recipe.")
-def train_generator(run_dir, steps, resume, checkpoint_minutes, batch_size, seed, threads, readout_weight):
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a DistillConfig field, e.g. --set per_attribute_from_step=0 (repeatable; stored in "
+                   "the checkpoint, so --resume needs the same values).")
+@click.option("--extend-from", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Start from this checkpoint of an earlier recipe (e.g. training_runs/toyfaces-generator/"
+                   "checkpoint.pt) and continue with the later phases given by --set; refused if the recipes "
+                   "differ before its step.")
+def train_generator(run_dir, steps, resume, checkpoint_minutes, batch_size, seed, threads, readout_weight, overrides,
+                    extend_from):
     """Distil a 64x64 StyleGAN2 generator from the toy-faces renderer (resumable; SIGKILL-safe checkpoints).
 
     \b
@@ -32,9 +40,15 @@ def train_generator(run_dir, steps, resume, checkpoint_minutes, batch_size, seed
 
     if threads:
         torch.set_num_threads(threads)
-    cfg = DistillConfig(batch_size=batch_size, seed=seed, readout_weight=readout_weight)
+    from latentedit.training.config import ConfigError
+
     try:
-        run = train(cfg, run_dir, steps=steps, resume=resume, checkpoint_minutes=checkpoint_minutes)
+        cfg = DistillConfig(batch_size=batch_size, seed=seed, readout_weight=readout_weight).with_overrides(overrides)
+    except (ConfigError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        run = train(cfg, run_dir, steps=steps, resume=resume, checkpoint_minutes=checkpoint_minutes,
+                    extend_from=extend_from)
     except (FileExistsError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"reached step {run.step}; checkpoint {run.ckpt}")

@@ -222,6 +222,20 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return {} if data is None else data
 
 
+def parse_set_pairs(pairs: Iterable[str], *, source: str = "--set") -> dict[str, Any]:
+    """``['a=1', 'b=[1,2]', 'c=x']`` -> ``{'a': 1, 'b': [1, 2], 'c': 'x'}`` (values read as JSON when they parse)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = str(pair).partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{source}: expected key=value (e.g. lr=0.002); got {pair!r}")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except ValueError:
+            out[key.strip()] = raw
+    return out
+
+
 def _set_path(tree: dict, keys: list[str], value: Any, *, pair: str) -> None:
     node = tree
     for k in keys[:-1]:

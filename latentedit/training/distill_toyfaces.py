@@ -70,9 +70,24 @@ class DistillConfig:
     detail_lr: float = 1e-3
     detail_decay_to_step: int = 42_000
     smile_weight: float = 16.0
+    smile_boost_from_step: int = -1  # -1 = the smile boost only in the detail phase; >= 0: from that step on
     readout_weight: float = 0.0  # 0 = off (the shipped generator has no readout)
     readout_from_step: int = 0
     readout_lr: float = 1e-2
+    pair_weight: float = 0.0  # 0 = off; > 0: paired-flip loss from pair_from_step (see pair_loss)
+    pair_from_step: int = 0
+    pair_attributes: tuple[str, ...] = ("smile",)
+
+    def __post_init__(self):
+        from latentedit.toyfaces.factors import ATTRIBUTE_NAMES
+
+        if self.pair_weight > 0 and self.batch_size % 2:
+            raise ValueError(f"pair_weight > 0 needs an even batch_size (half the batch is the flipped copy); "
+                             f"got batch_size={self.batch_size}")
+        bad = [a for a in self.pair_attributes if a not in ATTRIBUTE_NAMES]
+        if bad or not self.pair_attributes:
+            raise ValueError(f"pair_attributes must name toy-faces attributes ({', '.join(ATTRIBUTE_NAMES)}); "
+                             f"got {self.pair_attributes!r}")
 
     @property
     def total_steps(self) -> int:
@@ -85,9 +100,18 @@ class DistillConfig:
     def readout_on(self, step: int) -> bool:
         return self.readout_weight > 0 and step >= self.readout_from_step
 
+    def pair_on(self, step: int) -> bool:
+        return self.pair_weight > 0 and step >= self.pair_from_step
+
+    def pair_attribute(self, step: int) -> str:
+        """The attribute flipped in the paired half of the batch at ``step`` (cycles through ``pair_attributes``)."""
+        return self.pair_attributes[step % len(self.pair_attributes)]
+
     def smile_boost(self, step: int) -> float:
-        """Factor on the smile change map at ``step`` (1 before the detail phase)."""
-        return self.smile_weight / self.attr_weight if self.in_detail_phase(step) else 1.0
+        """Factor on the smile change map at ``step``: ``smile_weight / attr_weight`` in the detail phase and from
+        ``smile_boost_from_step`` (when >= 0) on, else 1."""
+        boosted = self.in_detail_phase(step) or 0 <= self.smile_boost_from_step <= step
+        return self.smile_weight / self.attr_weight if boosted else 1.0
 
     def lr_at(self, step: int) -> float:
         """Learning rate of training step ``step`` (constant, then a cosine down to ``lr * lr_final_ratio``; in the
@@ -102,6 +126,16 @@ class DistillConfig:
         span = max(1, self.lr_decay_to_step - self.lr_decay_from_step)
         t = min(max((step - self.lr_decay_from_step) / span, 0.0), 1.0)
         return self.lr * (self.lr_final_ratio + (1 - self.lr_final_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+
+    def with_overrides(self, pairs, *, source: str = "--set") -> DistillConfig:
+        """A copy with ``key=value`` strings applied (``--set readout_weight=20 --set lr_decay_to_step=22000``);
+        unknown fields are errors that list the valid ones."""
+        import dataclasses
+
+        from latentedit.training.config import dataclass_from_dict, parse_set_pairs
+
+        merged = dataclasses.asdict(self) | parse_set_pairs(pairs, source=source)
+        return dataclass_from_dict(DistillConfig, merged, source=source)
 
     def generator_config(self) -> GeneratorConfig:
         from latentedit.toyfaces.factors import NUM_FACTORS
@@ -156,6 +190,34 @@ def distill_loss(fake: torch.Tensor, real: torch.Tensor, weight_map: torch.Tenso
     return loss
 
 
+def pair_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Paired-flip loss: the batch's second half is the first half with one attribute flipped (ground truth), and
+    the generator's change must match the renderer's change, relative to the size of that change.
+
+    fake/real: (2P, 3, R, R). ``sum |dG - dR| / sum |dR|`` per pair at full and half resolution, averaged: 1 when the
+    generator does not react to the flip at all (the small-footprint factors' failure mode), 0 when it draws the
+    change exactly; pixels the flip should leave alone count too. Unlike a pixel loss, its size does not shrink
+    with the attribute's footprint, so the mouth's thin curve pulls as hard as a pair of glasses.
+    """
+    fa, fb = fake.chunk(2)
+    ra, rb = real.chunk(2)
+    d_fake, d_real = fa - fb, ra - rb  # (P, 3, R, R)
+    total = fake.new_zeros(())
+    for _ in range(2):
+        err = (d_fake - d_real).abs().sum(dim=(1, 2, 3))
+        total = total + (err / (d_real.abs().sum(dim=(1, 2, 3)) + 1e-3)).mean()
+        d_fake, d_real = F.avg_pool2d(d_fake, 2), F.avg_pool2d(d_real, 2)
+    return total / 2
+
+
+def paired_batch(z: torch.Tensor, attribute: str, prior: bool) -> torch.Tensor:
+    """(B, Z) -> (B, Z): the first half of ``z`` followed by the same faces with ``attribute`` flipped."""
+    from latentedit.toyfaces.factors import flip_attribute_gaussian
+
+    half = normalize_2nd_moment(z[: z.shape[0] // 2])
+    return torch.cat([half, flip_attribute_gaussian(half, attribute, prior)])
+
+
 def batch_z(cfg: DistillConfig, step: int, z_dim: int) -> torch.Tensor:
     """The z of training step ``step``: (batch_size, z_dim), a pure function of (seed, step)."""
     g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
@@ -178,7 +240,7 @@ def heldout_l1(G: Generator, z: torch.Tensor, cfg: DistillConfig) -> float:
 class DistillRun:
     """One run folder: ``checkpoint.pt`` (resumable), ``log.jsonl``, ``samples/step*.png``."""
 
-    def __init__(self, cfg: DistillConfig, run_dir, *, resume: bool):
+    def __init__(self, cfg: DistillConfig, run_dir, *, resume: bool, extend_from=None):
         self.cfg, self.dir = cfg, Path(run_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(cfg.seed)
@@ -199,6 +261,11 @@ class DistillRun:
                                                optimizers=self._optimizers())
         elif self.ckpt.exists():
             raise FileExistsError(f"{self.ckpt} exists; pass --resume to continue it or choose another --run-dir")
+        elif extend_from is not None:
+            from latentedit.training.distill_phases import load_for_extension
+
+            self.step = load_for_extension(extend_from, config=cfg, modules=self._modules(),
+                                           optimizers=self._optimizers())
 
     def _modules(self):
         return {"G": self.G, "G_ema": self.G_ema, "readout": self.readout}
@@ -212,6 +279,9 @@ class DistillRun:
 
     def train_step(self) -> float:
         z = batch_z(self.cfg, self.step, self.G.z_dim)
+        pair_on = self.cfg.pair_on(self.step)
+        if pair_on:
+            z = paired_batch(z, self.cfg.pair_attribute(self.step), self.cfg.prior)
         per_attr = self.step >= self.cfg.per_attribute_from_step
         real, wmap = targets_for(z, self.cfg.resolution, self.cfg.prior, per_attribute=per_attr,
                                  smile_boost=self.cfg.smile_boost(self.step))
@@ -221,6 +291,8 @@ class DistillRun:
         fake = self.G.synthesis(ws, noise_mode="random")
         detail = self.cfg.in_detail_phase(self.step)
         loss = distill_loss(fake, real, wmap, self.cfg, weighted_gradient=detail)
+        if pair_on:
+            loss = loss + self.cfg.pair_weight * pair_loss(fake, real)
         readout_on = self.cfg.readout_on(self.step)
         if readout_on:
             readout = F.mse_loss(self.readout(ws[:, 0]), normalize_2nd_moment(z))
@@ -256,11 +328,14 @@ class DistillRun:
 
 
 def train(cfg: DistillConfig, run_dir, *, steps: int, resume: bool = False, checkpoint_minutes: float = 5.0,
-          sample_every: int = 1000, eval_every: int = 500, progress: bool = True) -> DistillRun:
-    """Train until ``steps`` total steps; checkpoint every ``checkpoint_minutes`` and at the end."""
+          sample_every: int = 1000, eval_every: int = 500, progress: bool = True, extend_from=None) -> DistillRun:
+    """Train until ``steps`` total steps; checkpoint every ``checkpoint_minutes`` and at the end.
+
+    ``extend_from``: a checkpoint of an earlier recipe (e.g. the shipped run) to continue with ``cfg``'s later
+    phases, used when ``run_dir`` has no checkpoint yet (see ``distill_phases``)."""
     from tqdm import tqdm
 
-    run = DistillRun(cfg, run_dir, resume=resume)
+    run = DistillRun(cfg, run_dir, resume=resume, extend_from=extend_from)
     val_z = validation_z(256, run.G.z_dim)
     last_save = time.time()
     bar = tqdm(total=steps, initial=run.step, desc="distill", disable=not progress, dynamic_ncols=True)

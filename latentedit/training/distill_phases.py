@@ -1,0 +1,88 @@
+"""Continuing a finished distillation run with a later phase of its recipe (``train-generator --extend-from``).
+
+A run's config is its whole recipe, and ``--resume`` refuses a checkpoint written by another config. A later phase
+(detail, readout, paired flips) is a change of config that only acts from some step on, so a checkpoint at step
+``s`` of the old config is also a checkpoint at step ``s`` of the new one when both configs make the same steps
+before ``s``. ``extension_conflicts`` checks exactly that (static fields equal, every schedule identical on
+``0..s-1``); ``load_for_extension`` then restores the state, tolerating modules the old recipe did not have yet
+(the readout head and its optimiser keep their fresh initialisation).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+
+from latentedit.training.checkpoint import CheckpointStateError
+
+# Fields that act through the schedules below; every other field must be equal.
+SCHEDULE_FIELDS = frozenset({
+    "per_attribute_from_step", "lr", "lr_decay_from_step", "lr_decay_to_step", "lr_final_ratio",
+    "detail_from_step", "detail_lr", "detail_decay_to_step", "smile_weight", "smile_boost_from_step",
+    "readout_weight", "readout_from_step", "readout_lr", "pair_weight", "pair_from_step", "pair_attributes",
+})
+
+
+def _schedule(cfg, step: int) -> tuple:
+    """Everything the config decides about training step ``step``."""
+    return (step >= cfg.per_attribute_from_step, round(cfg.lr_at(step), 12), cfg.smile_boost(step),
+            cfg.in_detail_phase(step), cfg.readout_on(step) and (cfg.readout_weight, cfg.readout_lr),
+            cfg.pair_on(step) and (cfg.pair_weight, cfg.pair_attribute(step)))
+
+
+def config_from_checkpoint_dict(saved: dict, cls):
+    """The config a checkpoint was written with; fields it predates take their defaults (all "off")."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(saved) - names)
+    if unknown:
+        raise CheckpointStateError(f"checkpoint config has fields this version does not know: {', '.join(unknown)}")
+    data = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()}
+    return cls(**data)
+
+
+def extension_conflicts(old, new, step: int) -> list[str]:
+    """Why ``new`` cannot continue a run of ``old`` at ``step`` (empty when it can)."""
+    problems = [f"{f.name} ({getattr(old, f.name)!r} -> {getattr(new, f.name)!r})"
+                for f in dataclasses.fields(new)
+                if f.name not in SCHEDULE_FIELDS and getattr(old, f.name) != getattr(new, f.name)]
+    for s in range(step):
+        if _schedule(old, s) != _schedule(new, s):
+            problems.append(f"the schedule of step {s} (checkpoint {_schedule(old, s)}, now {_schedule(new, s)}): "
+                            f"a new phase must start at step {step} or later")
+            break
+    return problems
+
+
+def load_for_extension(path, *, config, modules: dict[str, torch.nn.Module],
+                       optimizers: dict[str, torch.optim.Optimizer]) -> int:
+    """Restore a checkpoint of an earlier recipe into a run of ``config``; returns its step.
+
+    Raises CheckpointStateError naming the fields or the first step where the recipes part ways.
+    """
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        saved = json.loads(state["config"])
+        step = int(state["step"])
+    except Exception as exc:  # torch raises several types for damaged files
+        raise CheckpointStateError(f"{path}: not a readable distillation checkpoint ({type(exc).__name__}: "
+                                   f"{exc})") from None
+    old = config_from_checkpoint_dict(saved, type(config))
+    problems = extension_conflicts(old, config, step)
+    if problems:
+        raise CheckpointStateError(f"{path} (step {step}) cannot be continued with this recipe: "
+                                   + "; ".join(problems))
+    for name in ("G", "G_ema"):
+        if name not in state["modules"]:
+            raise CheckpointStateError(f"{path}: no {name!r} weights in the checkpoint")
+    for k, m in modules.items():
+        if k in state["modules"]:
+            m.load_state_dict(state["modules"][k])
+    for k, o in optimizers.items():
+        if k in state["optimizers"]:
+            o.load_state_dict(state["optimizers"][k])
+    torch.set_rng_state(state["torch_rng"])
+    return step

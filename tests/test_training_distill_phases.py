@@ -1,0 +1,109 @@
+"""Later phases of the generator recipe: the paired-flip loss and continuing a finished run (--extend-from)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from latentedit.cli.main import cli
+from latentedit.stylegan2.layers import normalize_2nd_moment
+from latentedit.toyfaces.factors import ATTRIBUTE_NAMES, INDEX, factors_from_gaussian
+from latentedit.training.checkpoint import CheckpointStateError
+from latentedit.training.distill_phases import extension_conflicts
+from latentedit.training.distill_toyfaces import (DistillConfig, DistillRun, pair_loss, paired_batch, targets_for,
+                                                  train)
+
+# The "old" recipe: no readout, no pairs, no detail phase (like the shipped run's checkpoint).
+OLD = DistillConfig(resolution=16, w_dim=16, mapping_layers=2, channels=(16, 16, 8), batch_size=4, lr=5e-3,
+                    per_attribute_from_step=1, lr_decay_from_step=2, lr_decay_to_step=3)
+LATER = dict(detail_from_step=3, detail_decay_to_step=6, readout_weight=5.0, readout_from_step=3, pair_weight=1.0,
+             pair_from_step=3)
+
+
+def _new(**kw) -> DistillConfig:
+    return dataclasses.replace(OLD, **{**LATER, **kw})
+
+
+def test_pair_loss_is_one_for_a_generator_blind_to_the_flip_and_zero_for_an_exact_one():
+    real = torch.rand(6, 3, 8, 8) * 2 - 1
+    blind = torch.cat([real[:3], real[:3]])          # the flipped half looks like the source half
+    assert float(pair_loss(blind, real)) == pytest.approx(1.0, abs=2e-3)
+    shifted = real + 0.3                            # an offset on every image does not change the differences
+    assert float(pair_loss(shifted, real)) == pytest.approx(0.0, abs=1e-6)
+    # half the change drawn: error = half the change at both scales
+    half = torch.cat([real[:3], (real[:3] + real[3:]) / 2])
+    assert float(pair_loss(half, real)) == pytest.approx(0.5, abs=2e-3)
+
+
+def test_paired_batch_flips_one_attribute_and_keeps_every_other_factor():
+    z = torch.randn(8, 21, generator=torch.Generator().manual_seed(3))
+    pz = paired_batch(z, "smile", prior=True)
+    assert pz.shape == (8, 21)
+    fa, fb = factors_from_gaussian(pz[:4]), factors_from_gaussian(pz[4:])
+    s = INDEX["smile"]
+    assert torch.allclose(fb[:, s], 1 - fa[:, s], atol=1e-5)
+    others = [i for i in range(21) if i != s]
+    assert torch.allclose(fa[:, others], fb[:, others], atol=1e-5)
+    assert torch.allclose(pz[:4], normalize_2nd_moment(z[:4]))
+
+
+def test_config_validates_pairs():
+    with pytest.raises(ValueError, match="even batch_size"):
+        _new(batch_size=5)
+    with pytest.raises(ValueError, match="pair_attributes must name"):
+        _new(pair_attributes=("grin",))
+    cfg = _new(pair_attributes=("smile", "beard"))
+    assert [cfg.pair_attribute(s) for s in range(4)] == ["smile", "beard", "smile", "beard"]
+    assert set(cfg.pair_attributes) <= set(ATTRIBUTE_NAMES)
+
+
+def test_a_phase_may_start_at_the_checkpoint_step_but_not_before_it():
+    assert extension_conflicts(OLD, _new(), 3) == []
+    early = extension_conflicts(OLD, _new(detail_from_step=2, readout_from_step=2, pair_from_step=2), 3)
+    assert len(early) == 1 and "step 2" in early[0] and "step 3 or later" in early[0]
+    static = extension_conflicts(OLD, _new(w_dim=32), 3)
+    assert static == ["w_dim (16 -> 32)"]
+
+
+def test_extend_continues_an_old_run_and_trains_the_new_terms(tmp_path):
+    train(OLD, tmp_path / "old", steps=3, progress=False, sample_every=100, eval_every=100)
+    old_g = DistillRun(OLD, tmp_path / "old", resume=True).G_ema.state_dict()
+    new = _new()
+    run = DistillRun(new, tmp_path / "new", resume=False, extend_from=tmp_path / "old" / "checkpoint.pt")
+    assert run.step == 3
+    assert all(torch.equal(old_g[k], v) for k, v in run.G_ema.state_dict().items())
+    assert float(run.readout.weight.detach().abs().sum()) == 0          # the old recipe had no readout: fresh, zero
+    ran = train(new, tmp_path / "new", steps=5, progress=False, sample_every=100, eval_every=100,
+                extend_from=tmp_path / "old" / "checkpoint.pt")
+    assert ran.step == 5 and float(ran.readout.weight.detach().abs().sum()) > 0
+    # the extended run resumes like any other run
+    again = DistillRun(new, tmp_path / "new", resume=True)
+    assert again.step == 5
+    with pytest.raises(CheckpointStateError, match="cannot be continued"):
+        DistillRun(_new(detail_from_step=1), tmp_path / "other", resume=False,
+                   extend_from=tmp_path / "old" / "checkpoint.pt")
+
+
+def test_pair_term_is_part_of_the_loss_when_on(tmp_path):
+    torch.manual_seed(0)
+    cfg = _new(pair_weight=3.0, pair_from_step=0, readout_weight=0.0)
+    run = DistillRun(cfg, tmp_path, resume=False)
+    z = paired_batch(torch.randn(4, 21), "smile", prior=True)
+    real, _ = targets_for(z, 16)
+    with torch.no_grad():
+        fake = run.G.synthesis(run.G.mapping(z), noise_mode="const")
+    assert float(pair_loss(fake, real)) > 0.3  # a fresh generator does not draw the smile change
+
+
+def test_cli_set_and_extend_from_errors(tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(cli, ["toyfaces", "train-generator", "--run-dir", str(tmp_path / "r"), "--steps", "1",
+                              "--set", "readut_weight=1"])
+    assert res.exit_code != 0 and "did you mean 'readout_weight'" in res.output
+    res = runner.invoke(cli, ["toyfaces", "train-generator", "--run-dir", str(tmp_path / "r"), "--steps", "1",
+                              "--set", "pair_weight=1", "--batch-size", "3"])
+    assert res.exit_code != 0 and "even batch_size" in res.output
+    assert not (tmp_path / "r" / "checkpoint.pt").exists()
