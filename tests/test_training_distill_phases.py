@@ -107,3 +107,23 @@ def test_cli_set_and_extend_from_errors(tmp_path):
                               "--set", "pair_weight=1", "--batch-size", "3"])
     assert res.exit_code != 0 and "even batch_size" in res.output
     assert not (tmp_path / "r" / "checkpoint.pt").exists()
+
+
+def test_pair_loss_is_not_dominated_by_a_face_that_barely_changes():
+    real = torch.rand(4, 3, 8, 8) * 2 - 1
+    real[3] = real[1] + 1e-4            # pair 2 (rows 1 and 3) hardly changes: its intensity sat at the threshold
+    fake = real.clone()
+    fake[3] += 0.01                     # a small error on that pair alone
+    assert float(pair_loss(fake, real)) < 0.05
+
+
+def test_readout_factors_restrict_the_regression(tmp_path):
+    with pytest.raises(ValueError, match="readout_factors must name"):
+        _new(readout_factors=("grin",))
+    cfg = _new(readout_factors=("smile",), readout_from_step=0, detail_from_step=0, pair_weight=0.0)
+    run = DistillRun(cfg, tmp_path, resume=False)
+    assert run._readout_columns == [INDEX["smile"]]
+    run.train_step()
+    grad_rows = run.readout.weight.detach().abs().sum(1)   # Adam moved only the smile row of the head
+    assert float(grad_rows[INDEX["smile"]]) > 0
+    assert float(grad_rows.sum() - grad_rows[INDEX["smile"]]) == 0

@@ -22,14 +22,14 @@ from latentedit.training.checkpoint import CheckpointStateError
 SCHEDULE_FIELDS = frozenset({
     "per_attribute_from_step", "lr", "lr_decay_from_step", "lr_decay_to_step", "lr_final_ratio",
     "detail_from_step", "detail_lr", "detail_decay_to_step", "smile_weight", "smile_boost_from_step",
-    "readout_weight", "readout_from_step", "readout_lr", "pair_weight", "pair_from_step", "pair_attributes",
+    "readout_weight", "readout_from_step", "readout_lr", "readout_factors", "pair_weight", "pair_from_step", "pair_attributes",
 })
 
 
 def _schedule(cfg, step: int) -> tuple:
     """Everything the config decides about training step ``step``."""
     return (step >= cfg.per_attribute_from_step, round(cfg.lr_at(step), 12), cfg.smile_boost(step),
-            cfg.in_detail_phase(step), cfg.readout_on(step) and (cfg.readout_weight, cfg.readout_lr),
+            cfg.in_detail_phase(step), cfg.readout_on(step) and (cfg.readout_weight, cfg.readout_lr, cfg.readout_factors),
             cfg.pair_on(step) and (cfg.pair_weight, cfg.pair_attribute(step)))
 
 

@@ -74,6 +74,7 @@ class DistillConfig:
     readout_weight: float = 0.0  # 0 = off (the shipped generator has no readout)
     readout_from_step: int = 0
     readout_lr: float = 1e-2
+    readout_factors: tuple[str, ...] = ()  # factors the readout regresses (() = all of z)
     pair_weight: float = 0.0  # 0 = off; > 0: paired-flip loss from pair_from_step (see pair_loss)
     pair_from_step: int = 0
     pair_attributes: tuple[str, ...] = ("smile",)
@@ -84,6 +85,12 @@ class DistillConfig:
         if self.pair_weight > 0 and self.batch_size % 2:
             raise ValueError(f"pair_weight > 0 needs an even batch_size (half the batch is the flipped copy); "
                              f"got batch_size={self.batch_size}")
+        from latentedit.toyfaces.factors import FACTOR_NAMES
+
+        unknown = [f for f in self.readout_factors if f not in FACTOR_NAMES]
+        if unknown:
+            raise ValueError(f"readout_factors must name toy-faces factors ({', '.join(FACTOR_NAMES)}); got "
+                             f"{unknown!r}")
         bad = [a for a in self.pair_attributes if a not in ATTRIBUTE_NAMES]
         if bad or not self.pair_attributes:
             raise ValueError(f"pair_attributes must name toy-faces attributes ({', '.join(ATTRIBUTE_NAMES)}); "
@@ -194,18 +201,19 @@ def pair_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """Paired-flip loss: the batch's second half is the first half with one attribute flipped (ground truth), and
     the generator's change must match the renderer's change, relative to the size of that change.
 
-    fake/real: (2P, 3, R, R). ``sum |dG - dR| / sum |dR|`` per pair at full and half resolution, averaged: 1 when the
-    generator does not react to the flip at all (the small-footprint factors' failure mode), 0 when it draws the
-    change exactly; pixels the flip should leave alone count too. Unlike a pixel loss, its size does not shrink
-    with the attribute's footprint, so the mouth's thin curve pulls as hard as a pair of glasses.
+    fake/real: (2P, 3, R, R). ``sum |dG - dR| / sum |dR|`` over the batch, at full and half resolution, averaged: 1
+    when the generator does not react to the flip at all (the small-footprint factors' failure mode), 0 when it
+    draws the change exactly; pixels the flip should leave alone count too. Unlike a pixel loss, its size does not
+    shrink with the attribute's footprint, so the mouth's thin curve pulls as hard as a pair of glasses. The
+    normaliser is the batch's total change, not each pair's: a face whose intensity sits near the threshold barely
+    changes when flipped, and dividing by its own tiny change would let it dominate the batch.
     """
     fa, fb = fake.chunk(2)
     ra, rb = real.chunk(2)
     d_fake, d_real = fa - fb, ra - rb  # (P, 3, R, R)
     total = fake.new_zeros(())
     for _ in range(2):
-        err = (d_fake - d_real).abs().sum(dim=(1, 2, 3))
-        total = total + (err / (d_real.abs().sum(dim=(1, 2, 3)) + 1e-3)).mean()
+        total = total + (d_fake - d_real).abs().sum() / (d_real.abs().sum() + 1e-3)
         d_fake, d_real = F.avg_pool2d(d_fake, 2), F.avg_pool2d(d_real, 2)
     return total / 2
 
@@ -254,6 +262,9 @@ class DistillRun:
             self.readout.weight.zero_()
             self.readout.bias.zero_()
         self.readout_opt = torch.optim.Adam(self.readout.parameters(), lr=cfg.readout_lr)
+        from latentedit.toyfaces.factors import INDEX
+
+        self._readout_columns = [INDEX[f] for f in cfg.readout_factors] or list(range(self.G.z_dim))
         self.step = 0
         self.ckpt = self.dir / "checkpoint.pt"
         if resume and self.ckpt.exists():
@@ -295,7 +306,8 @@ class DistillRun:
             loss = loss + self.cfg.pair_weight * pair_loss(fake, real)
         readout_on = self.cfg.readout_on(self.step)
         if readout_on:
-            readout = F.mse_loss(self.readout(ws[:, 0]), normalize_2nd_moment(z))
+            cols = self._readout_columns
+            readout = F.mse_loss(self.readout(ws[:, 0])[:, cols], normalize_2nd_moment(z)[:, cols])
             loss = loss + self.cfg.readout_weight * readout
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at step {self.step}; resume from the last checkpoint")
