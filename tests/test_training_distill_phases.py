@@ -127,3 +127,23 @@ def test_readout_factors_restrict_the_regression(tmp_path):
     grad_rows = run.readout.weight.detach().abs().sum(1)   # Adam moved only the smile row of the head
     assert float(grad_rows[INDEX["smile"]]) > 0
     assert float(grad_rows.sum() - grad_rows[INDEX["smile"]]) == 0
+
+
+def test_cli_resume_takes_the_recipe_from_the_checkpoint(tmp_path, monkeypatch):
+    import latentedit.training.distill_toyfaces as distill
+
+    seen = {}
+
+    def fake_train(cfg, run_dir, **kw):
+        seen["cfg"] = cfg
+        return type("R", (), {"step": 0, "ckpt": "x"})()
+
+    train(OLD, tmp_path, steps=1, progress=False)
+    monkeypatch.setattr(distill, "train", fake_train)
+    res = CliRunner().invoke(cli, ["toyfaces", "train-generator", "--run-dir", str(tmp_path), "--steps", "2",
+                                   "--resume"])
+    assert res.exit_code == 0, res.output
+    assert seen["cfg"] == OLD               # no flags repeated: the stored recipe, not the defaults
+    res = CliRunner().invoke(cli, ["toyfaces", "train-generator", "--run-dir", str(tmp_path), "--steps", "2",
+                                   "--resume", "--set", "lr=0.001"])
+    assert seen["cfg"].lr == 0.001           # a changed field reaches train(), whose config check refuses it

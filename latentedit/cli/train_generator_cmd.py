@@ -10,17 +10,18 @@ import click
               help="Folder for checkpoint.pt, log.jsonl and sample grids.")
 @click.option("--steps", type=click.IntRange(1), default=30_000, show_default=True,
               help="Total steps to reach (the recipe's learning-rate schedule ends at 30,000).")
-@click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint (exactly).")
+@click.option("--resume", is_flag=True,
+              help="Continue the run in --run-dir from its last checkpoint (exactly), with the recipe stored in it.")
 @click.option("--checkpoint-minutes", type=float, default=5.0, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=None, help="[default: the recipe's, 16]")
+@click.option("--seed", type=int, default=None, help="[default: the recipe's, 0]")
 @click.option("--threads", type=click.IntRange(1), default=None, help="torch threads (default: torch's choice).")
-@click.option("--readout-weight", type=click.FloatRange(0), default=0.0, show_default=True,
-              help="Experimental: weight of the latent readout (w -> z regression that keeps every factor in W); "
-                   "0 = the shipped recipe.")
+@click.option("--readout-weight", type=click.FloatRange(0), default=None,
+              help="Weight of the latent readout (w -> z regression that keeps every factor in W) [default: the "
+                   "recipe's, 0 = off].")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a DistillConfig field, e.g. --set per_attribute_from_step=0 (repeatable; stored in "
-                   "the checkpoint, so --resume needs the same values).")
+                   "the checkpoint; on --resume they must agree with it).")
 @click.option("--extend-from", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Start from this checkpoint of an earlier recipe (e.g. training_runs/toyfaces-generator/"
                    "checkpoint.pt) and continue with the later phases given by --set; refused if the recipes "
@@ -33,7 +34,11 @@ def train_generator(run_dir, steps, resume, checkpoint_minutes, batch_size, seed
     Examples:
       latentedit toyfaces train-generator --run-dir runs/g --steps 20000
       latentedit toyfaces train-generator --run-dir runs/g --steps 30000 --resume
+      latentedit toyfaces train-generator --run-dir runs/g2 --readout-weight 10 --set per_attribute_from_step=0
     """
+    import dataclasses
+    from pathlib import Path
+
     import torch
 
     from latentedit.training.distill_toyfaces import DistillConfig, train
@@ -42,8 +47,17 @@ def train_generator(run_dir, steps, resume, checkpoint_minutes, batch_size, seed
         torch.set_num_threads(threads)
     from latentedit.training.config import ConfigError
 
+    named = {k: v for k, v in (("batch_size", batch_size), ("seed", seed), ("readout_weight", readout_weight))
+             if v is not None}
+    ckpt = Path(run_dir) / "checkpoint.pt"
     try:
-        cfg = DistillConfig(batch_size=batch_size, seed=seed, readout_weight=readout_weight).with_overrides(overrides)
+        if resume and ckpt.exists():
+            from latentedit.training.distill_phases import checkpoint_config
+
+            base = checkpoint_config(ckpt, DistillConfig)
+        else:
+            base = DistillConfig()
+        cfg = dataclasses.replace(base, **named).with_overrides(overrides)
     except (ConfigError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     try:

@@ -43,6 +43,17 @@ def config_from_checkpoint_dict(saved: dict, cls):
     return cls(**data)
 
 
+def checkpoint_config(path, cls):
+    """The recipe stored in the training checkpoint at ``path`` (what ``--resume`` continues)."""
+    try:
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+        saved = json.loads(state["config"])
+    except Exception as exc:  # torch raises several types for damaged files
+        raise CheckpointStateError(f"{path}: not a readable distillation checkpoint ({type(exc).__name__}: "
+                                   f"{exc})") from None
+    return config_from_checkpoint_dict(saved, cls)
+
+
 def extension_conflicts(old, new, step: int) -> list[str]:
     """Why ``new`` cannot continue a run of ``old`` at ``step`` (empty when it can)."""
     problems = [f"{f.name} ({getattr(old, f.name)!r} -> {getattr(new, f.name)!r})"
