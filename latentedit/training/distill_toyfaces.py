@@ -15,18 +15,18 @@ the thin mouth curve gets little weight); from then on each attribute's change m
 the maximum over attributes is taken, so the mouth region counts as much as the glasses. The learning rate follows
 a cosine from ``lr`` down to ``lr * lr_final_ratio`` between ``lr_decay_from_step`` and ``lr_decay_to_step``.
 
-Phase 3, experimental and off by default (``detail_from_step=0``; the shipped generator stops after phase 2): after
-phase 2 the mouth is still a soft pink blob (0.108 of samples read as smiling against 0.512 of renders). Part of the
-cause is upstream of the pixels: the mapping network squeezed the small-footprint factors out of W (a ridge probe on
-w explains R² 0.07 of the smile coordinate, 0.31 of iris colour, 0.21 of mouth width, against 0.98 of skin tone), so
-no synthesis layer can draw them. The *latent readout* (``readout_weight > 0``, from ``readout_from_step``): a linear
-head (``readout``, zero-initialised, its own Adam) regresses the normalised z from w, so every factor stays linearly
-present in W. Phase 3 (with the readout from the same step): the smile's change map is scaled by ``smile_weight / attr_weight`` before the maximum over attributes, the
-image-gradient term is weighted by the same map, and the learning rate restarts at ``detail_lr`` with a cosine down
-to ``lr * lr_final_ratio`` at ``detail_decay_to_step``. Measured from the shipped run's step 30,000: the readout
-restores W (smile R² 0.07 → 0.96 in 1,800 steps) but the synthesis learns the mouth slowly (a ground-truth smile
-flip moves the mouth pixels 0.017 → 0.053 of what it moves in renders), and even one image takes hundreds of steps
-at lr 1e-3 to show its mouth: not enough for the smile bar within this machine's budget.
+Later phases, all off by default and all config fields (``docs/toyfaces_generator.md`` has the measurements):
+
+* the *latent readout* (``readout_weight``, ``readout_from_step``, ``readout_factors``): a zero-initialised linear
+  head regresses the normalised z (or chosen factors of it) from w, so no factor can leave W — the shipped
+  mapping squeezed the small-footprint ones out (R² of the smile coordinate from w: 0.07);
+* the *paired-flip loss* (``pair_weight``, ``pair_from_step``, ``pair_attributes``; ``distill_losses.pair_loss``):
+  half of each batch is the other half with one attribute flipped, and the generator's change must match the
+  renderer's change;
+* the *detail phase* (``detail_from_step``): the smile's change map boosted by ``smile_weight / attr_weight``
+  (``smile_boost_from_step`` boosts it from any step), the image-gradient term weighted by the map, and a
+  learning-rate restart at ``detail_lr`` with a cosine to ``lr * lr_final_ratio`` at ``detail_decay_to_step``.
+  ``train(extend_from=...)`` continues a finished run with such a phase (``distill_phases``).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from latentedit.stylegan2 import Generator, GeneratorConfig
 from latentedit.stylegan2.layers import normalize_2nd_moment
 from latentedit.training.checkpoint import ema_update, load_training_state, save_training_state
+from latentedit.training.distill_losses import distill_loss, pair_loss, paired_batch  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
@@ -178,52 +179,6 @@ def targets_for(z: torch.Tensor, resolution: int, prior: bool = True, per_attrib
         scale = smile_boost if per_attribute and g == [INDEX["smile"]] else 1.0
         maps.append(scale * change / (change.amax(dim=(2, 3), keepdim=True) + 1e-6))
     return img, torch.stack(maps).amax(dim=0)
-
-
-def distill_loss(fake: torch.Tensor, real: torch.Tensor, weight_map: torch.Tensor, cfg: DistillConfig,
-                 weighted_gradient: bool = False) -> torch.Tensor:
-    """Weighted multi-scale L1 + image-gradient L1 (weighted by the same map when ``weighted_gradient``).
-    fake/real: (B, 3, R, R); weight_map: (B, 1, R, R), >= 0."""
-    w = 1 + cfg.attr_weight * weight_map
-    loss = (w * (fake - real).abs()).mean()
-    f, r, wm = fake, real, w
-    for _ in range(2):
-        f, r, wm = F.avg_pool2d(f, 2), F.avg_pool2d(r, 2), F.avg_pool2d(wm, 2)
-        loss = loss + (wm * (f - r).abs()).mean()
-    for dim in (2, 3):
-        gf, gr = fake.diff(dim=dim), real.diff(dim=dim)
-        gw = w.narrow(dim, 1, w.shape[dim] - 1) if weighted_gradient else 1.0
-        loss = loss + cfg.grad_weight * (gw * (gf - gr).abs()).mean()
-    return loss
-
-
-def pair_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """Paired-flip loss: the batch's second half is the first half with one attribute flipped (ground truth), and
-    the generator's change must match the renderer's change, relative to the size of that change.
-
-    fake/real: (2P, 3, R, R). ``sum |dG - dR| / sum |dR|`` over the batch, at full and half resolution, averaged: 1
-    when the generator does not react to the flip at all (the small-footprint factors' failure mode), 0 when it
-    draws the change exactly; pixels the flip should leave alone count too. Unlike a pixel loss, its size does not
-    shrink with the attribute's footprint, so the mouth's thin curve pulls as hard as a pair of glasses. The
-    normaliser is the batch's total change, not each pair's: a face whose intensity sits near the threshold barely
-    changes when flipped, and dividing by its own tiny change would let it dominate the batch.
-    """
-    fa, fb = fake.chunk(2)
-    ra, rb = real.chunk(2)
-    d_fake, d_real = fa - fb, ra - rb  # (P, 3, R, R)
-    total = fake.new_zeros(())
-    for _ in range(2):
-        total = total + (d_fake - d_real).abs().sum() / (d_real.abs().sum() + 1e-3)
-        d_fake, d_real = F.avg_pool2d(d_fake, 2), F.avg_pool2d(d_real, 2)
-    return total / 2
-
-
-def paired_batch(z: torch.Tensor, attribute: str, prior: bool) -> torch.Tensor:
-    """(B, Z) -> (B, Z): the first half of ``z`` followed by the same faces with ``attribute`` flipped."""
-    from latentedit.toyfaces.factors import flip_attribute_gaussian
-
-    half = normalize_2nd_moment(z[: z.shape[0] // 2])
-    return torch.cat([half, flip_attribute_gaussian(half, attribute, prior)])
 
 
 def batch_z(cfg: DistillConfig, step: int, z_dim: int) -> torch.Tensor:

@@ -1,0 +1,58 @@
+"""Losses of the toy-faces generator recipe (``distill_toyfaces``): the weighted multi-scale pixel loss and the
+paired-flip loss, and the batch layout the latter needs."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from latentedit.stylegan2.layers import normalize_2nd_moment
+
+
+def distill_loss(fake: torch.Tensor, real: torch.Tensor, weight_map: torch.Tensor, cfg,
+                 weighted_gradient: bool = False) -> torch.Tensor:
+    """Weighted multi-scale L1 + image-gradient L1 (weighted by the same map when ``weighted_gradient``).
+    fake/real: (B, 3, R, R); weight_map: (B, 1, R, R), >= 0; cfg: a DistillConfig (attr_weight, grad_weight)."""
+    w = 1 + cfg.attr_weight * weight_map
+    loss = (w * (fake - real).abs()).mean()
+    f, r, wm = fake, real, w
+    for _ in range(2):
+        f, r, wm = F.avg_pool2d(f, 2), F.avg_pool2d(r, 2), F.avg_pool2d(wm, 2)
+        loss = loss + (wm * (f - r).abs()).mean()
+    for dim in (2, 3):
+        gf, gr = fake.diff(dim=dim), real.diff(dim=dim)
+        gw = w.narrow(dim, 1, w.shape[dim] - 1) if weighted_gradient else 1.0
+        loss = loss + cfg.grad_weight * (gw * (gf - gr).abs()).mean()
+    return loss
+
+
+def pair_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Paired-flip loss: the batch's second half is the first half with one attribute flipped (ground truth), and
+    the generator's change must match the renderer's change, relative to the size of that change.
+
+    fake/real: (2P, 3, R, R). ``sum |dG - dR| / sum |dR|`` over the batch, at full and half resolution, averaged: 1
+    when the generator does not react to the flip at all (the small-footprint factors' failure mode), 0 when it
+    draws the change exactly; pixels the flip should leave alone count too. Unlike a pixel loss, its size does not
+    shrink with the attribute's footprint, so the mouth's thin curve pulls as hard as a pair of glasses. The
+    normaliser is the batch's total change, not each pair's: a face whose intensity sits near the threshold barely
+    changes when flipped, and dividing by its own tiny change would let it dominate the batch.
+    """
+    fa, fb = fake.chunk(2)
+    ra, rb = real.chunk(2)
+    d_fake, d_real = fa - fb, ra - rb  # (P, 3, R, R)
+    total = fake.new_zeros(())
+    for _ in range(2):
+        total = total + (d_fake - d_real).abs().sum() / (d_real.abs().sum() + 1e-3)
+        d_fake, d_real = F.avg_pool2d(d_fake, 2), F.avg_pool2d(d_real, 2)
+    return total / 2
+
+
+def paired_batch(z: torch.Tensor, attribute: str, prior: bool) -> torch.Tensor:
+    """(B, Z) -> (B, Z): the first half of ``z`` followed by the same faces with ``attribute`` flipped."""
+    from latentedit.toyfaces.factors import flip_attribute_gaussian
+
+    half = normalize_2nd_moment(z[: z.shape[0] // 2])
+    return torch.cat([half, flip_attribute_gaussian(half, attribute, prior)])
+
+
+
