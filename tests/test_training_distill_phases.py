@@ -147,3 +147,21 @@ def test_cli_resume_takes_the_recipe_from_the_checkpoint(tmp_path, monkeypatch):
     res = CliRunner().invoke(cli, ["toyfaces", "train-generator", "--run-dir", str(tmp_path), "--steps", "2",
                                    "--resume", "--set", "lr=0.001"])
     assert seen["cfg"].lr == 0.001           # a changed field reaches train(), whose config check refuses it
+
+
+def test_generator_from_run_is_what_export_writes(tmp_path):
+    from latentedit.io.ours import load_generator_file
+    from latentedit.training.distill_toyfaces import export_generator, generator_from_run
+
+    train(OLD, tmp_path / "r", steps=2, progress=False, sample_every=100, eval_every=100)
+    G, extra = generator_from_run(tmp_path / "r")
+    assert extra["steps"] == 2 and extra["recipe"] == "toyfaces-distill"
+    G2, extra2 = load_generator_file(export_generator(tmp_path / "r", tmp_path / "g.safetensors"))
+    a, b = G.state_dict(), G2.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a) and extra2["steps"] == 2
+    runner = CliRunner()
+    res = runner.invoke(cli, ["toyfaces", "eval-generator", "--run-dir", str(tmp_path), "--n", "100"])
+    assert res.exit_code != 0 and "must be a train-generator run folder" in res.output
+    res = runner.invoke(cli, ["toyfaces", "eval-generator", "--run-dir", str(tmp_path / "r"), "--generator",
+                              str(tmp_path / "g.safetensors")])
+    assert res.exit_code != 0 and "not both" in res.output

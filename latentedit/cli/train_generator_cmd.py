@@ -92,14 +92,17 @@ def export_generator_cmd(run_dir, out, quality_json):
 @click.command("eval-generator")
 @click.option("--generator", "generator_path", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Generator file (default: the shipped toy-faces generator).")
+@click.option("--run-dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Evaluate a train-generator run's current EMA checkpoint instead (no export needed).")
 @click.option("--n", type=click.IntRange(100), default=2000, show_default=True, help="Samples (and renders).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Also write the figures here.")
-def eval_generator_cmd(generator_path, n, json_out):
+def eval_generator_cmd(generator_path, run_dir, n, json_out):
     """Measure a toy-faces generator against the quality bars (realism, coverage, editability) with the judges.
 
     \b
     Example:
       latentedit toyfaces eval-generator --generator runs/g.safetensors --n 2000 --json quality.json
+      latentedit toyfaces eval-generator --run-dir runs/g --n 500      # a run in progress
     """
     import json
     from pathlib import Path
@@ -108,7 +111,18 @@ def eval_generator_cmd(generator_path, n, json_out):
     from latentedit.evaluation.generator_quality import evaluate_generator
     from latentedit.io.modelfile import atomic_write
 
-    G, _ = load_generator_or_default(generator_path, "cpu")
+    if generator_path and run_dir:
+        raise click.UsageError("give --generator or --run-dir, not both")
+    if run_dir:
+        from latentedit.training.distill_toyfaces import generator_from_run
+
+        try:
+            G, extra = generator_from_run(run_dir)
+        except (FileNotFoundError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"{run_dir}: EMA generator at step {extra['steps']}")
+    else:
+        G, _ = load_generator_or_default(generator_path, "cpu")
     q = evaluate_generator(G, n=n)
     click.echo(q.to_markdown())
     bars = q.bars()

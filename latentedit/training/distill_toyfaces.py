@@ -326,22 +326,29 @@ def train(cfg: DistillConfig, run_dir, *, steps: int, resume: bool = False, chec
     return run
 
 
-def export_generator(run_dir, out, *, quality: dict | None = None) -> Path:
-    """Write the run's EMA generator (with w_avg = mean of 10k mapped z) to our .safetensors format; ``quality``
-    (figures of ``evaluate_generator``) is stored beside the recipe when given."""
+def generator_from_run(run_dir) -> tuple[Generator, dict]:
+    """The run's EMA generator (w_avg = mean of 10k mapped z) and the metadata an export stores with it."""
     from latentedit.io.checkpoints import compute_w_avg
-    from latentedit.io.ours import save_generator
+    from latentedit.training.distill_phases import checkpoint_config
 
     ckpt = Path(run_dir) / "checkpoint.pt"
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"{ckpt} does not exist: --run-dir must be a train-generator run folder")
+    cfg = checkpoint_config(ckpt, DistillConfig)
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
-    cfg_dict = json.loads(state["config"])
-    cfg_dict["channels"] = tuple(cfg_dict["channels"])
-    cfg_dict["betas"] = tuple(cfg_dict["betas"])
-    cfg = DistillConfig(**cfg_dict)
     G = Generator(cfg.generator_config())
     G.load_state_dict(state["modules"]["G_ema"])
     G.mapping.w_avg.copy_(compute_w_avg(G))
-    extra = {"recipe": "toyfaces-distill", "recipe_config": cfg_dict, "steps": int(state["step"])}
+    cfg_dict = json.loads(state["config"])
+    return G.eval(), {"recipe": "toyfaces-distill", "recipe_config": cfg_dict, "steps": int(state["step"])}
+
+
+def export_generator(run_dir, out, *, quality: dict | None = None) -> Path:
+    """Write the run's EMA generator to our .safetensors format; ``quality`` (figures of ``evaluate_generator``)
+    is stored beside the recipe when given."""
+    from latentedit.io.ours import save_generator
+
+    G, extra = generator_from_run(run_dir)
     if quality is not None:
         extra["quality"] = quality
     return save_generator(G, out, extra=extra)
