@@ -11,6 +11,8 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	@# A stale egg-info from an old editable install would shadow the venv's entry points under pytest.
+	rm -rf latentedit.egg-info
 	$(PY) -m pip install -q -e '.[dev]'
 	@# Pre-build the native CPU kernels once (cached by source hash); on failure the reference ops are used.
 	-$(VENV)/bin/latentedit ops build --cpu
