@@ -87,7 +87,9 @@ def test_extend_continues_an_old_run_and_trains_the_new_terms(tmp_path):
                    extend_from=tmp_path / "old" / "checkpoint.pt")
 
 
-def test_pair_term_is_part_of_the_loss_when_on(tmp_path):
+def test_pair_term_is_part_of_the_loss_when_on(tmp_path, monkeypatch):
+    import latentedit.training.distill_toyfaces as distill
+
     torch.manual_seed(0)
     cfg = _new(pair_weight=3.0, pair_from_step=0, readout_weight=0.0)
     run = DistillRun(cfg, tmp_path, resume=False)
@@ -96,6 +98,25 @@ def test_pair_term_is_part_of_the_loss_when_on(tmp_path):
     with torch.no_grad():
         fake = run.G.synthesis(run.G.mapping(z), noise_mode="const")
     assert float(pair_loss(fake, real)) > 0.3  # a fresh generator does not draw the smile change
+    seen = []
+
+    def constant_pair_loss(fake, real):  # records the batch it got, adds a known amount to the loss
+        seen.append((fake.shape, real))
+        return fake.sum() * 0 + 7.0
+
+    twin = DistillRun(cfg, tmp_path / "twin", resume=False)     # same seed: same weights, same batch
+    monkeypatch.setattr(distill, "pair_loss", lambda f, r: f.sum() * 0)
+    torch.manual_seed(1)
+    without = twin.train_step()
+    monkeypatch.setattr(distill, "pair_loss", constant_pair_loss)
+    torch.manual_seed(1)
+    loss = run.train_step()
+    assert len(seen) == 1 and seen[0][0] == (4, 3, 16, 16)
+    expected_real, _ = targets_for(paired_batch(distill.batch_z(cfg, 0, 21), "smile", True), 16)
+    assert torch.allclose(seen[0][1], expected_real)        # the paired batch of step 0
+    assert loss - without == pytest.approx(3.0 * 7.0, abs=1e-4)  # pair_weight x the pair term, nothing else
+    monkeypatch.setattr(distill, "pair_loss", lambda f, r: pytest.fail("pair loss called while off"))
+    DistillRun(_new(readout_weight=0.0), tmp_path / "off", resume=False).train_step()
 
 
 def test_cli_set_and_extend_from_errors(tmp_path):

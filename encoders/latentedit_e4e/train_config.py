@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -93,16 +92,9 @@ class E4ETrainConfig:
     def with_overrides(self, pairs, *, source: str = "--set") -> E4ETrainConfig:
         """A copy with ``key=value`` strings applied; values are read as JSON when they parse
         (``--set lpips_lambda=0 --set progressive_start=null --set encoder_stage_units=[1,1,2,1]``)."""
-        merged = self.to_dict()
-        for pair in pairs:
-            key, sep, raw = str(pair).partition("=")
-            if not sep or not key.strip():
-                raise ValueError(f"{source}: expected key=value; got {pair!r}")
-            try:
-                value = json.loads(raw)
-            except ValueError:
-                value = raw
-            merged[key.strip()] = value
+        from latentedit.plugins.config import parse_set_pairs
+
+        merged = {**self.to_dict(), **parse_set_pairs(pairs, source=source, example="lpips_lambda=0")}
         return type(self).from_dict(merged, source=source)
 
     @classmethod

@@ -142,22 +142,32 @@ class MapperConfig:
         keys reach into nested configs. Unknown keys are errors that list the valid ones.
         """
         merged = self.to_dict()
-        for pair in pairs:
-            key, sep, raw = pair.partition("=")
-            if not sep or not key.strip():
-                raise ConfigError(f"{source}: expected key=value; got {pair!r}")
-            try:
-                value = json.loads(raw)
-            except ValueError:
-                value = raw
+        for key, value in parse_set_pairs(pairs, source=source, example="hidden=32").items():
             node = merged
-            *parents, leaf = key.strip().split(".")
+            *parents, leaf = key.split(".")
             for p in parents:
                 if not isinstance(node.get(p), dict):
                     raise ConfigError(f"{source}: {key!r}: {p!r} is not a nested config of {type(self).__name__}")
                 node = node[p]
             node[leaf] = value
         return type(self).from_dict(merged, source=source)
+
+
+def parse_set_pairs(pairs: Iterable[str], *, source: str = "--set", example: str = "lr=0.002") -> dict[str, Any]:
+    """``['a=1', 'b=[1,2]', 'c=x']`` -> ``{'a': 1, 'b': [1, 2], 'c': 'x'}``: the ``--set`` syntax of every config.
+
+    Values are read as JSON when they parse (numbers, true/false, null, lists), else kept as strings; a key given
+    twice keeps its last value. Keys are returned as written (dotted keys are the caller's to resolve)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = str(pair).partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{source}: expected key=value (e.g. {example}); got {pair!r}")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except ValueError:
+            out[key.strip()] = raw
+    return out
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from latentedit.losses import LOSS_NAMES, LossSettings, resolve_loss_weights
-from latentedit.plugins.config import ConfigError, MapperConfig, _coerce
+from latentedit.plugins.config import ConfigError, MapperConfig, _coerce, parse_set_pairs
 
 TARGET_MODES = ("flips", "reference", "alternate")
 DISCRIMINATOR_MODES = ("frozen", "joint")
@@ -222,20 +222,6 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return {} if data is None else data
 
 
-def parse_set_pairs(pairs: Iterable[str], *, source: str = "--set") -> dict[str, Any]:
-    """``['a=1', 'b=[1,2]', 'c=x']`` -> ``{'a': 1, 'b': [1, 2], 'c': 'x'}`` (values read as JSON when they parse)."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = str(pair).partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"{source}: expected key=value (e.g. lr=0.002); got {pair!r}")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except ValueError:
-            out[key.strip()] = raw
-    return out
-
-
 def _set_path(tree: dict, keys: list[str], value: Any, *, pair: str) -> None:
     node = tree
     for k in keys[:-1]:
@@ -255,15 +241,8 @@ def apply_overrides(data: Mapping[str, Any], pairs: Iterable[str], *, mapper_fie
     out.update({k: v for k, v in data.items() if k not in SECTIONS})
     trainer_fields = [f.name for f in dataclasses.fields(TrainerConfig)]
     mapper_fields = list(mapper_fields)
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(f"--set: expected key=value (e.g. trainer.steps=100); got {pair!r}")
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            value = raw
+    for key, value in parse_set_pairs(pairs, example="trainer.steps=100").items():
+        pair = f"{key}={value}"
         parts = key.split(".")
         if parts[0] not in SECTIONS:
             owners = [s for s, names in (("mapper", mapper_fields), ("trainer", trainer_fields)) if parts[0] in names]

@@ -53,6 +53,3 @@ def paired_batch(z: torch.Tensor, attribute: str, prior: bool) -> torch.Tensor:
 
     half = normalize_2nd_moment(z[: z.shape[0] // 2])
     return torch.cat([half, flip_attribute_gaussian(half, attribute, prior)])
-
-
-

@@ -22,36 +22,47 @@ from latentedit.training.checkpoint import CheckpointStateError
 SCHEDULE_FIELDS = frozenset({
     "per_attribute_from_step", "lr", "lr_decay_from_step", "lr_decay_to_step", "lr_final_ratio",
     "detail_from_step", "detail_lr", "detail_decay_to_step", "smile_weight", "smile_boost_from_step",
-    "readout_weight", "readout_from_step", "readout_lr", "readout_factors", "pair_weight", "pair_from_step", "pair_attributes",
+    "readout_weight", "readout_from_step", "readout_lr", "readout_factors",
+    "pair_weight", "pair_from_step", "pair_attributes",
 })
 
 
 def _schedule(cfg, step: int) -> tuple:
     """Everything the config decides about training step ``step``."""
+    readout = cfg.readout_on(step) and (cfg.readout_weight, cfg.readout_lr, cfg.readout_factors)
+    pair = cfg.pair_on(step) and (cfg.pair_weight, cfg.pair_attribute(step))
     return (step >= cfg.per_attribute_from_step, round(cfg.lr_at(step), 12), cfg.smile_boost(step),
-            cfg.in_detail_phase(step), cfg.readout_on(step) and (cfg.readout_weight, cfg.readout_lr, cfg.readout_factors),
-            cfg.pair_on(step) and (cfg.pair_weight, cfg.pair_attribute(step)))
+            cfg.in_detail_phase(step), readout, pair)
 
 
-def config_from_checkpoint_dict(saved: dict, cls):
-    """The config a checkpoint was written with; fields it predates take their defaults (all "off")."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(saved) - names)
-    if unknown:
-        raise CheckpointStateError(f"checkpoint config has fields this version does not know: {', '.join(unknown)}")
-    data = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()}
-    return cls(**data)
+def _read_state(path) -> dict:
+    """The checkpoint at ``path`` (tensors only, ``weights_only``), or CheckpointStateError naming the file."""
+    try:
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+        json.loads(state["config"])  # the recipe and the step must be readable too
+        int(state["step"])
+    except Exception as exc:  # torch raises several types for damaged files
+        raise CheckpointStateError(f"{path}: not a readable distillation checkpoint ({type(exc).__name__}: "
+                                   f"{exc})") from None
+    return state
+
+
+def _config_of(state: dict, cls):
+    """The recipe a checkpoint was written with; fields it predates take their defaults (all "off")."""
+    from latentedit.training.config import dataclass_from_dict
+
+    return dataclass_from_dict(cls, json.loads(state["config"]), source="checkpoint config")
+
+
+def read_checkpoint(path, cls) -> tuple[dict, object]:
+    """(state, recipe) of the training checkpoint at ``path``, read once."""
+    state = _read_state(path)
+    return state, _config_of(state, cls)
 
 
 def checkpoint_config(path, cls):
     """The recipe stored in the training checkpoint at ``path`` (what ``--resume`` continues)."""
-    try:
-        state = torch.load(Path(path), map_location="cpu", weights_only=True)
-        saved = json.loads(state["config"])
-    except Exception as exc:  # torch raises several types for damaged files
-        raise CheckpointStateError(f"{path}: not a readable distillation checkpoint ({type(exc).__name__}: "
-                                   f"{exc})") from None
-    return config_from_checkpoint_dict(saved, cls)
+    return read_checkpoint(path, cls)[1]
 
 
 def extension_conflicts(old, new, step: int) -> list[str]:
@@ -73,15 +84,8 @@ def load_for_extension(path, *, config, modules: dict[str, torch.nn.Module],
 
     Raises CheckpointStateError naming the fields or the first step where the recipes part ways.
     """
-    path = Path(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        saved = json.loads(state["config"])
-        step = int(state["step"])
-    except Exception as exc:  # torch raises several types for damaged files
-        raise CheckpointStateError(f"{path}: not a readable distillation checkpoint ({type(exc).__name__}: "
-                                   f"{exc})") from None
-    old = config_from_checkpoint_dict(saved, type(config))
+    state, old = read_checkpoint(path, type(config))
+    step = int(state["step"])
     problems = extension_conflicts(old, config, step)
     if problems:
         raise CheckpointStateError(f"{path} (step {step}) cannot be continued with this recipe: "

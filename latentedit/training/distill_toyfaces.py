@@ -81,13 +81,11 @@ class DistillConfig:
     pair_attributes: tuple[str, ...] = ("smile",)
 
     def __post_init__(self):
-        from latentedit.toyfaces.factors import ATTRIBUTE_NAMES
+        from latentedit.toyfaces.factors import ATTRIBUTE_NAMES, FACTOR_NAMES
 
         if self.pair_weight > 0 and self.batch_size % 2:
             raise ValueError(f"pair_weight > 0 needs an even batch_size (half the batch is the flipped copy); "
                              f"got batch_size={self.batch_size}")
-        from latentedit.toyfaces.factors import FACTOR_NAMES
-
         unknown = [f for f in self.readout_factors if f not in FACTOR_NAMES]
         if unknown:
             raise ValueError(f"readout_factors must name toy-faces factors ({', '.join(FACTOR_NAMES)}); got "
@@ -140,7 +138,8 @@ class DistillConfig:
         unknown fields are errors that list the valid ones."""
         import dataclasses
 
-        from latentedit.training.config import dataclass_from_dict, parse_set_pairs
+        from latentedit.plugins.config import parse_set_pairs
+        from latentedit.training.config import dataclass_from_dict
 
         merged = dataclasses.asdict(self) | parse_set_pairs(pairs, source=source)
         return dataclass_from_dict(DistillConfig, merged, source=source)
@@ -329,13 +328,12 @@ def train(cfg: DistillConfig, run_dir, *, steps: int, resume: bool = False, chec
 def generator_from_run(run_dir) -> tuple[Generator, dict]:
     """The run's EMA generator (w_avg = mean of 10k mapped z) and the metadata an export stores with it."""
     from latentedit.io.checkpoints import compute_w_avg
-    from latentedit.training.distill_phases import checkpoint_config
+    from latentedit.training.distill_phases import read_checkpoint
 
     ckpt = Path(run_dir) / "checkpoint.pt"
     if not ckpt.is_file():
         raise FileNotFoundError(f"{ckpt} does not exist: --run-dir must be a train-generator run folder")
-    cfg = checkpoint_config(ckpt, DistillConfig)
-    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    state, cfg = read_checkpoint(ckpt, DistillConfig)
     G = Generator(cfg.generator_config())
     G.load_state_dict(state["modules"]["G_ema"])
     G.mapping.w_avg.copy_(compute_w_avg(G))
