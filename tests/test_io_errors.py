@@ -225,3 +225,21 @@ def test_pickle_of_nvidia_snapshot_without_generator(tmp_path):
         (tmp_path / "d.pkl").write_bytes(pickle.dumps({"D": rec}, protocol=4))
     one_line_error(load_generator, tmp_path / "d.pkl", "holds no generator")
     assert load_discriminator(tmp_path / "d.pkl")[0].config.channels == (4, 4)
+
+
+def test_atomic_write_gives_umask_permissions_and_keeps_a_replaced_files(tmp_path):
+    """tempfile creates 0600 files; a model written through atomic_write must be readable like any other file."""
+    import os
+
+    from latentedit.io.modelfile import atomic_write
+
+    old = os.umask(0o022)
+    try:
+        fresh = atomic_write(tmp_path / "new.bin", lambda p: open(p, "wb").write(b"x"))
+        assert fresh.stat().st_mode & 0o777 == 0o644
+        os.chmod(fresh, 0o640)
+        atomic_write(fresh, lambda p: open(p, "wb").write(b"y"))
+        assert fresh.stat().st_mode & 0o777 == 0o640 and fresh.read_bytes() == b"y"
+    finally:
+        os.umask(old)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

@@ -24,6 +24,9 @@ def test_scaffold_install_list_and_train(tmp_path, monkeypatch):
     project = tmp_path / "latentedit-blink-edit"
     result = CliRunner().invoke(cli, ["new-plugin", "blink_edit", "--dir", str(project)])
     assert result.exit_code == 0, result.output
+    umask = os.umask(0)
+    os.umask(umask)
+    assert project.stat().st_mode & 0o777 == 0o777 & ~umask  # not tempfile's 0700
 
     target = tmp_path / "site"
     pip = _run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",

@@ -96,13 +96,14 @@ def test_per_attribute_weight_map_gives_the_mouth_its_own_full_weight():
 def test_detail_phase_restarts_the_learning_rate_and_boosts_the_mouth():
     cfg = DistillConfig(lr=1e-3, lr_decay_from_step=100, lr_decay_to_step=300, lr_final_ratio=0.1,
                         detail_from_step=400, detail_lr=5e-4, detail_decay_to_step=600, smile_weight=12.0,
-                        attr_weight=4.0)
+                        attr_weight=4.0, smile_boost_from_step=-1)  # -1: the boost only in the detail phase
     assert cfg.lr_at(399) == pytest.approx(1e-4) and cfg.lr_at(400) == pytest.approx(5e-4)
     assert cfg.lr_at(500) == pytest.approx(0.5 * (5e-4 + 1e-4)) and cfg.lr_at(600) == cfg.lr_at(9_999)
     assert cfg.total_steps == 600 and cfg.smile_boost(399) == 1.0 and cfg.smile_boost(400) == 3.0
-    off = DistillConfig()  # the shipped recipe: no detail phase, no readout
-    assert off.total_steps == off.lr_decay_to_step == 30_000 and not off.in_detail_phase(10**6)
-    assert not off.readout_on(10**6) and DistillConfig(readout_weight=1.0).readout_on(0)
+    shipped = DistillConfig()  # the shipped recipe: no detail phase; readout and smile boost from step 0
+    assert shipped.total_steps == shipped.lr_decay_to_step == 30_000 and not shipped.in_detail_phase(10**6)
+    assert shipped.readout_on(0) and shipped.smile_boost(0) == shipped.smile_weight / shipped.attr_weight
+    assert not DistillConfig(readout_weight=0.0).readout_on(10**6)
 
     from latentedit.toyfaces.factors import INDEX, factors_from_gaussian
     from latentedit.toyfaces.renderer import render

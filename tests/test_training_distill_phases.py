@@ -16,9 +16,10 @@ from latentedit.training.distill_phases import extension_conflicts
 from latentedit.training.distill_toyfaces import (DistillConfig, DistillRun, pair_loss, paired_batch, targets_for,
                                                   train)
 
-# The "old" recipe: no readout, no pairs, no detail phase (like the shipped run's checkpoint).
+# The "old" recipe: no readout, no smile boost, no pairs, no detail phase (like the first generator's checkpoint).
 OLD = DistillConfig(resolution=16, w_dim=16, mapping_layers=2, channels=(16, 16, 8), batch_size=4, lr=5e-3,
-                    per_attribute_from_step=1, lr_decay_from_step=2, lr_decay_to_step=3)
+                    per_attribute_from_step=1, lr_decay_from_step=2, lr_decay_to_step=3, readout_weight=0.0,
+                    smile_boost_from_step=-1)
 LATER = dict(detail_from_step=3, detail_decay_to_step=6, readout_weight=5.0, readout_from_step=3, pair_weight=1.0,
              pair_from_step=3)
 

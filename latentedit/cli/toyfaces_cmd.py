@@ -198,6 +198,9 @@ def dataset(n, out, seed, resolution, prior, overwrite):
                     writer.writerows(label_rows(factors, first))
                     bar.update(len(factors))
         (tmp / "meta.json").write_text(json.dumps(dataset_meta(n, seed, prior, resolution), indent=1))
+        from latentedit.io.modelfile import published_mode
+
+        os.chmod(tmp, published_mode(out, directory=True))
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)

@@ -23,14 +23,28 @@ class ModelFileError(ValueError):
     """A model file is missing, unreadable, of the wrong kind, or does not match its model."""
 
 
+def published_mode(dest: str | os.PathLike, directory: bool = False) -> int:
+    """Permission bits a file (or folder) written at ``dest`` should get: those of the file it replaces, else
+    what ``open()`` / ``mkdir()`` would give under the umask (``tempfile`` creates its files 0600 and folders
+    0700, which would leave an exported model unreadable to the rest of a shared machine)."""
+    dest = Path(dest)
+    if dest.exists():
+        return dest.stat().st_mode & 0o7777
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
+
+
 def atomic_write(path: str | os.PathLike, write_fn) -> Path:
-    """Call ``write_fn(tmp_path)`` then atomically rename the temp file onto ``path``."""
+    """Call ``write_fn(tmp_path)`` then atomically rename the temp file onto ``path`` (with the permission bits
+    of ``published_mode``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write_fn(tmp)
+        os.chmod(tmp, published_mode(path))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -221,6 +221,9 @@ def scaffold_plugin(name: str, dest: str | os.PathLike | None = None) -> tuple[P
             path = tmp / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(Template(template).substitute(names), encoding="utf-8")
+        from latentedit.io.modelfile import published_mode
+
+        os.chmod(tmp, published_mode(dest, directory=True))
         if dest.exists():
             dest.rmdir()  # empty, checked above
         os.replace(tmp, dest)

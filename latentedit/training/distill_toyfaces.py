@@ -9,21 +9,25 @@ are flipped count ``attr_weight`` times more) pulls the small attributes (glasse
 Loss per step: weighted L1 at full, 1/2 and 1/4 resolution plus an image-gradient L1. EMA of G is the result.
 Data is a pure function of (seed, step), so ``--resume`` continues exactly.
 
-Two phases, both in the config: until ``per_attribute_from_step`` the weight map is the change when *all*
-attributes flip at once (normalised by its maximum, so the large changes — hair colour, glasses — dominate and
-the thin mouth curve gets little weight); from then on each attribute's change map is normalised on its own and
-the maximum over attributes is taken, so the mouth region counts as much as the glasses. The learning rate follows
-a cosine from ``lr`` down to ``lr * lr_final_ratio`` between ``lr_decay_from_step`` and ``lr_decay_to_step``.
+The weight map: until ``per_attribute_from_step`` the change when *all* attributes flip at once (normalised by
+its maximum, so the large changes — hair colour, glasses — dominate and the thin mouth curve gets little weight);
+from then on each attribute's change map normalised on its own, the smile's boosted by ``smile_weight /
+attr_weight`` from ``smile_boost_from_step``, and the maximum over attributes taken, so the mouth counts as much as
+the glasses. The learning rate follows a cosine from ``lr`` down to ``lr * lr_final_ratio`` between
+``lr_decay_from_step`` and ``lr_decay_to_step``.
 
-Later phases, all off by default and all config fields (``docs/toyfaces_generator.md`` has the measurements):
+The shipped recipe (the defaults; the second shipped generator, session 5) uses the per-attribute map, the smile
+boost and the latent readout (weight 10, all factors) from step 0. The first one (sessions 1-4,
+``training_runs/toyfaces-generator``) switched to the per-attribute map at step 14,344, had no smile boost and no
+readout, and lost the smile from W. The options (``docs/toyfaces_generator.md`` has the measurements):
 
 * the *latent readout* (``readout_weight``, ``readout_from_step``, ``readout_factors``): a zero-initialised linear
-  head regresses the normalised z (or chosen factors of it) from w, so no factor can leave W — the shipped
-  mapping squeezed the small-footprint ones out (R² of the smile coordinate from w: 0.07);
-* the *paired-flip loss* (``pair_weight``, ``pair_from_step``, ``pair_attributes``; ``distill_losses.pair_loss``):
+  head regresses the normalised z (or chosen factors of it) from w, so no factor can leave W — the first
+  generator's mapping squeezed the small-footprint ones out (R² of the smile coordinate from w: 0.07);
+* the *paired-flip loss* (off; ``pair_weight``, ``pair_from_step``, ``pair_attributes``; ``distill_losses.pair_loss``):
   half of each batch is the other half with one attribute flipped, and the generator's change must match the
   renderer's change;
-* the *detail phase* (``detail_from_step``): the smile's change map boosted by ``smile_weight / attr_weight``
+* the *detail phase* (off; ``detail_from_step``): the smile's change map boosted by ``smile_weight / attr_weight``
   (``smile_boost_from_step`` boosts it from any step), the image-gradient term weighted by the map, and a
   learning-rate restart at ``detail_lr`` with a cosine to ``lr * lr_final_ratio`` at ``detail_decay_to_step``.
   ``train(extend_from=...)`` continues a finished run with such a phase (``distill_phases``).
@@ -63,16 +67,16 @@ class DistillConfig:
     grad_weight: float = 1.0
     seed: int = 0
     prior: bool = True
-    per_attribute_from_step: int = 14_344
+    per_attribute_from_step: int = 0  # the first shipped generator (session 1-3) switched at 14_344
     lr_decay_from_step: int = 19_000
     lr_decay_to_step: int = 30_000
     lr_final_ratio: float = 0.05
     detail_from_step: int = 0  # 0 = off (the shipped generator has no detail phase; see the module docstring)
     detail_lr: float = 1e-3
     detail_decay_to_step: int = 42_000
-    smile_weight: float = 16.0
-    smile_boost_from_step: int = -1  # -1 = the smile boost only in the detail phase; >= 0: from that step on
-    readout_weight: float = 0.0  # 0 = off (the shipped generator has no readout)
+    smile_weight: float = 12.0
+    smile_boost_from_step: int = 0  # -1 = the smile boost only in the detail phase; >= 0: from that step on
+    readout_weight: float = 10.0  # 0 = off (the first shipped generator had none)
     readout_from_step: int = 0
     readout_lr: float = 1e-2
     readout_factors: tuple[str, ...] = ()  # factors the readout regresses (() = all of z)
