@@ -32,13 +32,15 @@ def score_samples(G, n: int, *, seed: int = 0, batch: int = 128) -> tuple[torch.
     return torch.cat(ws), torch.cat(logits)
 
 
-def fit_toy_directions(G, *, n: int = 4000, seed: int = 0, ratio: float = 0.25):
-    """A fitted ``directions`` mapper (InterFaceGAN, W space) for the toy attributes of generator ``G``."""
+def fit_toy_directions(G, *, n: int = 4000, seed: int = 0, ratio: float = 0.25, edit_distance: float = 3.0):
+    """A fitted ``directions`` mapper (InterFaceGAN, W space) for the toy attributes of generator ``G``; a full
+    edit goes ``edit_distance`` standard deviations of the samples' signed distance past each boundary."""
     from latentedit.plugins import GeneratorInfo, build_mapper
     from latentedit.toyfaces.factors import ATTRIBUTE_NAMES
 
     info = GeneratorInfo(num_ws=G.num_ws, w_dim=G.w_dim, attribute_names=ATTRIBUTE_NAMES, resolution=G.resolution)
-    mapper = build_mapper("directions", info, {"method": "interfacegan", "space": "w", "ratio": ratio, "seed": seed})
+    mapper = build_mapper("directions", info, {"method": "interfacegan", "space": "w", "ratio": ratio, "seed": seed,
+                                              "distance_unit": "std", "edit_distance": edit_distance})
     w_plus, logits = score_samples(G, n, seed=seed)
     return mapper.fit(w_plus=w_plus, labels=logits)
 

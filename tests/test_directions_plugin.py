@@ -56,6 +56,27 @@ def test_interfacegan_recovers_planted_normals_and_reaches_target_distance():
     assert torch.allclose(out - w, (out - w)[:, :1].expand_as(w))
 
 
+def test_std_unit_scales_the_edit_by_each_attributes_spread_and_survives_a_file(tmp_path):
+    """W spaces differ in scale: with distance_unit='std' a full edit is edit_distance standard deviations of the
+    fitted samples' signed distance, whatever the W units (planted: W shrunk 5x, so the spread is ~0.2)."""
+    w_plus, scores, n_smile, _ = planted(2000)
+    m = DirectionsMapper(DirectionsConfig(ratio=0.2, distance_unit="std", edit_distance=2.0), GI)
+    m.fit(w_plus=w_plus * 0.2, labels=scores)
+    spread = float((w_plus[:, 0] * 0.2 @ m.direction("smile")).std())
+    assert m.config.spreads[0] == pytest.approx(spread, rel=1e-4) and 0.18 < spread < 0.22
+    w = planted(8, seed=5)[0] * 0.2
+    out = m(w, target=torch.tensor([[0.0, float("nan")]] * 8))
+    torch.testing.assert_close(m.signed_distance(out)[:, 0], torch.full((8,), -2.0 * spread), atol=1e-4, rtol=0)
+    step = m.edit_steps(w, {"glasses": 1.0}) - w
+    assert float(step[0, 0].norm()) == pytest.approx(2.0 * m.config.spreads[1], rel=1e-4)
+    again = type(m).load(m.save(tmp_path / "d.safetensors"))
+    assert again.config.spreads == m.config.spreads and again.config.distance_unit == "std"
+    with pytest.raises(RuntimeError, match="needs the spreads"):
+        DirectionsMapper(DirectionsConfig(distance_unit="std"), GI).full_edit_distance(0)
+    with pytest.raises(ValueError, match="distance_unit must be one of"):
+        DirectionsConfig(distance_unit="sigma")
+
+
 def test_conditional_editing_keeps_the_condition():
     m = fitted(conditions=("glasses",))
     w = planted(8, seed=6)[0]

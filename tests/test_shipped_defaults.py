@@ -82,6 +82,20 @@ def test_shipped_isf_flips_attributes_and_varies_with_noise(G):
 
 
 @need(GEN, DIRS)
+@torch.no_grad()
+def test_shipped_directions_edit_within_the_spread_of_the_samples(G):
+    """A full edit must land where samples of the generator live: at most ~3.5 standard deviations of the signed
+    distance past the boundary (an absolute 3.0 sent the second generator's smile 17 of them away)."""
+    from latentedit.toy_directions import load_toy_directions
+
+    m = load_toy_directions(G, fit_if_missing=False)
+    w = G.mapping(torch.randn(1000, G.z_dim, generator=torch.Generator().manual_seed(12)))
+    spread = m.signed_distance(w).std(dim=0)
+    for a, name in enumerate(m.generator_info.attribute_names):
+        assert 1.0 < m.full_edit_distance(a) / float(spread[a]) < 3.5, (name, m.full_edit_distance(a), spread[a])
+
+
+@need(GEN, DIRS)
 def test_demo_writes_the_grid_and_reports_flips(tmp_path):
     res = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output

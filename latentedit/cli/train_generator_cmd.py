@@ -140,9 +140,12 @@ def eval_generator_cmd(generator_path, run_dir, n, json_out):
 @click.option("--n", type=click.IntRange(100), default=4000, show_default=True, help="Samples scored by the judge.")
 @click.option("--ratio", type=click.FloatRange(0.01, 0.5), default=0.25, show_default=True,
               help="InterFaceGAN: the top and bottom fraction of scores used to fit each boundary.")
+@click.option("--edit-distance", type=click.FloatRange(min=0, min_open=True), default=3.0, show_default=True,
+              help="A full edit moves to this many standard deviations of the samples' signed distance, on the "
+                   "target side of each boundary.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Directions mapper file to write.")
-def fit_directions_cmd(generator_path, n, ratio, seed, out):
+def fit_directions_cmd(generator_path, n, ratio, edit_distance, seed, out):
     """Fit InterFaceGAN directions in W for the toy attributes (scores from the toy attribute judge).
 
     \b
@@ -153,7 +156,8 @@ def fit_directions_cmd(generator_path, n, ratio, seed, out):
     from latentedit.toy_directions import fit_toy_directions
 
     G, _ = load_generator_or_default(generator_path, "cpu")
-    mapper = fit_toy_directions(G, n=n, seed=seed, ratio=ratio)
+    mapper = fit_toy_directions(G, n=n, seed=seed, ratio=ratio, edit_distance=edit_distance)
     path = mapper.save(out, extra={"generator_fingerprint": G.fingerprint(),
-                                   "fit": {"n": n, "ratio": ratio, "seed": seed, "judge": "toyfaces attributes"}})
+                                   "fit": {"n": n, "ratio": ratio, "seed": seed, "judge": "toyfaces attributes",
+                                           "edit_distance_std": edit_distance}})
     click.echo(f"wrote {path}")

@@ -2,13 +2,21 @@
 
 One direction per attribute: a unit normal ``n`` and an offset ``b`` so that ``d(w) = w·n + b`` is a signed
 distance (> 0: attribute present). ``forward(w_plus, target=t)`` moves each latent along ``n`` until
-``d = (2t - 1) · edit_distance`` (t = 1 present, 0 absent; NaN leaves that attribute alone). ``edit_steps``
-adds ``step · edit_distance · n`` instead (the CLI's ``--attr smile=+1``). Conditional editing projects the
-normals of ``conditions`` out of every other direction, so editing one attribute keeps the conditioned ones.
+``d = (2t - 1) · D`` (t = 1 present, 0 absent; NaN leaves that attribute alone). ``edit_steps`` adds
+``step · D · n`` instead (the CLI's ``--attr smile=+1``). Conditional editing projects the normals of
+``conditions`` out of every other direction, so editing one attribute keeps the conditioned ones.
+
+The full-edit distance ``D`` of an attribute is ``edit_distance`` in W units (``distance_unit="absolute"``,
+InterFaceGAN's convention: its 3.0 is three standard deviations of a unit Gaussian Z), or ``edit_distance`` times
+that attribute's *spread* (``distance_unit="std"``): the standard deviation of the fitted samples' signed
+distances, recorded by ``fit`` in ``spreads``. W spaces differ in scale from one generator to the next (the toy
+generator's smile spread is 0.17 W units, its hair colour's 1.1), so a fixed absolute distance is a small nudge
+on one and a jump far off the distribution on another.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -20,6 +28,7 @@ from latentedit_directions.interfacegan import project_boundary, train_boundary
 
 METHODS = ("interfacegan", "ganspace", "sefa")
 SPACES = ("w", "w_plus")
+DISTANCE_UNITS = ("absolute", "std")
 
 
 @dataclass(frozen=True)
@@ -27,7 +36,12 @@ class DirectionsConfig(MapperConfig):
     method: str = field(default="interfacegan", metadata={"doc": "interfacegan | ganspace | sefa"})
     space: str = field(default="w", metadata={"doc": "w: one direction for all edited layers; w_plus: per-layer"})
     ratio: float = field(default=0.02, metadata={"doc": "InterFaceGAN: top/bottom fraction of scored samples"})
-    edit_distance: float = field(default=3.0, metadata={"doc": "target |signed distance| for a full edit"})
+    edit_distance: float = field(default=3.0, metadata={"doc": "target |signed distance| for a full edit, in "
+                                                               "distance_unit"})
+    distance_unit: str = field(default="absolute", metadata={
+        "doc": "absolute: edit_distance in W units; std: in units of each attribute's spread (spreads)"})
+    spreads: tuple[float, ...] = field(default=(), metadata={
+        "doc": "per attribute: std of the fitted samples' signed distances (written by fit)"})
     conditions: tuple[str, ...] = field(default=(), metadata={"doc": "attributes held fixed while editing others"})
     layers: tuple[int, ...] = field(default=(), metadata={"doc": "W+ layers the edit touches (empty: all)"})
     n_components: int = field(default=32, metadata={"doc": "GANSpace: PCA components to search"})
@@ -38,6 +52,10 @@ class DirectionsConfig(MapperConfig):
             raise ValueError(f"method must be one of {METHODS}; got {self.method!r}")
         if self.space not in SPACES:
             raise ValueError(f"space must be one of {SPACES}; got {self.space!r}")
+        if self.distance_unit not in DISTANCE_UNITS:
+            raise ValueError(f"distance_unit must be one of {DISTANCE_UNITS}; got {self.distance_unit!r}")
+        if not all(isinstance(v, (int, float)) and v > 0 and math.isfinite(v) for v in self.spreads):
+            raise ValueError(f"spreads must be finite numbers > 0; got {self.spreads!r}")
 
 
 class DirectionsMapper(Mapper):
@@ -59,6 +77,8 @@ class DirectionsMapper(Mapper):
         if unknown or bad_layers:
             raise ValueError(f"conditions must name attributes in {list(gi.attribute_names)} and layers lie in "
                              f"[0, {gi.num_ws}); got unknown {unknown}, layers {bad_layers}")
+        if self.config.spreads and len(self.config.spreads) != gi.n_attr:
+            raise ValueError(f"spreads must hold one value per attribute ({gi.n_attr}); got {len(self.config.spreads)}")
 
     # ---- codes in the direction's space ---------------------------------------------------------------------
     def _codes(self, w_plus: torch.Tensor) -> torch.Tensor:
@@ -84,6 +104,16 @@ class DirectionsMapper(Mapper):
             raise RuntimeError(f"no direction fitted for {self.generator_info.attribute_names[a]!r}; call fit(...) "
                                "or load a fitted file")
 
+    def full_edit_distance(self, a: int) -> float:
+        """``D`` of attribute a: the |signed distance| of a full edit, in W units."""
+        cfg = self.config
+        if cfg.distance_unit == "absolute":
+            return cfg.edit_distance
+        if not cfg.spreads:
+            raise RuntimeError("distance_unit='std' needs the spreads that fit(...) records; this mapper has none "
+                               "(a file imported from a community format?): use distance_unit='absolute'")
+        return cfg.edit_distance * cfg.spreads[a]
+
     def signed_distance(self, w_plus: torch.Tensor) -> torch.Tensor:
         """(B, num_ws, w_dim) -> (B, n_attr)."""
         return self._codes(w_plus) @ self.normals.T + self.offsets
@@ -96,12 +126,12 @@ class DirectionsMapper(Mapper):
                 continue
             self._check_fitted(a)
             d = self.signed_distance(out)[:, a]
-            goal = (2 * t.clamp(0, 1) - 1) * self.config.edit_distance
+            goal = (2 * t.clamp(0, 1) - 1) * self.full_edit_distance(a)
             out = out + self._delta(a, torch.where(torch.isnan(t), torch.zeros_like(d), goal - d), out)
         return out
 
     def edit_steps(self, w_plus: torch.Tensor, steps: dict[str, float]) -> torch.Tensor:
-        """Additive edits: ``w + step · edit_distance · n`` per named attribute. w_plus: (B, num_ws, w_dim)."""
+        """Additive edits: ``w + step · D · n`` per named attribute. w_plus: (B, num_ws, w_dim)."""
         names = list(self.generator_info.attribute_names)
         out = w_plus
         for name, step in steps.items():
@@ -109,7 +139,7 @@ class DirectionsMapper(Mapper):
                 raise KeyError(f"unknown attribute {name!r}; valid: {names}")
             a = names.index(name)
             self._check_fitted(a)
-            amount = torch.full((w_plus.shape[0],), float(step) * self.config.edit_distance, dtype=w_plus.dtype)
+            amount = torch.full((w_plus.shape[0],), float(step) * self.full_edit_distance(a), dtype=w_plus.dtype)
             out = out + self._delta(a, amount, out)
         return out
 
@@ -145,6 +175,8 @@ class DirectionsMapper(Mapper):
             self._assign_components(codes, scores, candidates)
         self.fitted.fill_(1)
         self._apply_conditions()
+        spreads = (codes @ self.normals.T).std(dim=0).clamp_min(1e-8)       # (n_attr,)
+        self.config = dataclasses.replace(cfg, spreads=tuple(float(v) for v in spreads))
         return self
 
     def _assign_components(self, codes, scores, candidates) -> None:
