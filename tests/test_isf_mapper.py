@@ -29,7 +29,8 @@ def _inputs(b=4, seed=0):
 
 @pytest.mark.parametrize("config", [SMALL, ISFConfig(z_dim=4, hidden_dim=8, shared_heads=True, residual=False,
                                                      keep_code=False),
-                                    ISFConfig(z_dim=4, hidden_dim=8, layer_masks=(("smile", (4, 5)),))])
+                                    ISFConfig(z_dim=4, hidden_dim=8, layer_masks=(("smile", (4, 5)),)),
+                                    ISFConfig(z_dim=4, hidden_dim=8, shared_delta=True)])
 def test_contract(tmp_path, config):
     check_mapper_contract(ISFMapper, config, tmp_path=tmp_path)
 
@@ -72,6 +73,24 @@ def test_residual_starts_near_identity_and_z_none_is_deterministic():
         out = m(w, target=t)
         assert torch.equal(out, m(w, target=t, z=torch.zeros(4, 8)))
     assert (out - w).abs().mean() < 0.5 * w.abs().mean()
+
+
+def test_shared_delta_adds_the_layer_mean_of_the_change_to_every_layer():
+    torch.manual_seed(0)
+    per_layer = ISFMapper(SMALL.replace(residual_init_scale=1.0), GI).eval()
+    shared = ISFMapper(SMALL.replace(residual_init_scale=1.0, shared_delta=True), GI).eval()
+    shared.load_state_dict(per_layer.state_dict())
+    w, t = _inputs()
+    w = w[:, :1].expand_as(w).contiguous()          # a W code broadcast to W+
+    z = per_layer.sample_noise(4)
+    with torch.no_grad():
+        d_layer, d_shared = per_layer(w, target=t, z=z) - w, shared(w, target=t, z=z) - w
+    assert float((d_layer - d_layer[:, :1]).abs().amax()) > 1e-3       # per-layer changes differ ...
+    torch.testing.assert_close(d_shared, d_layer.mean(dim=1, keepdim=True).expand_as(w))  # ... shared: their mean
+    out = shared(w, target=t, z=z)
+    assert torch.equal(out, out[:, :1].expand_as(out))                 # a W source stays in W
+    with pytest.raises(ConfigError, match="shared_delta=True needs residual=True"):
+        ISFConfig(shared_delta=True, residual=False)
 
 
 def test_layer_masks_copy_untouched_layers_back():

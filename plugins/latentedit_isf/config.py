@@ -35,6 +35,10 @@ class ISFConfig(MapperConfig):
     residual: bool = field(default=True, metadata={"doc": "output w + Δ (ISF: false, absolute w+)"})
     residual_init_scale: float = field(default=0.1, metadata={
         "doc": "scale of the last layer's initial weights when residual (small: starts near identity)"})
+    shared_delta: bool = field(default=False, metadata={
+        "doc": "residual only: average the per-layer change over the W+ layers and add that one change to every "
+               "layer, so a W source stays in W (edits along the generator's W manifold, like a direction; "
+               "ISF: per-layer)"})
     layer_masks: tuple[tuple[str, tuple[int, ...]], ...] = field(default=(), metadata={
         "doc": "per-attribute W+ layers an edit may change, e.g. [[\"smile\", [4, 5]]]; layers outside the union "
                "of the edited attributes' masks are copied back from the input (ISF --use_post). Attributes "
@@ -54,6 +58,8 @@ class ISFConfig(MapperConfig):
             bad.append(f"keep_prob={self.keep_prob!r} (expected a probability in [0, 1])")
         if not self.residual_init_scale >= 0.0:
             bad.append(f"residual_init_scale={self.residual_init_scale!r} (expected a number >= 0)")
+        if self.shared_delta and not self.residual:
+            bad.append("shared_delta=True needs residual=True (a change to share)")
         names = [n for n, _ in self.layer_masks]
         if len(set(names)) != len(names):
             bad.append(f"layer_masks names an attribute twice: {names}")

@@ -11,7 +11,8 @@ column of ``target`` is edited in the same pass (multi-attribute).
 (with ``keep_code``, the code carries an 'edit' mask beside the values, and the trainer asks kept attributes to stay
 as the source has them). ``z=None`` means ``z = 0`` (deterministic: the centre of the noise distribution); pass
 ``mapper.sample_noise(B)`` draws for diverse outputs. ``layer_masks`` restrict which W+ layers an attribute may
-change; the other layers are copied back from the input (ISF-GAN's ``--use_post``).
+change; the other layers are copied back from the input (ISF-GAN's ``--use_post``). ``shared_delta`` adds one
+change (the mean over layers) to every layer, so edits of a W code stay in W.
 """
 
 from __future__ import annotations
@@ -144,6 +145,8 @@ class ISFMapper(Mapper):
             z = w_plus.new_zeros(w_plus.shape[0], self.config.z_dim)
         s = self.condition(torch.cat([z.to(w_plus.dtype), code], dim=1))     # (B, L, H)
         delta_or_w = self.out(self.adaln(w_plus, s))                          # (B, L, D)
+        if self.config.shared_delta:                                          # one change for every layer
+            delta_or_w = delta_or_w.mean(dim=1, keepdim=True).expand_as(delta_or_w)
         out = w_plus + delta_or_w if self.config.residual else delta_or_w
         if self.config.layer_masks and (self.config.masks_in_training or not self.training):
             out = self.copy_untouched_layers(out, w_plus, edited)
