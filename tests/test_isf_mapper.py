@@ -30,7 +30,7 @@ def _inputs(b=4, seed=0):
 @pytest.mark.parametrize("config", [SMALL, ISFConfig(z_dim=4, hidden_dim=8, shared_heads=True, residual=False,
                                                      keep_code=False),
                                     ISFConfig(z_dim=4, hidden_dim=8, layer_masks=(("smile", (4, 5)),)),
-                                    ISFConfig(z_dim=4, hidden_dim=8, shared_delta=True)])
+                                    ISFConfig(z_dim=4, hidden_dim=8, shared_delta=True, relative_delta=True)])
 def test_contract(tmp_path, config):
     check_mapper_contract(ISFMapper, config, tmp_path=tmp_path)
 
@@ -91,6 +91,24 @@ def test_shared_delta_adds_the_layer_mean_of_the_change_to_every_layer():
     assert torch.equal(out, out[:, :1].expand_as(out))                 # a W source stays in W
     with pytest.raises(ConfigError, match="shared_delta=True needs residual=True"):
         ISFConfig(shared_delta=True, residual=False)
+
+
+def test_relative_delta_keeps_everything_exactly_and_has_no_target_blind_part():
+    torch.manual_seed(0)
+    m = ISFMapper(SMALL.replace(residual_init_scale=1.0, relative_delta=True), GI).eval()
+    plain = ISFMapper(SMALL.replace(residual_init_scale=1.0), GI).eval()
+    plain.load_state_dict(m.state_dict())
+    w, t = _inputs()
+    z = m.sample_noise(4)
+    keep = torch.full((4, GI.n_attr), float("nan"))
+    with torch.no_grad():
+        assert torch.equal(m(w, target=keep, z=z), w)                  # keep everything: the input, exactly
+        assert float((plain(w, target=keep, z=z) - w).abs().amax()) > 1e-2   # the plain mapper moves it anyway
+        # the change = plain change for the target minus plain change for keep-everything
+        torch.testing.assert_close(m(w, target=t, z=z) - w,
+                                   (plain(w, target=t, z=z) - w) - (plain(w, target=keep, z=z) - w))
+    with pytest.raises(ConfigError, match="relative_delta=True needs residual=True and keep_code=True"):
+        ISFConfig(relative_delta=True, keep_code=False)
 
 
 def test_layer_masks_copy_untouched_layers_back():

@@ -39,6 +39,9 @@ class ISFConfig(MapperConfig):
         "doc": "residual only: average the per-layer change over the W+ layers and add that one change to every "
                "layer, so a W source stays in W (edits along the generator's W manifold, like a direction; "
                "ISF: per-layer)"})
+    relative_delta: bool = field(default=False, metadata={
+        "doc": "residual with keep_code only: the change is the network's output for the target's code minus its "
+               "output for the keep-everything code, so no part of it is blind to the target (keep all = identity)"})
     layer_masks: tuple[tuple[str, tuple[int, ...]], ...] = field(default=(), metadata={
         "doc": "per-attribute W+ layers an edit may change, e.g. [[\"smile\", [4, 5]]]; layers outside the union "
                "of the edited attributes' masks are copied back from the input (ISF --use_post). Attributes "
@@ -60,6 +63,8 @@ class ISFConfig(MapperConfig):
             bad.append(f"residual_init_scale={self.residual_init_scale!r} (expected a number >= 0)")
         if self.shared_delta and not self.residual:
             bad.append("shared_delta=True needs residual=True (a change to share)")
+        if self.relative_delta and not (self.residual and self.keep_code):
+            bad.append("relative_delta=True needs residual=True and keep_code=True (a keep-everything code)")
         names = [n for n, _ in self.layer_masks]
         if len(set(names)) != len(names):
             bad.append(f"layer_masks names an attribute twice: {names}")

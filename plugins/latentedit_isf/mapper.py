@@ -12,7 +12,11 @@ column of ``target`` is edited in the same pass (multi-attribute).
 as the source has them). ``z=None`` means ``z = 0`` (deterministic: the centre of the noise distribution); pass
 ``mapper.sample_noise(B)`` draws for diverse outputs. ``layer_masks`` restrict which W+ layers an attribute may
 change; the other layers are copied back from the input (ISF-GAN's ``--use_post``). ``shared_delta`` adds one
-change (the mean over layers) to every layer, so edits of a W code stay in W.
+change (the mean over layers) to every layer, so edits of a W code stay in W. ``relative_delta`` subtracts the
+network's own output for the keep-everything code (values 0, edit mask 0) from its output for the target's code:
+a part of the change that does not depend on the target cancels, so asked to keep everything the mapper returns
+its input exactly. (Without it, the toy mapper's first few hundred steps learned one shift of every face, of the
+size of W's whole spread, towards the majority labels: the cheapest way down the attribute loss.)
 """
 
 from __future__ import annotations
@@ -143,8 +147,12 @@ class ISFMapper(Mapper):
         code, edited = self._code(target.to(w_plus.dtype))
         if z is None:
             z = w_plus.new_zeros(w_plus.shape[0], self.config.z_dim)
-        s = self.condition(torch.cat([z.to(w_plus.dtype), code], dim=1))     # (B, L, H)
+        z = z.to(w_plus.dtype)
+        s = self.condition(torch.cat([z, code], dim=1))                       # (B, L, H)
         delta_or_w = self.out(self.adaln(w_plus, s))                          # (B, L, D)
+        if self.config.relative_delta:  # minus the same network asked to keep everything: no target-blind change
+            s_keep = self.condition(torch.cat([z, torch.zeros_like(code)], dim=1))
+            delta_or_w = delta_or_w - self.out(self.adaln(w_plus, s_keep))
         if self.config.shared_delta:                                          # one change for every layer
             delta_or_w = delta_or_w.mean(dim=1, keepdim=True).expand_as(delta_or_w)
         out = w_plus + delta_or_w if self.config.residual else delta_or_w
