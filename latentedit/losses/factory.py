@@ -24,6 +24,7 @@ from latentedit.losses.perceptual import LPIPSLoss, build_lpips
 from latentedit.losses.weights import active_losses, resolve_loss_weights
 
 TRAINER_LOSSES = ("adversarial", "r1")
+ATTRIBUTE_KEEP = ("label", "source_prob")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,11 +47,19 @@ class LossSettings:
         default=None, metadata={"doc": "face box (top, bottom, left, right) as fractions of the aligned crop"})
     attribute_pos_weight: tuple[float, ...] | None = dataclasses.field(
         default=None, metadata={"doc": "BCE pos_weight per attribute (n_attr values)"})
+    attribute_keep: str = dataclasses.field(default="label", metadata={
+        "doc": "what the attribute loss asks of the attributes a target leaves unchanged: 'label' (ISF: the source's "
+               "hard label, which rewards pushing them to extremes) or 'source_prob' (the classifier's own "
+               "probability on the source image: keep them where they were)"})
     neighbourhood_per_layer: bool = dataclasses.field(
         default=False, metadata={"doc": "neighbourhood norm per W+ layer instead of per sample"})
     cycle_kind: str = dataclasses.field(default="l1", metadata={"doc": "l1 or l2 for latent and image cycles"})
     diversity_decay_steps: int = dataclasses.field(
         default=0, metadata={"doc": "linear decay of the diversity weight to 0 over this many steps (0 = none)"})
+
+    def __post_init__(self):
+        if self.attribute_keep not in ATTRIBUTE_KEEP:
+            raise ValueError(f"losses.attribute_keep must be one of {ATTRIBUTE_KEEP}; got {self.attribute_keep!r}")
 
 
 def build_loss_modules(weights: Mapping[str, float], settings: LossSettings | None = None, *,

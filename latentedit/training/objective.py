@@ -40,6 +40,7 @@ class Batch:
     objective then replaces style/style2 by the reference's encoded style and back_style by the sources' own).
     reference_targets: reference transfer — target holds the reference's labels and the mapper is called with
     target=None (the reference's style decides every attribute); the edit back also uses target=None.
+    source_prob (b, n_attr) or None: the classifier's probabilities on the source images (``attribute_keep``).
     """
 
     w_plus: torch.Tensor
@@ -55,6 +56,16 @@ class Batch:
     ref_w_plus: torch.Tensor | None = None
     ref_images: torch.Tensor | None = None
     reference_targets: bool = False
+    source_prob: torch.Tensor | None = None
+
+
+def attribute_loss_target(b: "Batch") -> torch.Tensor:
+    """What the attribute loss compares the edit with (b, n_attr): the target, except that attributes the target
+    leaves unchanged get the source's own probability when the batch carries it (``losses.attribute_keep=
+    'source_prob'``), so keeping them means keeping them where they were, not pushing them to 0 or 1."""
+    if b.source_prob is None or b.reference_targets:
+        return b.target
+    return torch.where(b.target == b.source, b.source_prob.to(b.target.dtype), b.target)
 
 
 def style_hook(mapper: nn.Module):
@@ -144,11 +155,11 @@ class MapperObjective(nn.Module):
         if D is not None and ("attribute" in w or "adversarial" in w):
             rf, cls = D(x_edit)
             if "attribute" in w:
-                terms["attribute"] = w["attribute"] * attribute_loss(cls, b.target)
+                terms["attribute"] = w["attribute"] * attribute_loss(cls, attribute_loss_target(b))
             if "adversarial" in w:
                 terms["adversarial"] = w["adversarial"] * generator_adversarial_loss(rf)
         elif "attribute" in w:
-            terms["attribute"] = L["attribute"](x_edit, b.target)
+            terms["attribute"] = L["attribute"](x_edit, attribute_loss_target(b))
         if "lpips" in w:
             terms["lpips"] = L["lpips"](x_edit, x_src)
         if "identity" in w:

@@ -39,14 +39,18 @@ class StepRunner:
 
     # ---- helpers -------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def labeller(self, images: torch.Tensor) -> torch.Tensor:
-        """Source labels (B, n_attr) in {0, 1}: the classifier's logits > 0."""
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """The classifier's logits (B, n_attr), checked."""
         logits = self.t.classifier(images)
         n = len(self.t.attribute_names)
         if logits.ndim != 2 or logits.shape[1] != n:
             raise ValueError(f"the classifier must return logits (B, {n}) for attributes {self.t.attribute_names};"
                              f" it returned {tuple(logits.shape)}")
-        return (logits > 0).float()
+        return logits
+
+    def labeller(self, images: torch.Tensor) -> torch.Tensor:
+        """Source labels (B, n_attr) in {0, 1}: the classifier's logits > 0."""
+        return (self.logits(images) > 0).float()
 
     def wrap_ddp(self) -> None:
         """Under DDP, wrap the objectives (not the mapper itself) so one forward per step syncs the gradients."""
@@ -93,7 +97,9 @@ class StepRunner:
                                                                        device="cpu")]
         with torch.no_grad(), self._autocast():
             images = synthesize(t.G, [w], noise_mode=tc.noise_mode, synth_noise=synth_noise)[0]
-        source = self.labeller(images.float())
+        source_logits = self.logits(images.float())
+        source = (source_logits > 0).float()
+        source_prob = source_logits.float().sigmoid() if tc.losses.attribute_keep == "source_prob" else None
         target = flip_targets(source, r.flip_keys.to(dev), r.n_flips.to(dev))
         mv = (lambda x: None if x is None else x.to(dev))  # noqa: E731
         style, style2, back_style = mv(r.style_noise), mv(r.style_noise2), mv(r.style_noise2)
@@ -107,7 +113,7 @@ class StepRunner:
             target = self.labeller(ref_img.float())
         return Batch(w_plus=w, images=images, source=source, target=target, noise=mv(r.noise), noise2=mv(r.noise2),
                      style=style, style2=style2, back_style=back_style, synth_noise=synth_noise,
-                     ref_w_plus=ref_w, ref_images=ref_img, reference_targets=reference)
+                     ref_w_plus=ref_w, ref_images=ref_img, reference_targets=reference, source_prob=source_prob)
 
     def _autocast(self):
         dev = self.t.ctx.device
