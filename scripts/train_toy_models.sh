@@ -26,10 +26,12 @@ $LE toyfaces eval-generator --n 2000 --json "$RUNS/generator/quality.json"
 $LE toyfaces export-generator --run-dir "$RUNS/generator" --out "$ASSETS/toyfaces_generator.safetensors" \
     --quality-json "$RUNS/generator/quality.json"
 
-# 2. InterFaceGAN directions in W, scored by the toy attribute judge.
+# 2. InterFaceGAN directions in W, scored by the toy attribute judge; a full edit goes 3 standard deviations of the
+#    samples' signed distance past each boundary (distance_unit std).
 $LE toyfaces fit-directions --n 4000 --out "$ASSETS/toyfaces_directions.safetensors"
 
-# 3. The ISF mapper and the e4e encoder, side by side (one thread each: the small nets scale poorly).
+# 3. The ISF mapper (2,000 steps, about 35 min) and the e4e encoder, side by side (one thread each: the small nets
+#    scale poorly).
 OMP_NUM_THREADS=1 $LE train mapper isf --config configs/toyfaces_isf.json --out "$RUNS/isf" \
     $(resume_flag "$RUNS/isf/checkpoint.pt") &
 isf=$!
