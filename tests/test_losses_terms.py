@@ -191,3 +191,31 @@ def test_sum_losses_weights_and_reports_non_finite_terms():
     assert set(info.value.terms) == {"attribute", "lpips"}
     with pytest.raises(ValueError, match="scalar"):
         sum_losses({"attribute": torch.zeros(2)})
+
+
+def test_random_shift_flip_moves_each_image_by_at_most_the_shift_and_passes_gradients():
+    from latentedit.losses.attribute import random_shift_flip
+
+    x = torch.zeros(64, 1, 9, 9)
+    x[:, :, 4, 4] = 1.0                                   # one bright pixel in the centre of every image
+    x.requires_grad_(True)
+    assert random_shift_flip(x, 0) is x
+    out = random_shift_flip(x, 2, generator=torch.Generator().manual_seed(0))
+    pos = out.detach().flatten(1).argmax(dim=1)
+    rows, cols = pos // 9, pos % 9
+    assert int((rows - 4).abs().max()) == 2 and int((cols - 4).abs().max()) == 2  # every offset reached, none more
+    assert len(set(zip(rows.tolist(), cols.tolist()))) > 10
+    assert torch.allclose(out.detach().sum(dim=(1, 2, 3)), torch.ones(64))    # the pixel is moved, not lost
+    out.sum().backward()                                  # every output pixel comes from exactly one input pixel
+    assert float(x.grad.sum()) == out.numel() and torch.equal(x.grad[:, :, 4, 4], torch.ones(64, 1))
+    asym = torch.zeros(200, 1, 1, 4)
+    asym[..., 0] = 1.0                                    # a left edge: mirrored images have it on the right
+    mirrored = random_shift_flip(asym, 1, generator=torch.Generator().manual_seed(1))[..., 0, 0, 3] == 1.0
+    assert 60 < int(mirrored.sum()) < 140
+
+
+def test_attribute_augment_shift_is_validated():
+    from latentedit.losses import LossSettings
+
+    with pytest.raises(ValueError, match="attribute_augment_shift must be an int >= 0"):
+        LossSettings(attribute_augment_shift=-1)

@@ -20,6 +20,21 @@ def _shape(t) -> str:
     return str(tuple(t.shape)) if isinstance(t, torch.Tensor) else type(t).__name__
 
 
+def random_shift_flip(images: torch.Tensor, max_shift: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each image (B, 3, H, W) shifted by its own random integer offset in [-max_shift, max_shift] on both axes
+    (replicate padding) and mirrored left-right with probability 1/2. Differentiable in the images; the judge then
+    sees the edit from slightly different places, so a change that only one exact pixel layout reads as the
+    attribute (an adversarial pattern for that judge) counts less than the attribute itself."""
+    if max_shift <= 0:
+        return images
+    b, _, h, w = images.shape
+    pad = F.pad(images, (max_shift,) * 4, mode="replicate")
+    off = torch.randint(0, 2 * max_shift + 1, (b, 2), generator=generator).tolist()
+    out = torch.stack([pad[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(off)])
+    flip = torch.rand(b, generator=generator) < 0.5
+    return torch.where(flip.view(b, 1, 1, 1).to(out.device), out.flip(-1), out)
+
+
 def attribute_loss(logits: torch.Tensor, target: torch.Tensor, *, pos_weight: torch.Tensor | None = None,
                    mask: torch.Tensor | None = None) -> torch.Tensor:
     """Mean BCE-with-logits over the kept terms.
@@ -55,13 +70,14 @@ class AttributeLoss(nn.Module):
     """
 
     def __init__(self, classifier: nn.Module, *, weight: float = 1.0, pos_weight: Sequence[float] | None = None,
-                 freeze_classifier: bool = True):
+                 freeze_classifier: bool = True, augment_shift: int = 0):
         super().__init__()
         if not isinstance(classifier, nn.Module):
             raise TypeError(f"AttributeLoss needs an nn.Module classifier; got {type(classifier).__name__}")
         self.classifier = freeze(classifier) if freeze_classifier else classifier
         self.frozen = freeze_classifier
         self.weight = float(weight)
+        self.augment_shift = int(augment_shift)
         pw = None
         if pos_weight is not None:
             pw = torch.as_tensor(list(pos_weight), dtype=torch.float32)
@@ -78,7 +94,7 @@ class AttributeLoss(nn.Module):
 
     def forward(self, images: torch.Tensor, target: torch.Tensor, *, mask: torch.Tensor | None = None) -> torch.Tensor:
         """images (B, 3, H, W); target (B, n_attr) in [0, 1] -> scalar."""
-        logits = self.classifier(images)
+        logits = self.classifier(random_shift_flip(images, self.augment_shift))
         if self.pos_weight is not None and logits.ndim == 2 and logits.shape[1] != self.pos_weight.numel():
             raise ValueError(f"AttributeLoss: the classifier gives {logits.shape[1]} logits but pos_weight has "
                              f"{self.pos_weight.numel()} entries")

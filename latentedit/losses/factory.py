@@ -51,6 +51,9 @@ class LossSettings:
         "doc": "what the attribute loss asks of the attributes a target leaves unchanged: 'label' (ISF: the source's "
                "hard label, which rewards pushing them to extremes) or 'source_prob' (the classifier's own "
                "probability on the source image: keep them where they were)"})
+    attribute_augment_shift: int = dataclasses.field(default=0, metadata={
+        "doc": "frozen classifier: shift each edited image by up to this many pixels and mirror it at random before "
+               "judging it (0 = off), so the mapper cannot satisfy the judge with one exact pixel pattern"})
     neighbourhood_per_layer: bool = dataclasses.field(
         default=False, metadata={"doc": "neighbourhood norm per W+ layer instead of per sample"})
     cycle_kind: str = dataclasses.field(default="l1", metadata={"doc": "l1 or l2 for latent and image cycles"})
@@ -58,6 +61,9 @@ class LossSettings:
         default=0, metadata={"doc": "linear decay of the diversity weight to 0 over this many steps (0 = none)"})
 
     def __post_init__(self):
+        if isinstance(self.attribute_augment_shift, bool) or not isinstance(self.attribute_augment_shift, int) \
+                or self.attribute_augment_shift < 0:
+            raise ValueError(f"losses.attribute_augment_shift must be an int >= 0; got {self.attribute_augment_shift!r}")
         if self.attribute_keep not in ATTRIBUTE_KEEP:
             raise ValueError(f"losses.attribute_keep must be one of {ATTRIBUTE_KEEP}; got {self.attribute_keep!r}")
 
@@ -82,7 +88,8 @@ def build_loss_modules(weights: Mapping[str, float], settings: LossSettings | No
             if classifier is None:
                 raise ValueError("the 'attribute' loss is on (weight "
                                  f"{w:g}) but no classifier was given; pass classifier= or set its weight to 0")
-            out[name] = AttributeLoss(classifier, weight=w, pos_weight=settings.attribute_pos_weight)
+            out[name] = AttributeLoss(classifier, weight=w, pos_weight=settings.attribute_pos_weight,
+                                      augment_shift=settings.attribute_augment_shift)
         elif name in ("lpips", "lpips_cycle"):
             if shared_lpips is None:
                 shared_lpips = build_lpips(settings.lpips_net, pretrained_backbone=settings.lpips_pretrained_backbone,
