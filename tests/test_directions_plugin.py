@@ -75,6 +75,8 @@ def test_std_unit_scales_the_edit_by_each_attributes_spread_and_survives_a_file(
         DirectionsMapper(DirectionsConfig(distance_unit="std"), GI).full_edit_distance(0)
     with pytest.raises(ValueError, match="distance_unit must be one of"):
         DirectionsConfig(distance_unit="sigma")
+    with pytest.raises(ValueError, match="spreads must be finite numbers > 0"):
+        DirectionsConfig(spreads=(True, 0.5))
 
 
 def test_conditional_editing_keeps_the_condition():

@@ -54,7 +54,7 @@ class DirectionsConfig(MapperConfig):
             raise ValueError(f"space must be one of {SPACES}; got {self.space!r}")
         if self.distance_unit not in DISTANCE_UNITS:
             raise ValueError(f"distance_unit must be one of {DISTANCE_UNITS}; got {self.distance_unit!r}")
-        if not all(isinstance(v, (int, float)) and v > 0 and math.isfinite(v) for v in self.spreads):
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 and math.isfinite(v) for v in self.spreads):
             raise ValueError(f"spreads must be finite numbers > 0; got {self.spreads!r}")
 
 
