@@ -243,3 +243,30 @@ def test_atomic_write_gives_umask_permissions_and_keeps_a_replaced_files(tmp_pat
     finally:
         os.umask(old)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_current_umask_reads_the_umask_and_atomic_folder_publishes_only_complete_folders(tmp_path):
+    import os
+
+    import pytest
+
+    from latentedit.io.modelfile import atomic_folder, current_umask
+
+    old = os.umask(0o027)
+    try:
+        assert current_umask() == 0o027 and current_umask() == 0o027   # reading it does not change it
+        with atomic_folder(tmp_path / "out") as tmp:
+            (tmp / "a.txt").write_text("1")
+        assert (tmp_path / "out" / "a.txt").read_text() == "1"
+        assert (tmp_path / "out").stat().st_mode & 0o777 == 0o750
+        with pytest.raises(RuntimeError, match="half-way"):
+            with atomic_folder(tmp_path / "out") as tmp:
+                (tmp / "b.txt").write_text("2")
+                raise RuntimeError("half-way")
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]          # no temp folder left behind
+        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.txt"]  # the old folder untouched
+        with atomic_folder(tmp_path / "out") as tmp:
+            (tmp / "c.txt").write_text("3")
+        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["c.txt"]  # replaced as a whole
+    finally:
+        os.umask(old)

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -179,34 +176,25 @@ def dataset(n, out, seed, resolution, prior, overwrite):
     out = Path(out)
     if out.exists() and not overwrite:
         raise click.ClickException(f"{out} already exists; choose another --out or pass --overwrite")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    except OSError as exc:
-        raise click.ClickException(f"cannot create {out}: {exc.strerror or exc}; choose another --out") from None
+    from latentedit.io.modelfile import atomic_folder
+
     start = time.time()
     try:
-        (tmp / "images").mkdir()
-        with open(tmp / "labels.csv", "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(label_columns())
-            batches = dataset_batches(n, seed, prior=prior, resolution=resolution)
-            with click.progressbar(length=n, label="rendering", file=sys.stderr) as bar:
-                for first, images, factors in batches:
-                    for i, arr in enumerate(to_uint8(images).numpy()):
-                        Image.fromarray(arr).save(tmp / image_name(first + i), format="PNG", compress_level=1)
-                    writer.writerows(label_rows(factors, first))
-                    bar.update(len(factors))
-        (tmp / "meta.json").write_text(json.dumps(dataset_meta(n, seed, prior, resolution), indent=1))
-        from latentedit.io.modelfile import published_mode
-
-        os.chmod(tmp, published_mode(out, directory=True))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        with atomic_folder(out) as tmp:
+            (tmp / "images").mkdir()
+            with open(tmp / "labels.csv", "w", newline="") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(label_columns())
+                batches = dataset_batches(n, seed, prior=prior, resolution=resolution)
+                with click.progressbar(length=n, label="rendering", file=sys.stderr) as bar:
+                    for first, images, factors in batches:
+                        for i, arr in enumerate(to_uint8(images).numpy()):
+                            Image.fromarray(arr).save(tmp / image_name(first + i), format="PNG", compress_level=1)
+                        writer.writerows(label_rows(factors, first))
+                        bar.update(len(factors))
+            (tmp / "meta.json").write_text(json.dumps(dataset_meta(n, seed, prior, resolution), indent=1))
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}; choose another --out") from None
     click.echo(f"wrote {n} images to {out} in {time.time() - start:.1f}s")
 
 

@@ -7,10 +7,13 @@ version wrote it. Writes are atomic (temp file + rename): a crash never leaves a
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -30,9 +33,42 @@ def published_mode(dest: str | os.PathLike, directory: bool = False) -> int:
     dest = Path(dest)
     if dest.exists():
         return dest.stat().st_mode & 0o7777
-    umask = os.umask(0)
+    return (0o777 if directory else 0o666) & ~current_umask()
+
+
+def current_umask() -> int:
+    """The process umask, read from ``/proc/self/status`` where there is one (``os.umask`` can only be read by
+    setting it, which races with other threads creating files); elsewhere set-and-restore."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o022)
     os.umask(umask)
-    return (0o777 if directory else 0o666) & ~umask
+    return umask
+
+
+@contextlib.contextmanager
+def atomic_folder(dest: str | os.PathLike, *,
+                  remove_existing: Callable[[Path], None] = shutil.rmtree) -> Iterator[Path]:
+    """Fill a hidden temp folder beside ``dest`` inside the ``with`` block; on success it gets the permission bits
+    of ``published_mode``, ``remove_existing(dest)`` clears whatever is at ``dest`` and the folder is renamed onto
+    it. On any error the temp folder is removed and ``dest`` is untouched."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, published_mode(dest, directory=True))
+        if dest.exists():
+            remove_existing(dest)
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def atomic_write(path: str | os.PathLike, write_fn) -> Path:

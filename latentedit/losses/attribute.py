@@ -29,8 +29,11 @@ def random_shift_flip(images: torch.Tensor, max_shift: int, *, generator: torch.
         return images
     b, _, h, w = images.shape
     pad = F.pad(images, (max_shift,) * 4, mode="replicate")
-    off = torch.randint(0, 2 * max_shift + 1, (b, 2), generator=generator).tolist()
-    out = torch.stack([pad[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(off)])
+    off = torch.randint(0, 2 * max_shift + 1, (b, 2), generator=generator).to(images.device)
+    rows = (off[:, :1] + torch.arange(h, device=images.device))[:, :, None]     # (b, h, 1)
+    cols = (off[:, 1:] + torch.arange(w, device=images.device))[:, None, :]     # (b, 1, w)
+    batch = torch.arange(b, device=images.device)[:, None, None]
+    out = pad.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)      # (b, h, w, C) -> (b, C, h, w)
     flip = torch.rand(b, generator=generator) < 0.5
     return torch.where(flip.view(b, 1, 1, 1).to(out.device), out.flip(-1), out)
 

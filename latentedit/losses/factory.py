@@ -20,6 +20,7 @@ from latentedit.losses.cycle import CycleLoss
 from latentedit.losses.diversity import DiversityLoss
 from latentedit.losses.identity import IdentityLoss
 from latentedit.losses.latent import LatentL2Loss, NeighbourhoodLoss
+from latentedit.losses.latent_attribute import LatentAttributeLoss
 from latentedit.losses.perceptual import LPIPSLoss, build_lpips
 from latentedit.losses.weights import active_losses, resolve_loss_weights
 
@@ -59,22 +60,33 @@ class LossSettings:
     cycle_kind: str = dataclasses.field(default="l1", metadata={"doc": "l1 or l2 for latent and image cycles"})
     diversity_decay_steps: int = dataclasses.field(
         default=0, metadata={"doc": "linear decay of the diversity weight to 0 over this many steps (0 = none)"})
+    latent_probe_samples: int = dataclasses.field(default=4000, metadata={
+        "doc": "latent_attribute: source latents the linear probe on W is fitted on (labelled by the classifier)"})
+    latent_probe_c: float = dataclasses.field(default=1.0, metadata={
+        "doc": "latent_attribute: inverse L2 strength of the probe's logistic regression (on standardised W)"})
 
     def __post_init__(self):
         if isinstance(self.attribute_augment_shift, bool) or not isinstance(self.attribute_augment_shift, int) \
                 or self.attribute_augment_shift < 0:
             raise ValueError(f"losses.attribute_augment_shift must be an int >= 0; got {self.attribute_augment_shift!r}")
+        if isinstance(self.latent_probe_samples, bool) or not isinstance(self.latent_probe_samples, int) \
+                or self.latent_probe_samples < 10:
+            raise ValueError(f"losses.latent_probe_samples must be an int >= 10; got {self.latent_probe_samples!r}")
+        if not self.latent_probe_c > 0:
+            raise ValueError(f"losses.latent_probe_c must be a number > 0; got {self.latent_probe_c!r}")
         if self.attribute_keep not in ATTRIBUTE_KEEP:
             raise ValueError(f"losses.attribute_keep must be one of {ATTRIBUTE_KEEP}; got {self.attribute_keep!r}")
 
 
 def build_loss_modules(weights: Mapping[str, float], settings: LossSettings | None = None, *,
-                       classifier: nn.Module | None = None, embedder: nn.Module | None = None) -> nn.ModuleDict:
+                       classifier: nn.Module | None = None, embedder: nn.Module | None = None,
+                       latent_probe: tuple | None = None) -> nn.ModuleDict:
     """One weighted module per active loss (except ``adversarial``/``r1``), keyed by loss name.
 
     ``classifier``: frozen attribute classifier, needed when ``attribute`` is on; ``embedder``: identity embedder,
-    needed when ``identity`` is on and ``settings.identity == 'embedder'``. ``lpips`` and ``lpips_cycle`` share one
-    network.
+    needed when ``identity`` is on and ``settings.identity == 'embedder'``; ``latent_probe``: ``(weight (n_attr,
+    w_dim), bias (n_attr,))`` of the linear probe on W, needed when ``latent_attribute`` is on
+    (``latentedit.training.latent_probe.fit_run_probe``). ``lpips`` and ``lpips_cycle`` share one network.
     """
     settings = settings or LossSettings()
     weights = resolve_loss_weights(weights, source="build_loss_modules")
@@ -115,6 +127,11 @@ def build_loss_modules(weights: Mapping[str, float], settings: LossSettings | No
             out[name] = CycleLoss(weight=w, kind=settings.cycle_kind)
         elif name == "diversity":
             out[name] = DiversityLoss(weight=w, decay_steps=settings.diversity_decay_steps)
+        elif name == "latent_attribute":
+            if latent_probe is None:
+                raise ValueError(f"the 'latent_attribute' loss is on (weight {w:g}) but no latent probe was given; "
+                                 "pass latent_probe=(weight, bias) or set its weight to 0")
+            out[name] = LatentAttributeLoss(*latent_probe, weight=w)
         else:  # pragma: no cover - LOSS_NAMES and this function must grow together
             raise NotImplementedError(f"build_loss_modules does not know how to build {name!r}")
     return out

@@ -25,6 +25,8 @@ LOSS_NAMES: dict[str, str] = {
     "latent_cycle": "L1 of edit-and-back latents vs source latents (losses.cycle)",
     "image_cycle": "L1 of edit-and-back images vs source images (losses.cycle)",
     "diversity": "negative L1 between outputs for two noises, linearly decayed (losses.diversity)",
+    "latent_attribute": "BCE of a linear probe on W (fitted to the classifier's labels) on edited latents vs target "
+                        "labels (losses.latent_attribute)",
 }
 
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from string import Template
 
@@ -214,20 +212,11 @@ def scaffold_plugin(name: str, dest: str | os.PathLike | None = None) -> tuple[P
         f"{names['pkg']}/mapper.py": _MAPPER,
         f"tests/test_{names['name']}.py": _TEST,
     }
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
+    from latentedit.io.modelfile import atomic_folder
+
+    with atomic_folder(dest, remove_existing=Path.rmdir) as tmp:  # an existing dest is empty (checked above)
         for rel, template in files.items():
             path = tmp / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(Template(template).substitute(names), encoding="utf-8")
-        from latentedit.io.modelfile import published_mode
-
-        os.chmod(tmp, published_mode(dest, directory=True))
-        if dest.exists():
-            dest.rmdir()  # empty, checked above
-        os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return dest, [dest / rel for rel in files]

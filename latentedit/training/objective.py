@@ -135,6 +135,8 @@ class MapperObjective(nn.Module):
             terms["latent_l2"] = L["latent_l2"](w_edit, b.w_plus)
         if "neighbourhood" in w:
             terms["neighbourhood"] = L["neighbourhood"](w_edit, b.w_plus)
+        if "latent_attribute" in w:
+            terms["latent_attribute"] = L["latent_attribute"](w_edit, b.w_plus, b.target, b.source)
         to_render = {"edit": w_edit} if any(n in w for n in IMAGE_LOSSES) else {}
         if any(n in w for n in CYCLE_LOSSES):
             back_target = None if b.reference_targets else b.source

@@ -32,6 +32,7 @@ from latentedit.training.config import RunConfig
 from latentedit.training.data import FileLatents, GeneratorLatents
 from latentedit.training.discriminator import AttributeDiscriminator, DiscriminatorObjective
 from latentedit.training.distributed import DistContext
+from latentedit.training.latent_probe import fit_run_probe
 from latentedit.training.objective import MapperObjective
 from latentedit.training.runlog import NullLog, RunLog
 from latentedit.training.samples import edit_grid, fixed_sample_inputs, write_grid
@@ -88,8 +89,18 @@ class MapperTrainer:
         self.weights = self.tc.resolved_loss_weights(cls.default_loss_weights())
         joint = self.tc.discriminator == "joint"
         module_weights = {k: v for k, v in self.weights.items() if not (joint and k == "attribute")}
-        self.losses = build_loss_modules(module_weights, self.tc.losses, classifier=self.classifier,
-                                         embedder=embedder).to(dev)
+        self.source = (FileLatents(self.tc.latents, self.G, seed=self.tc.seed) if self.tc.latents else
+                       GeneratorLatents(self.G, truncation_psi=self.tc.truncation_psi,
+                                        mixing_prob=self.tc.mixing_prob))
+        self.probe = None
+        if module_weights.get("latent_attribute"):
+            self.probe = fit_run_probe(self.G, self.classifier, self.source, n=self.tc.losses.latent_probe_samples,
+                                       seed=self.tc.seed, truncation_psi=self.tc.truncation_psi,
+                                       c=self.tc.losses.latent_probe_c,
+                                       noise_mode="const" if self.tc.noise_mode == "random" else self.tc.noise_mode)
+        self.losses = build_loss_modules(
+            module_weights, self.tc.losses, classifier=self.classifier, embedder=embedder,
+            latent_probe=None if self.probe is None else (self.probe["weight"], self.probe["bias"])).to(dev)
         params = [p for p in self.mapper.parameters() if p.requires_grad]
         if not params:
             raise ConfigError(f"mapper '{run.mapper_name}' has no trainable parameters")
@@ -107,9 +118,6 @@ class MapperTrainer:
         self.objective = MapperObjective(self.mapper, G=self.G, weights=self.weights, losses=self.losses, D=self.D,
                                          noise_mode=self.tc.noise_mode,
                                          reference_targets=self.tc.targets != "flips")
-        self.source = (FileLatents(self.tc.latents, self.G, seed=self.tc.seed) if self.tc.latents else
-                       GeneratorLatents(self.G, truncation_psi=self.tc.truncation_psi,
-                                        mixing_prob=self.tc.mixing_prob))
         self.step, self.counters = 0, {"skipped_steps": 0, "consecutive_nonfinite": 0}
         self._ckpt = self.dir / CHECKPOINT_NAME
         if self._ckpt.exists() and not resume:
@@ -166,6 +174,9 @@ class MapperTrainer:
             self.log.event(self.step, "resume" if self.resumed_from is not None else "start",
                            world=ctx.world, device=str(ctx.device), weights=self.weights,
                            attributes=list(self.attribute_names))
+            if self.probe is not None:
+                self.log.event(self.step, "latent_probe", accuracy=self.probe["accuracy"],
+                               positives=self.probe["positives"])
         self.runner.wrap_ddp()
         last: dict = {}
         try:
