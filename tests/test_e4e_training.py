@@ -183,7 +183,30 @@ def test_toy_data_and_evaluation_figures(tmp_path):
             return torch.sigmoid(x.mean(dim=(1, 2, 3)))[:, None].expand(-1, NUM_FACTORS)
 
     figs = evaluate_encoder(run.encoder, G, n=8, batch=4, identity=StubEmbedder(), factors=Factors(),
-                            lpips_model=lambda a, b: (a - b).abs().mean(dim=(1, 2, 3)))
+                            lpips_model=lambda a, b: (a - b).abs().mean(dim=(1, 2, 3)), refine=5)
+    per_attr = figs["attr_agree_truth_per_attribute"]
+    assert np.mean(list(per_attr.values())) == pytest.approx(figs["attr_agree_truth"])
+    assert figs["refined_steps"] == 5 and figs["refined_l2"] < figs["l2"]     # refinement fits the renders better
     for key in ("l2", "lpips", "id_cos_median", "attr_agree_truth", "attr_agree_self", "offset_norm",
                 "dist_to_w_avg", "easy_l2", "easy_latent_err", "baseline_l2", "baseline_steps"):
         assert key in figs and np.isfinite(figs[key]), key
+
+
+def test_attribute_preservation_term_is_zero_gradient_at_a_perfect_reconstruction_and_trains(tmp_path):
+    from latentedit.training.toys import calibrated_judge
+    from latentedit_e4e.losses import attribute_preservation_loss
+
+    G = tiny_generator(16)
+    judge = calibrated_judge(G, 3)
+    x = torch.rand(4, 3, 16, 16) * 2 - 1
+    y = x.clone().requires_grad_(True)
+    attribute_preservation_loss(judge, y, x).backward()
+    assert float(y.grad.abs().max()) < 1e-7                    # its own probabilities: nothing to change
+    y2 = x + 0.3 * torch.randn_like(x)
+    assert float(attribute_preservation_loss(judge, y2, x)) > float(attribute_preservation_loss(judge, x, x))
+    run = E4ETrainer(E4ETrainConfig(**{**SMALL, "attr_lambda": 1.0}), G, tmp_path / "a",
+                     attribute_classifier=judge)
+    rec = run.train_step()
+    assert rec["attr"] > 0 and "attr" not in E4ETrainer(E4ETrainConfig(**SMALL), G, tmp_path / "b").train_step()
+    with pytest.raises(ValueError, match="attributes must be one of"):
+        E4ETrainConfig(attributes="facenet")

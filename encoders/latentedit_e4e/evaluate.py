@@ -7,7 +7,10 @@ Reported (all on renders the encoder never saw, plus the generator's own samples
 - ``l2`` (MSE in [-1, 1] units) and ``lpips`` (when its weights are available) of G(E(x)) against x;
 - ``id_cos_median``: toy identity judge, cosine between x and G(E(x)) (target >= 0.9);
 - ``attr_agree_truth`` / ``attr_agree_self``: the factor estimator's attribute labels on G(E(x)) against the true
-  labels of x / against its own labels on x (target >= 95 %);
+  labels of x / against its own labels on x (target >= 95 %), also per attribute; ``estimator_accuracy``: the
+  estimator's own labels on x against the truth (the ceiling of ``attr_agree_truth``);
+- ``refined_*`` (``refine`` > 0): the same figures after ``refine`` steps of ``refine_w_plus`` (L2 + LPIPS) from the
+  encoder's codes, with the time they took;
 - editability: ``offset_norm`` (mean ||w_i - w_0||, i >= 1) and ``dist_to_w_avg`` (mean ||w_0 - w_avg||);
 - ``easy_l2`` / ``easy_latent_err``: on G's own samples (W+ known), image MSE and ||w_hat - w|| / ||w - w_avg||;
 - ``baseline_l2``: plain optimisation from w_avg (L2 + LPIPS when available) given the encoder's wall time.
@@ -36,11 +39,10 @@ def _render_held_out(n: int, resolution: int):
 
 
 def evaluate_encoder(encoder, G, *, n: int = 256, batch: int = 32, identity=None, factors=None, lpips_model=None,
-                     baseline: bool = True) -> dict[str, float]:
+                     baseline: bool = True, refine: int = 0) -> dict[str, float]:
     """Figures above for ``encoder`` (contract: ``invert``) and generator ``G``. ``identity`` / ``factors``
     default to the shipped toy judges (skipped when absent); ``lpips_model`` to LPIPS(alex) if available."""
-    from latentedit.losses import MissingWeightsError, build_lpips, lpips_loss
-    from latentedit.toyfaces.factors import ATTRIBUTE_INDEX
+    from latentedit.losses import MissingWeightsError, build_lpips
     from latentedit.toyfaces.judges import load_judge
 
     out: dict[str, float] = {"n": n}
@@ -63,22 +65,20 @@ def evaluate_encoder(encoder, G, *, n: int = 256, batch: int = 32, identity=None
     t0 = time.perf_counter()
     w = encoder.invert(x, batch_size=batch)
     enc_seconds = time.perf_counter() - t0
-    with torch.no_grad():
-        recon = _batched(lambda c: G.synthesis(c, noise_mode="const"), w, batch).clamp(-1, 1)
     out["encode_seconds_per_image"] = enc_seconds / n
-    out["l2"] = float(F.mse_loss(recon, x))
-    if lpips_model is not None:
-        out["lpips"] = float(lpips_loss(recon, x, lpips_model))
-    if identity is not None:
-        with torch.no_grad():
-            cos = F.cosine_similarity(_batched(identity, recon, batch), _batched(identity, x, batch), dim=1)
-        out["id_cos_median"] = float(cos.median())
-    if factors is not None:
-        with torch.no_grad():
-            est_r = _batched(factors, recon, batch)[:, list(ATTRIBUTE_INDEX)] > 0.5
-            est_x = _batched(factors, x, batch)[:, list(ATTRIBUTE_INDEX)] > 0.5
-        out["attr_agree_truth"] = float((est_r == labels).float().mean())
-        out["attr_agree_self"] = float((est_r == est_x).float().mean())
+    out.update(_fidelity(G, w, x, labels, batch=batch, identity=identity, factors=factors, lpips_model=lpips_model))
+    if refine > 0:
+        from latentedit_e4e.refine import refine_w_plus
+
+        t0 = time.perf_counter()
+        w_ref = torch.cat([refine_w_plus(wc, xc, G, steps=refine, lpips_model=lpips_model,
+                                         lpips_weight=1.0 if lpips_model else 0.0)
+                           for wc, xc in zip(w.split(batch), x.split(batch))])
+        out["refined_steps"] = refine
+        out["refined_seconds_per_image"] = (time.perf_counter() - t0) / n
+        fid = _fidelity(G, w_ref, x, labels, batch=batch, identity=identity, factors=factors, lpips_model=lpips_model)
+        out.update({f"refined_{k}": v for k, v in fid.items()})
+        out["refined_offset_norm"] = float((w_ref[:, 1:] - w_ref[:, :1]).norm(dim=2).mean())
     w_avg = G.mapping.w_avg.reshape(1, 1, -1)
     out["offset_norm"] = float((w[:, 1:] - w[:, :1]).norm(dim=2).mean())
     out["dist_to_w_avg"] = float((w[:, 0] - w_avg[:, 0]).norm(dim=1).mean())
@@ -91,6 +91,34 @@ def evaluate_encoder(encoder, G, *, n: int = 256, batch: int = 32, identity=None
         out["easy_latent_err"] = float(((w_hat - w_true).norm(dim=2) / (w_true - w_avg).norm(dim=2)).mean())
     if baseline:
         out.update(_baseline(G, x, enc_seconds, lpips_model))
+    return out
+
+
+def _fidelity(G, w, x, labels, *, batch, identity, factors, lpips_model) -> dict:
+    """Reconstruction figures of codes ``w`` (n, num_ws, w_dim) for renders ``x`` with true ``labels`` (n, n_attr)."""
+    from latentedit.losses import lpips_loss
+    from latentedit.toyfaces.factors import ATTRIBUTE_INDEX, ATTRIBUTE_NAMES
+
+    out: dict = {}
+    with torch.no_grad():
+        recon = _batched(lambda c: G.synthesis(c, noise_mode="const"), w, batch).clamp(-1, 1)
+    out["l2"] = float(F.mse_loss(recon, x))
+    if lpips_model is not None:
+        with torch.no_grad():
+            out["lpips"] = float(lpips_loss(recon, x, lpips_model))
+    if identity is not None:
+        with torch.no_grad():
+            cos = F.cosine_similarity(_batched(identity, recon, batch), _batched(identity, x, batch), dim=1)
+        out["id_cos_median"] = float(cos.median())
+    if factors is not None:
+        with torch.no_grad():
+            est_r = _batched(factors, recon, batch)[:, list(ATTRIBUTE_INDEX)] > 0.5
+            est_x = _batched(factors, x, batch)[:, list(ATTRIBUTE_INDEX)] > 0.5
+        out["attr_agree_truth"] = float((est_r == labels).float().mean())
+        out["attr_agree_self"] = float((est_r == est_x).float().mean())
+        out["estimator_accuracy"] = float((est_x == labels).float().mean())
+        out["attr_agree_truth_per_attribute"] = {
+            name: float((est_r[:, i] == labels[:, i]).float().mean()) for i, name in enumerate(ATTRIBUTE_NAMES)}
     return out
 
 
@@ -120,12 +148,13 @@ def main(argv=None) -> None:
     ap.add_argument("encoder")
     ap.add_argument("--generator", default=None, help="default: the generator bundled with the encoder")
     ap.add_argument("--n", type=int, default=256)
+    ap.add_argument("--refine", type=int, default=0, help="also report the figures after N refinement steps")
     args = ap.parse_args(argv)
     enc = E4EEncoder.load(args.encoder)
     G = load_generator(args.generator)[0] if args.generator else enc.generator
     if G is None:
         ap.error("the encoder file bundles no generator; pass --generator")
-    print(json.dumps(evaluate_encoder(enc, G.eval(), n=args.n), indent=2))
+    print(json.dumps(evaluate_encoder(enc, G.eval(), n=args.n, refine=args.refine), indent=2))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The e4e training objective, as functions over one batch.
 
     total = l2 * MSE(y_hat, x) + lpips * LPIPS(y_hat, x) + id * (1 - cos(E(y_hat), E(x)))
+          + attr * BCE(C(y_hat), sigmoid(C(x)))                                  (ours; C: attribute classifier)
           + delta_norm_lambda * sum_{i=1..stage} mean_b ||w_i - w_0||_p          (progressive training only)
           + w_discriminator_lambda * mean_{i in active} mean_b softplus(-D(w_i))  (latent discriminator)
 
@@ -35,8 +36,15 @@ def adversarial_encoder_loss(disc, codes: torch.Tensor, dims: list[int]) -> torc
     return F.softplus(-disc(rows)).mean()
 
 
+def attribute_preservation_loss(classifier, y_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """BCE of ``classifier`` logits (B, n_attr) on the reconstruction against its own probabilities on the input."""
+    with torch.no_grad():
+        goal = classifier(x).float().sigmoid()
+    return F.binary_cross_entropy_with_logits(classifier(y_hat).float(), goal)
+
+
 def e4e_loss(cfg, x: torch.Tensor, y_hat: torch.Tensor, codes: torch.Tensor, stage: int, *, lpips_model=None,
-             identity=None, disc=None) -> tuple[torch.Tensor, dict[str, float]]:
+             identity=None, disc=None, attributes=None) -> tuple[torch.Tensor, dict[str, float]]:
     """(total loss, {name: value}) of one batch; terms with weight 0 or no model are skipped."""
     parts: dict[str, torch.Tensor] = {}
     if cfg.l2_lambda:
@@ -45,6 +53,8 @@ def e4e_loss(cfg, x: torch.Tensor, y_hat: torch.Tensor, codes: torch.Tensor, sta
         parts["lpips"] = cfg.lpips_lambda * lpips_loss(y_hat, x, lpips_model)
     if cfg.id_lambda and identity is not None:
         parts["id"] = cfg.id_lambda * identity(y_hat, x)
+    if getattr(cfg, "attr_lambda", 0.0) and attributes is not None:
+        parts["attr"] = cfg.attr_lambda * attribute_preservation_loss(attributes, y_hat, x)
     progressive = cfg.progressive_start is not None
     if progressive and cfg.delta_norm_lambda:
         parts["delta"] = cfg.delta_norm_lambda * delta_regulariser(codes, stage, cfg.delta_norm)

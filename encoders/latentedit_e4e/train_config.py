@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 IDENTITY_CHOICES = ("toy", "facenet", "none")
+ATTRIBUTE_CHOICES = ("toy", "none")
 DATA_CHOICES = ("toy", "folder", "generator")
 #: e4e's ArcFace crop of a 256-px aligned face, [35:223, 32:220], as fractions (top, bottom, left, right)
 E4E_ID_CROP = (35 / 256, 223 / 256, 32 / 256, 220 / 256)
@@ -37,6 +38,11 @@ class E4ETrainConfig:
     identity: str = _doc("toy", "identity embedder: toy (toy-faces judge) | facenet (InceptionResnetV1) | none")
     id_crop: tuple[float, ...] = _doc((), "face crop (top, bottom, left, right) fractions for the identity net; "
                                           "() = whole image (facenet default: e4e's crop)")
+    attr_lambda: float = _doc(0.0, "attribute preservation weight (ours, not e4e's): BCE of an attribute "
+                                   "classifier on the reconstruction against its own probabilities on the input; "
+                                   "keeps small attribute cues (a smile) that a pixel loss without LPIPS averages "
+                                   "away")
+    attributes: str = _doc("toy", "attribute classifier for attr_lambda: toy (the toy-faces attribute judge) | none")
     delta_norm: int = _doc(2, "p of the offset norm")
     delta_norm_lambda: float = _doc(2e-4, "offset regularisation weight (only with progressive training)")
     w_discriminator_lambda: float = _doc(0.1, "latent discriminator (adversarial) weight; 0 = off")
@@ -68,6 +74,10 @@ class E4ETrainConfig:
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if self.identity not in IDENTITY_CHOICES:
             raise ValueError(f"identity must be one of {IDENTITY_CHOICES}; got {self.identity!r}")
+        if self.attributes not in ATTRIBUTE_CHOICES:
+            raise ValueError(f"attributes must be one of {ATTRIBUTE_CHOICES}; got {self.attributes!r}")
+        if not self.attr_lambda >= 0:
+            raise ValueError(f"attr_lambda must be a number >= 0; got {self.attr_lambda!r}")
         if self.data not in DATA_CHOICES:
             raise ValueError(f"data must be one of {DATA_CHOICES}; got {self.data!r}")
         if self.data == "folder" and not self.data_path:

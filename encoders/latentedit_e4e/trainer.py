@@ -68,11 +68,26 @@ def build_identity(cfg: E4ETrainConfig, embedder=None):
                          "id_lambda=0") from None
 
 
+def build_attributes(cfg: E4ETrainConfig, classifier=None):
+    """The frozen attribute classifier of the ``attr`` term (None when it is off)."""
+    if not cfg.attr_lambda or cfg.attributes == "none":
+        return None
+    if classifier is not None:
+        return classifier.eval().requires_grad_(False)
+    from latentedit.toyfaces.judges import load_judge
+
+    try:
+        return load_judge("attributes")
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"attributes='toy' needs the toy-faces attribute judge: {exc}; or set attr_lambda=0") \
+            from None
+
+
 class E4ETrainer:
     """One run folder; ``train_step`` advances one step, ``save`` checkpoints, ``export`` writes the encoder."""
 
     def __init__(self, cfg: E4ETrainConfig, G, run_dir, *, resume: bool = False, identity_embedder=None,
-                 lpips_model=None):
+                 lpips_model=None, attribute_classifier=None):
         self.cfg, self.dir = cfg, Path(run_dir)
         self.G = G.eval().requires_grad_(False)
         torch.manual_seed(cfg.seed)
@@ -95,6 +110,9 @@ class E4ETrainer:
         self.identity = build_identity(cfg, identity_embedder)
         if self.identity is not None:
             self.identity = self.identity.to(self.device)
+        self.attributes = build_attributes(cfg, attribute_classifier)
+        if self.attributes is not None:
+            self.attributes = self.attributes.to(self.device)
         self.step = 0
         self.ckpt = self.dir / "checkpoint.pt"
         if self.ckpt.exists() and not resume:
@@ -159,7 +177,8 @@ class E4ETrainer:
             log.update(self._disc_step(codes.detach(), stage))
         y_hat = self.G.synthesis(codes, noise_mode="const")
         loss, parts = e4e_loss(cfg, x, y_hat, codes, stage, lpips_model=self.lpips_model,
-                               identity=self.identity, disc=self.disc if use_disc else None)
+                               identity=self.identity, disc=self.disc if use_disc else None,
+                               attributes=self.attributes)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at step {self.step} ({parts}); resume from the last "
                                      "checkpoint with a lower learning_rate")
