@@ -48,6 +48,25 @@ def test_kept_attributes_are_held_where_they_were_and_flipped_ones_pushed_across
         probe_logits(torch.zeros(2, 5, 7), weight, bias)
 
 
+def test_per_layer_reading_is_not_fooled_by_moving_one_layer_far():
+    """On the mean code, one W+ layer pushed far across the boundary satisfies the probe (a W+ mapper can move layers
+    that barely change the image); read per layer, every layer must cross."""
+    weight, bias = torch.tensor([[1.0, 0.0]]), torch.tensor([0.0])
+    w_src = torch.full((1, 4, 2), -1.0)                 # every layer reads 'no'
+    source, target = torch.zeros(1, 1), torch.ones(1, 1)
+    one_layer = w_src.clone()
+    one_layer[:, 0, 0] = 40.0                            # mean code: (40 - 3) / 4 > 0
+    every_layer = w_src.clone()
+    every_layer[..., 0] = 3.0
+    mean = {n: float(latent_attribute_loss(w, w_src, target, source, weight, bias, per_layer=False))
+            for n, w in (("one", one_layer), ("every", every_layer))}
+    each = {n: float(latent_attribute_loss(w, w_src, target, source, weight, bias))
+            for n, w in (("one", one_layer), ("every", every_layer))}
+    assert mean["one"] < 0.05 and mean["every"] < 0.05
+    assert each["one"] > 0.9 and each["every"] < 0.05
+    assert probe_logits(w_src, weight, bias, per_layer=True).shape == (1, 4, 1)
+
+
 def test_the_loss_needs_a_probe_and_checks_its_settings():
     with pytest.raises(ValueError, match="no latent probe was given"):
         build_loss_modules({"latent_attribute": 1.0})

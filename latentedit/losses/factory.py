@@ -62,6 +62,9 @@ class LossSettings:
         default=0, metadata={"doc": "linear decay of the diversity weight to 0 over this many steps (0 = none)"})
     latent_probe_samples: int = dataclasses.field(default=4000, metadata={
         "doc": "latent_attribute: source latents the linear probe on W is fitted on (labelled by the classifier)"})
+    latent_probe_layers: str = dataclasses.field(default="each", metadata={
+        "doc": "latent_attribute: 'each' W+ layer must cross the probe's boundary, or only their 'mean' code (which a "
+               "W+ mapper satisfies by moving layers that barely change the image)"})
     latent_probe_c: float = dataclasses.field(default=1.0, metadata={
         "doc": "latent_attribute: inverse L2 strength of the probe's logistic regression (on standardised W)"})
 
@@ -72,6 +75,8 @@ class LossSettings:
         if isinstance(self.latent_probe_samples, bool) or not isinstance(self.latent_probe_samples, int) \
                 or self.latent_probe_samples < 10:
             raise ValueError(f"losses.latent_probe_samples must be an int >= 10; got {self.latent_probe_samples!r}")
+        if self.latent_probe_layers not in ("each", "mean"):
+            raise ValueError(f"losses.latent_probe_layers must be 'each' or 'mean'; got {self.latent_probe_layers!r}")
         if not self.latent_probe_c > 0:
             raise ValueError(f"losses.latent_probe_c must be a number > 0; got {self.latent_probe_c!r}")
         if self.attribute_keep not in ATTRIBUTE_KEEP:
@@ -131,7 +136,8 @@ def build_loss_modules(weights: Mapping[str, float], settings: LossSettings | No
             if latent_probe is None:
                 raise ValueError(f"the 'latent_attribute' loss is on (weight {w:g}) but no latent probe was given; "
                                  "pass latent_probe=(weight, bias) or set its weight to 0")
-            out[name] = LatentAttributeLoss(*latent_probe, weight=w)
+            out[name] = LatentAttributeLoss(*latent_probe, weight=w,
+                                            per_layer=settings.latent_probe_layers == "each")
         else:  # pragma: no cover - LOSS_NAMES and this function must grow together
             raise NotImplementedError(f"build_loss_modules does not know how to build {name!r}")
     return out

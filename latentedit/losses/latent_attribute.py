@@ -7,9 +7,12 @@ The probe is fitted once, on the generator's own samples labelled by the image c
 (``latentedit.training.latent_probe``), so it adds no new judge, only a second view of the same one.
 
 - ``probe_logits(w_plus, weight, bias)``: (B, num_ws, w_dim) -> (B, n_attr), the probe applied to the mean code
-  over layers (linear, so the mean of the per-layer logits).
+  over layers (linear, so the mean of the per-layer logits); ``per_layer=True``: (B, num_ws, n_attr), one reading
+  per W+ layer.
 - ``latent_attribute_loss``: BCE of those logits against targets; attributes the target keeps get the probe's own
-  probability on the source latent, so keeping them means staying put, not being pushed to 0 or 1.
+  probability on the source latent, so keeping them means staying put, not being pushed to 0 or 1. Per layer by
+  default: on the mean code a W+ mapper satisfies the probe by moving layers that barely change the image
+  (measured on the toy ISF: 6% target success with the mean-code probe alone), so every layer must cross.
 - ``fit_linear_probe``: logistic regression (scikit-learn) on standardised W, folded back to raw W.
 """
 
@@ -27,28 +30,34 @@ def _check_probe(weight: torch.Tensor, bias: torch.Tensor) -> None:
                          f"{tuple(weight.shape)} and {tuple(bias.shape)}")
 
 
-def probe_logits(w_plus: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """Logits (B, n_attr) of the linear probe ``weight`` (n_attr, w_dim), ``bias`` (n_attr,) on the mean over layers
-    of ``w_plus`` (B, num_ws, w_dim) (or on ``w`` (B, w_dim))."""
+def probe_logits(w_plus: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, *,
+                 per_layer: bool = False) -> torch.Tensor:
+    """Logits of the linear probe ``weight`` (n_attr, w_dim), ``bias`` (n_attr,): on ``w`` (B, w_dim) -> (B, n_attr);
+    on ``w_plus`` (B, num_ws, w_dim) -> (B, n_attr) of the mean code over layers, or (B, num_ws, n_attr) with
+    ``per_layer``."""
     _check_probe(weight, bias)
-    w = w_plus.mean(1) if w_plus.ndim == 3 else w_plus
-    if w.ndim != 2 or w.shape[1] != weight.shape[1]:
-        raise ValueError(f"latent probe: expected latents (B, num_ws, {weight.shape[1]}) or (B, {weight.shape[1]}); "
-                         f"got {tuple(w_plus.shape)}")
+    d = weight.shape[1]
+    if w_plus.ndim not in (2, 3) or w_plus.shape[-1] != d:
+        raise ValueError(f"latent probe: expected latents (B, num_ws, {d}) or (B, {d}); got {tuple(w_plus.shape)}")
+    w = w_plus.mean(1) if w_plus.ndim == 3 and not per_layer else w_plus
     return w @ weight.to(w.dtype).t() + bias.to(w.dtype)
 
 
 def latent_attribute_loss(w_edit: torch.Tensor, w_src: torch.Tensor, target: torch.Tensor, source: torch.Tensor,
-                          weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+                          weight: torch.Tensor, bias: torch.Tensor, *, per_layer: bool = True) -> torch.Tensor:
     """Mean BCE of the probe's logits on ``w_edit`` (B, num_ws, w_dim) against ``target`` (B, n_attr) where it differs
-    from ``source`` (B, n_attr) and against the probe's own (detached) probability on ``w_src`` where it does not."""
-    logits = probe_logits(w_edit, weight, bias)
-    if target.shape != logits.shape or source.shape != logits.shape:
-        raise ValueError(f"latent_attribute_loss: target and source must be {tuple(logits.shape)}; got "
+    from ``source`` (B, n_attr) and against the probe's own (detached) probability on ``w_src`` where it does not;
+    ``per_layer``: every W+ layer is read (and held or pushed) on its own, else the mean code."""
+    logits = probe_logits(w_edit, weight, bias, per_layer=per_layer)
+    n = logits.shape[-1]
+    if target.shape != (logits.shape[0], n) or source.shape != target.shape:
+        raise ValueError(f"latent_attribute_loss: target and source must be ({logits.shape[0]}, {n}); got "
                          f"{tuple(target.shape)} and {tuple(source.shape)}")
     with torch.no_grad():
-        keep = probe_logits(w_src, weight, bias).sigmoid()
-    goal = torch.where(target == source, keep, target.to(logits.dtype))
+        keep = probe_logits(w_src, weight, bias, per_layer=per_layer).sigmoid()
+    if logits.ndim == 3:
+        target, source = target[:, None, :], source[:, None, :]
+    goal = torch.where(target == source, keep, target.to(logits.dtype).expand_as(logits))
     return F.binary_cross_entropy_with_logits(logits, goal)
 
 
@@ -84,7 +93,8 @@ class LatentAttributeLoss(nn.Module):
     """``weight * latent_attribute_loss(...)`` with a frozen probe (buffers ``probe_weight`` (n_attr, w_dim) and
     ``probe_bias`` (n_attr,))."""
 
-    def __init__(self, probe_weight: torch.Tensor, probe_bias: torch.Tensor, *, weight: float = 1.0):
+    def __init__(self, probe_weight: torch.Tensor, probe_bias: torch.Tensor, *, weight: float = 1.0,
+                 per_layer: bool = True):
         super().__init__()
         probe_weight = torch.as_tensor(probe_weight, dtype=torch.float32)
         probe_bias = torch.as_tensor(probe_bias, dtype=torch.float32)
@@ -92,7 +102,9 @@ class LatentAttributeLoss(nn.Module):
         self.register_buffer("probe_weight", probe_weight)
         self.register_buffer("probe_bias", probe_bias)
         self.weight = float(weight)
+        self.per_layer = bool(per_layer)
 
     def forward(self, w_edit: torch.Tensor, w_src: torch.Tensor, target: torch.Tensor,
                 source: torch.Tensor) -> torch.Tensor:
-        return self.weight * latent_attribute_loss(w_edit, w_src, target, source, self.probe_weight, self.probe_bias)
+        return self.weight * latent_attribute_loss(w_edit, w_src, target, source, self.probe_weight, self.probe_bias,
+                                                   per_layer=self.per_layer)
