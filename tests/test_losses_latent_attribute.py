@@ -25,6 +25,7 @@ def test_the_probe_recovers_a_planted_boundary_on_raw_latents():
     logits = probe_logits(torch.from_numpy(w), torch.from_numpy(weight), torch.from_numpy(bias))
     assert ((logits[:, 0] > 0).numpy() == labels[:, 0].astype(bool)).mean() > 0.97
     assert bool((logits[:, 1] > 0).all()) and not weight[1].any()
+    assert float(logits[:, 0].std()) == pytest.approx(1.0, rel=1e-3)   # logits in spreads of the signed distance
     with pytest.raises(ValueError, match=r"expected w \(N, w_dim\)"):
         fit_linear_probe(w[:, 0], labels)
 
