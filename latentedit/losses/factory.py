@@ -66,7 +66,7 @@ class LossSettings:
         "doc": "latent_attribute: 'each' W+ layer must cross the probe's boundary, or only their 'mean' code (which a "
                "W+ mapper satisfies by moving layers that barely change the image)"})
     latent_probe_c: float = dataclasses.field(default=1.0, metadata={
-        "doc": "latent_attribute: inverse L2 strength of the probe's logistic regression (on standardised W)"})
+        "doc": "latent_attribute: inverse L2 strength of the probe's logistic regression (on raw W)"})
 
     def __post_init__(self):
         if isinstance(self.attribute_augment_shift, bool) or not isinstance(self.attribute_augment_shift, int) \
