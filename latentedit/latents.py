@@ -103,6 +103,15 @@ class LatentFile:
     extra: dict
 
 
+@torch.no_grad()
+def score_latents(G, w_plus: torch.Tensor, classifier, *, batch: int = 128, noise_mode: str = "const") -> torch.Tensor:
+    """Render ``w_plus`` (n, num_ws, w_dim) with ``G`` in chunks of ``batch`` and return ``classifier``'s outputs on
+    the images, (n, n_out) on the CPU. ``noise_mode='random'`` is read as ``'const'``: a label must not depend on a
+    noise draw."""
+    mode = "const" if noise_mode == "random" else noise_mode
+    return torch.cat([classifier(G.synthesis(chunk, noise_mode=mode).float()).cpu() for chunk in w_plus.split(batch)])
+
+
 def save_latents(path, tensor: torch.Tensor, *, space: str, generator, extra: dict | None = None) -> Path:
     """Write ``tensor`` (z: (B, z_dim), w: (B, w_dim) or w_plus: (B, num_ws, w_dim)) tied to ``generator``."""
     from safetensors.torch import save_file

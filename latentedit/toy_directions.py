@@ -20,16 +20,12 @@ def score_samples(G, n: int, *, seed: int = 0, batch: int = 128) -> tuple[torch.
     """Sample ``n`` latents and score their images with the toy attribute judge.
 
     Returns (w_plus (n, num_ws, w_dim), logits (n, n_attr))."""
+    from latentedit.latents import score_latents
     from latentedit.toyfaces.judges import load_judge
 
-    judge = load_judge("attributes")
     z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed))
-    ws, logits = [], []
-    for chunk in z.split(batch):
-        w = G.mapping(chunk)
-        ws.append(w)
-        logits.append(judge(G.synthesis(w, noise_mode="const")))
-    return torch.cat(ws), torch.cat(logits)
+    w = torch.cat([G.mapping(chunk) for chunk in z.split(batch)])
+    return w, score_latents(G, w, load_judge("attributes"), batch=batch)
 
 
 def fit_toy_directions(G, *, n: int = 4000, seed: int = 0, ratio: float = 0.25, edit_distance: float = 3.0):

@@ -30,7 +30,7 @@ $LE toyfaces export-generator --run-dir "$RUNS/generator" --out "$ASSETS/toyface
 #    samples' signed distance past each boundary (distance_unit std).
 $LE toyfaces fit-directions --n 4000 --out "$ASSETS/toyfaces_directions.safetensors"
 
-# 3. The ISF mapper (2,000 steps, about 35 min) and the e4e encoder, side by side (one thread each: the small nets
+# 3. The ISF mapper (2,000 steps; 48 min measured beside other runs) and the e4e encoder, side by side (one thread each: the small nets
 #    scale poorly).
 OMP_NUM_THREADS=1 $LE train mapper isf --config configs/toyfaces_isf.json --out "$RUNS/isf" \
     $(resume_flag "$RUNS/isf/checkpoint.pt") &

@@ -52,3 +52,17 @@ def test_save_refuses_wrong_shape_and_leaves_no_file(tmp_path):
     with pytest.raises(LatentError):
         save_latents(tmp_path / "bad.safetensors", torch.zeros(2, 8), space="w_plus", generator=G)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_score_latents_renders_in_chunks_and_never_labels_with_random_noise():
+    from latentedit.latents import score_latents
+    from latentedit.training.toys import calibrated_judge, tiny_generator
+
+    G = tiny_generator()
+    judge = calibrated_judge(G, 2)
+    w = G.mapping(torch.randn(10, G.z_dim, generator=torch.Generator().manual_seed(3)))
+    with torch.no_grad():
+        whole = judge(G.synthesis(w, noise_mode="const"))
+    torch.testing.assert_close(score_latents(G, w, judge, batch=3), whole)
+    torch.testing.assert_close(score_latents(G, w, judge, batch=4, noise_mode="random"), whole)
+    assert not torch.equal(judge(G.synthesis(w, noise_mode="random")), whole)   # random noise would change labels

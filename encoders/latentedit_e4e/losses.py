@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from latentedit.losses import lpips_loss
+from latentedit.losses import attribute_loss, lpips_loss
 
 
 def delta_regulariser(codes: torch.Tensor, stage: int, p: int = 2) -> torch.Tensor:
@@ -40,7 +40,7 @@ def attribute_preservation_loss(classifier, y_hat: torch.Tensor, x: torch.Tensor
     """BCE of ``classifier`` logits (B, n_attr) on the reconstruction against its own probabilities on the input."""
     with torch.no_grad():
         goal = classifier(x).float().sigmoid()
-    return F.binary_cross_entropy_with_logits(classifier(y_hat).float(), goal)
+    return attribute_loss(classifier(y_hat).float(), goal)
 
 
 def e4e_loss(cfg, x: torch.Tensor, y_hat: torch.Tensor, codes: torch.Tensor, stage: int, *, lpips_model=None,
@@ -53,7 +53,7 @@ def e4e_loss(cfg, x: torch.Tensor, y_hat: torch.Tensor, codes: torch.Tensor, sta
         parts["lpips"] = cfg.lpips_lambda * lpips_loss(y_hat, x, lpips_model)
     if cfg.id_lambda and identity is not None:
         parts["id"] = cfg.id_lambda * identity(y_hat, x)
-    if getattr(cfg, "attr_lambda", 0.0) and attributes is not None:
+    if cfg.attr_lambda and attributes is not None:
         parts["attr"] = cfg.attr_lambda * attribute_preservation_loss(attributes, y_hat, x)
     progressive = cfg.progressive_start is not None
     if progressive and cfg.delta_norm_lambda:

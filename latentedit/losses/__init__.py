@@ -24,7 +24,12 @@ from latentedit.losses.diversity import DiversityLoss, diversity_distance, diver
 from latentedit.losses.factory import TRAINER_LOSSES, LossSettings, build_loss_modules
 from latentedit.losses.identity import FaceNetEmbedder, IdentityLoss, facenet_weights_path, identity_loss
 from latentedit.losses.latent import LatentL2Loss, NeighbourhoodLoss, latent_l2_loss, neighbourhood_loss
-from latentedit.losses.latent_attribute import LatentAttributeLoss, fit_linear_probe, latent_attribute_loss, probe_logits
+from latentedit.losses.latent_attribute import (
+    LatentAttributeLoss,
+    fit_linear_probe,
+    latent_attribute_loss,
+    probe_logits,
+)
 from latentedit.losses.perceptual import LPIPSLoss, build_lpips, lpips_loss
 from latentedit.losses.pretrained import MissingWeightsError
 from latentedit.losses.weights import (
@@ -38,10 +43,11 @@ from latentedit.losses.weights import (
 
 __all__ = [
     "AttributeLoss", "CycleLoss", "DiversityLoss", "FaceNetEmbedder", "IdentityLoss", "LOSS_NAMES", "LPIPSLoss",
-    "LatentAttributeLoss", "LatentL2Loss", "LossSettings", "LossWeightError", "MissingWeightsError", "NeighbourhoodLoss", "NonFiniteLossError",
-    "TRAINER_LOSSES", "build_loss_modules",
-    "active_losses", "attribute_loss", "build_lpips", "discriminator_adversarial_loss", "diversity_distance",
-    "diversity_sensitive_loss", "edit_and_back", "fit_linear_probe", "facenet_weights_path", "generator_adversarial_loss",
-    "identity_loss", "image_cycle_loss", "latent_attribute_loss", "latent_cycle_loss", "latent_l2_loss", "linear_decay", "lpips_loss",
-    "neighbourhood_loss", "probe_logits", "r1_penalty", "resolve_loss_weights", "sum_losses",
+    "LatentAttributeLoss", "LatentL2Loss", "LossSettings", "LossWeightError", "MissingWeightsError",
+    "NeighbourhoodLoss", "NonFiniteLossError", "TRAINER_LOSSES", "active_losses", "attribute_loss",
+    "build_loss_modules", "build_lpips", "discriminator_adversarial_loss", "diversity_distance",
+    "diversity_sensitive_loss", "edit_and_back", "facenet_weights_path", "fit_linear_probe",
+    "generator_adversarial_loss", "identity_loss", "image_cycle_loss", "latent_attribute_loss", "latent_cycle_loss",
+    "latent_l2_loss", "linear_decay", "lpips_loss", "neighbourhood_loss", "probe_logits", "r1_penalty",
+    "resolve_loss_weights", "sum_losses",
 ]

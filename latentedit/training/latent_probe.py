@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from latentedit.latents import score_latents
 from latentedit.losses.latent_attribute import fit_linear_probe
 from latentedit.training.data import FileLatents, step_generator
 
@@ -30,11 +31,7 @@ def fit_run_probe(G, classifier, source, *, n: int, seed: int, truncation_psi: f
     else:
         z = torch.randn(n, G.z_dim, generator=step_generator(seed, 0, PROBE_STREAM))
         w_all = torch.cat([G.mapping(part.to(dev), truncation_psi=truncation_psi) for part in z.split(chunk)])
-    labels = []
-    for part in w_all.split(chunk):
-        img = G.synthesis(part, noise_mode=noise_mode)
-        labels.append((classifier(img.float()) > 0).float().cpu())
-    labels = torch.cat(labels)
+    labels = (score_latents(G, w_all, classifier, batch=chunk, noise_mode=noise_mode) > 0).float()
     w_mean = w_all.mean(1).double().cpu().numpy()
     weight, bias, acc = fit_linear_probe(w_mean, labels.numpy(), c=c)
     return {"weight": torch.from_numpy(weight).float(), "bias": torch.from_numpy(bias).float(),

@@ -97,7 +97,7 @@ class MapperTrainer:
             self.probe = fit_run_probe(self.G, self.classifier, self.source, n=self.tc.losses.latent_probe_samples,
                                        seed=self.tc.seed, truncation_psi=self.tc.truncation_psi,
                                        c=self.tc.losses.latent_probe_c,
-                                       noise_mode="const" if self.tc.noise_mode == "random" else self.tc.noise_mode)
+                                       noise_mode=self.tc.noise_mode)
         self.losses = build_loss_modules(
             module_weights, self.tc.losses, classifier=self.classifier, embedder=embedder,
             latent_probe=None if self.probe is None else (self.probe["weight"], self.probe["bias"])).to(dev)
