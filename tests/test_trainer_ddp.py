@@ -20,6 +20,8 @@ MODES = {
     "frozen": {"loss_weights": {"latent_cycle": 1.0}},  # (image_cycle is |0 + rounding| at init: ill-posed)
     "joint": {"discriminator": "joint", "d_channels": [4, 8], "loss_weights": {"adversarial": 0.5}},
     "style": {"loss_weights": {"latent_cycle": 1.0}},  # ToyStyleMapper: its encode_style hook runs inside DDP
+    # the latent probe is fitted on rank 0 only and broadcast
+    "probe": {"loss_weights": {"latent_attribute": 1.0}, "losses": {"latent_probe_samples": 64}},
 }
 
 
@@ -33,7 +35,11 @@ def run_mode(mode: str, out, ctx: DistContext):
     run = build_run_config("toy", cls, {"mapper": mapper, "trainer": tc})
     t = MapperTrainer(run, G, out, mapper_class=cls, classifier=judge, ctx=ctx)
     t.train()
-    return {f"{k}.{n}": v.clone() for k, m in t.modules.items() for n, v in m.state_dict().items()}
+    state = {f"{k}.{n}": v.clone() for k, m in t.modules.items() for n, v in m.state_dict().items()}
+    if t.probe is not None:
+        state |= {"probe.weight": t.probe["weight"], "probe.bias": t.probe["bias"],
+                  "probe.fitted_here": torch.tensor("accuracy" in t.probe)}
+    return state
 
 
 def _worker(rank: int, world: int, store: str, root: str):
@@ -53,6 +59,10 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     for mode in MODES:
         single = run_mode(mode, tmp_path / f"single-{mode}", DistContext())
         r0, r1 = (torch.load(tmp_path / f"{mode}-rank{r}.pt", weights_only=True) for r in (0, 1))
+        if "probe.fitted_here" in single:
+            assert bool(r0.pop("probe.fitted_here")) and not bool(r1.pop("probe.fitted_here"))
+            del single["probe.fitted_here"]
+            assert float(single["probe.weight"].abs().sum()) > 0
         for k in single:
             assert torch.equal(r0[k], r1[k]), f"{mode}: replicas differ at {k}"
             torch.testing.assert_close(r0[k], single[k], rtol=1e-4, atol=1e-5, msg=f"{mode}: {k} differs from 1 process")

@@ -66,7 +66,9 @@ def evaluate_encoder(encoder, G, *, n: int = 256, batch: int = 32, identity=None
     w = encoder.invert(x, batch_size=batch)
     enc_seconds = time.perf_counter() - t0
     out["encode_seconds_per_image"] = enc_seconds / n
-    out.update(_fidelity(G, w, x, labels, batch=batch, identity=identity, factors=factors, lpips_model=lpips_model))
+    ref = _reference_readings(x, batch=batch, identity=identity, factors=factors)  # the judges read x once
+    out.update(_fidelity(G, w, x, labels, ref, batch=batch, identity=identity, factors=factors,
+                         lpips_model=lpips_model))
     if refine > 0:
         from latentedit_e4e.refine import refine_w_plus
 
@@ -76,7 +78,8 @@ def evaluate_encoder(encoder, G, *, n: int = 256, batch: int = 32, identity=None
                            for wc, xc in zip(w.split(batch), x.split(batch))])
         out["refined_steps"] = refine
         out["refined_seconds_per_image"] = (time.perf_counter() - t0) / n
-        fid = _fidelity(G, w_ref, x, labels, batch=batch, identity=identity, factors=factors, lpips_model=lpips_model)
+        fid = _fidelity(G, w_ref, x, labels, ref, batch=batch, identity=identity, factors=factors,
+                        lpips_model=lpips_model)
         out.update({f"refined_{k}": v for k, v in fid.items()})
         out["refined_offset_norm"] = float((w_ref[:, 1:] - w_ref[:, :1]).norm(dim=2).mean())
     w_avg = G.mapping.w_avg.reshape(1, 1, -1)
@@ -94,8 +97,18 @@ def evaluate_encoder(encoder, G, *, n: int = 256, batch: int = 32, identity=None
     return out
 
 
-def _fidelity(G, w, x, labels, *, batch, identity, factors, lpips_model) -> dict:
-    """Reconstruction figures of codes ``w`` (n, num_ws, w_dim) for renders ``x`` with true ``labels`` (n, n_attr)."""
+@torch.no_grad()
+def _reference_readings(x, *, batch, identity, factors) -> dict:
+    """What the judges read on the renders ``x`` (n, 3, R, R): identity embeddings and attribute labels (n, n_attr)."""
+    from latentedit.toyfaces.factors import ATTRIBUTE_INDEX
+
+    return {"embedding": None if identity is None else _batched(identity, x, batch),
+            "labels": None if factors is None else _batched(factors, x, batch)[:, list(ATTRIBUTE_INDEX)] > 0.5}
+
+
+def _fidelity(G, w, x, labels, ref, *, batch, identity, factors, lpips_model) -> dict:
+    """Reconstruction figures of codes ``w`` (n, num_ws, w_dim) for renders ``x`` with true ``labels`` (n, n_attr);
+    ``ref``: the judges' readings of ``x`` (``_reference_readings``)."""
     from latentedit.losses import lpips_loss
     from latentedit.toyfaces.factors import ATTRIBUTE_INDEX, ATTRIBUTE_NAMES
 
@@ -108,12 +121,12 @@ def _fidelity(G, w, x, labels, *, batch, identity, factors, lpips_model) -> dict
             out["lpips"] = float(lpips_loss(recon, x, lpips_model))
     if identity is not None:
         with torch.no_grad():
-            cos = F.cosine_similarity(_batched(identity, recon, batch), _batched(identity, x, batch), dim=1)
+            cos = F.cosine_similarity(_batched(identity, recon, batch), ref["embedding"], dim=1)
         out["id_cos_median"] = float(cos.median())
     if factors is not None:
         with torch.no_grad():
             est_r = _batched(factors, recon, batch)[:, list(ATTRIBUTE_INDEX)] > 0.5
-            est_x = _batched(factors, x, batch)[:, list(ATTRIBUTE_INDEX)] > 0.5
+            est_x = ref["labels"]
         out["attr_agree_truth"] = float((est_r == labels).float().mean())
         out["attr_agree_self"] = float((est_r == est_x).float().mean())
         out["estimator_accuracy"] = float((est_x == labels).float().mean())

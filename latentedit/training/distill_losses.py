@@ -1,5 +1,5 @@
-"""Losses of the toy-faces generator recipe (``distill_toyfaces``): the weighted multi-scale pixel loss and the
-paired-flip loss, and the batch layout the latter needs."""
+"""Losses of the toy-faces generator recipe (``distill_toyfaces``): the weighted multi-scale pixel loss, the
+paired-flip loss (and the batch layout it needs) and the teacher's factor-reading loss."""
 
 from __future__ import annotations
 
@@ -53,3 +53,43 @@ def paired_batch(z: torch.Tensor, attribute: str, prior: bool) -> torch.Tensor:
 
     half = normalize_2nd_moment(z[: z.shape[0] // 2])
     return torch.cat([half, flip_attribute_gaussian(half, attribute, prior)])
+
+
+def load_teacher(path) -> torch.nn.Module:
+    """A toy-faces judge file of kind ``factors`` or ``attributes`` as a frozen teacher (eval mode)."""
+    from latentedit.io.modelfile import read_model_file
+    from latentedit.toyfaces.judges import kind_of, load_judge
+
+    kind = read_model_file(path)[1]
+    for name in ("factors", "attributes"):
+        if kind == kind_of(name):
+            return load_judge(name, path)
+    raise ValueError(f"{path}: a teacher must be a toy-faces factors or attributes judge; got a file of kind {kind!r}")
+
+
+def teacher_reading(teacher: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """What ``teacher`` reads in images x (B, 3, R, R): factors in [0, 1] (B, 21), or attribute probabilities (B, 5)."""
+    out = teacher(x)
+    return torch.sigmoid(out) if teacher.config.name == "attributes" else out
+
+
+def teacher_loss(teacher: torch.nn.Module, fake: torch.Tensor, real: torch.Tensor,
+                 attribute_weight: float = 4.0) -> torch.Tensor:
+    """A frozen judge (``teacher``: a factor estimator or an attribute classifier, see ``teacher_reading``) must
+    read in ``fake`` what it reads in its target ``real``: weighted mean |T(fake) - T(real)| over the batch and the
+    columns; a factor estimator's attribute columns are weighted ``attribute_weight`` times.
+
+    Pixel L1 counts a thin mouth curve by its few pixels, so a soft mouth costs little; the teacher reads the
+    smile from those pixels, so a mouth it cannot read costs as much as a wrong hair colour. Targets are the
+    teacher's own reading of the render (not the true factors), so its estimation error is not charged to G.
+    Teachers must not be the evaluation judges: they are trained with other seeds, and several of them (an
+    estimator and a classifier) leave less room for patterns that only one network reads.
+    """
+    from latentedit.toyfaces.factors import ATTRIBUTE_INDEX, NUM_FACTORS
+
+    with torch.no_grad():
+        target = teacher_reading(teacher, real)  # (B, C)
+    weights = torch.ones(target.shape[1], device=fake.device)
+    if target.shape[1] == NUM_FACTORS:
+        weights[list(ATTRIBUTE_INDEX)] = attribute_weight
+    return ((teacher_reading(teacher, fake) - target).abs() * weights).sum(dim=1).mean() / weights.sum()

@@ -24,6 +24,8 @@ SCHEDULE_FIELDS = frozenset({
     "detail_from_step", "detail_lr", "detail_decay_to_step", "smile_weight", "smile_boost_from_step",
     "readout_weight", "readout_from_step", "readout_lr", "readout_factors",
     "pair_weight", "pair_from_step", "pair_attributes",
+    "teacher_weight", "teacher_from_step", "teacher_files", "teacher_attribute_weight",
+    "adv_weight", "adv_from_step", "adv_lr", "adv_channels", "adv_r1_gamma",
 })
 
 
@@ -31,8 +33,10 @@ def _schedule(cfg, step: int) -> tuple:
     """Everything the config decides about training step ``step``."""
     readout = cfg.readout_on(step) and (cfg.readout_weight, cfg.readout_lr, cfg.readout_factors)
     pair = cfg.pair_on(step) and (cfg.pair_weight, cfg.pair_attribute(step))
+    teacher = cfg.teacher_on(step) and (cfg.teacher_weight, tuple(cfg.teacher_files), cfg.teacher_attribute_weight)
+    adv = cfg.adv_on(step) and (cfg.adv_weight, cfg.adv_lr, tuple(cfg.adv_channels), cfg.adv_r1_gamma)
     return (step >= cfg.per_attribute_from_step, round(cfg.lr_at(step), 12), cfg.smile_boost(step),
-            cfg.in_detail_phase(step), readout, pair)
+            cfg.in_detail_phase(step), readout, pair, teacher, adv)
 
 
 def _read_state(path) -> dict:

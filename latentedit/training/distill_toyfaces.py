@@ -30,7 +30,13 @@ readout, and lost the smile from W. The options (``docs/toyfaces_generator.md`` 
 * the *detail phase* (off; ``detail_from_step``): the smile's change map boosted by ``smile_weight / attr_weight``
   (``smile_boost_from_step`` boosts it from any step), the image-gradient term weighted by the map, and a
   learning-rate restart at ``detail_lr`` with a cosine to ``lr * lr_final_ratio`` at ``detail_decay_to_step``.
-  ``train(extend_from=...)`` continues a finished run with such a phase (``distill_phases``).
+  ``train(extend_from=...)`` continues a finished run with such a phase (``distill_phases``);
+* the *teachers* (off; ``teacher_weight``, ``teacher_from_step``, ``teacher_files``; ``distill_losses.teacher_loss``):
+  judges trained with other seeds than the evaluation judges (a factor estimator, an attribute classifier) must
+  read in ``G(z)`` what they read in its render, so a mouth drawn too soft to read costs as much as a wrong hair
+  colour;
+* the *adversarial term* (off; ``adv_weight`` and friends; ``distill_adversarial``): a patch discriminator on renders
+  vs samples, against the softness a pixel loss accepts.
 """
 
 from __future__ import annotations
@@ -38,122 +44,18 @@ from __future__ import annotations
 import copy
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from latentedit.stylegan2 import Generator, GeneratorConfig
+from latentedit.stylegan2 import Generator
 from latentedit.stylegan2.layers import normalize_2nd_moment
 from latentedit.training.checkpoint import ema_update, load_training_state, save_training_state
-from latentedit.training.distill_losses import distill_loss, pair_loss, paired_batch  # noqa: F401 (re-exported)
-
-
-@dataclass(frozen=True)
-class DistillConfig:
-    """Everything that defines a run; stored in every checkpoint and in the exported generator."""
-
-    resolution: int = 64
-    w_dim: int = 128
-    mapping_layers: int = 4
-    mapping_lr_mul: float = 1.0
-    channels: tuple[int, ...] = (256, 256, 128, 64, 32)
-    batch_size: int = 16
-    lr: float = 2e-3
-    betas: tuple[float, float] = (0.9, 0.99)
-    ema_beta: float = 0.998
-    attr_weight: float = 4.0
-    grad_weight: float = 1.0
-    seed: int = 0
-    prior: bool = True
-    per_attribute_from_step: int = 0  # the first shipped generator (session 1-3) switched at 14_344
-    lr_decay_from_step: int = 19_000
-    lr_decay_to_step: int = 30_000
-    lr_final_ratio: float = 0.05
-    detail_from_step: int = 0  # 0 = off (the shipped generator has no detail phase; see the module docstring)
-    detail_lr: float = 1e-3
-    detail_decay_to_step: int = 42_000
-    smile_weight: float = 12.0
-    smile_boost_from_step: int = 0  # -1 = the smile boost only in the detail phase; >= 0: from that step on
-    readout_weight: float = 10.0  # 0 = off (the first shipped generator had none)
-    readout_from_step: int = 0
-    readout_lr: float = 1e-2
-    readout_factors: tuple[str, ...] = ()  # factors the readout regresses (() = all of z)
-    pair_weight: float = 0.0  # 0 = off; > 0: paired-flip loss from pair_from_step (see pair_loss)
-    pair_from_step: int = 0
-    pair_attributes: tuple[str, ...] = ("smile",)
-
-    def __post_init__(self):
-        from latentedit.toyfaces.factors import ATTRIBUTE_NAMES, FACTOR_NAMES
-
-        if self.pair_weight > 0 and self.batch_size % 2:
-            raise ValueError(f"pair_weight > 0 needs an even batch_size (half the batch is the flipped copy); "
-                             f"got batch_size={self.batch_size}")
-        unknown = [f for f in self.readout_factors if f not in FACTOR_NAMES]
-        if unknown:
-            raise ValueError(f"readout_factors must name toy-faces factors ({', '.join(FACTOR_NAMES)}); got "
-                             f"{unknown!r}")
-        bad = [a for a in self.pair_attributes if a not in ATTRIBUTE_NAMES]
-        if bad or not self.pair_attributes:
-            raise ValueError(f"pair_attributes must name toy-faces attributes ({', '.join(ATTRIBUTE_NAMES)}); "
-                             f"got {self.pair_attributes!r}")
-
-    @property
-    def total_steps(self) -> int:
-        """The step at which the recipe's schedule ends (the default ``--steps``)."""
-        return max(self.lr_decay_to_step, self.detail_decay_to_step if self.detail_from_step else 0)
-
-    def in_detail_phase(self, step: int) -> bool:
-        return bool(self.detail_from_step) and step >= self.detail_from_step
-
-    def readout_on(self, step: int) -> bool:
-        return self.readout_weight > 0 and step >= self.readout_from_step
-
-    def pair_on(self, step: int) -> bool:
-        return self.pair_weight > 0 and step >= self.pair_from_step
-
-    def pair_attribute(self, step: int) -> str:
-        """The attribute flipped in the paired half of the batch at ``step`` (cycles through ``pair_attributes``)."""
-        return self.pair_attributes[step % len(self.pair_attributes)]
-
-    def smile_boost(self, step: int) -> float:
-        """Factor on the smile change map at ``step``: ``smile_weight / attr_weight`` in the detail phase and from
-        ``smile_boost_from_step`` (when >= 0) on, else 1."""
-        boosted = self.in_detail_phase(step) or 0 <= self.smile_boost_from_step <= step
-        return self.smile_weight / self.attr_weight if boosted else 1.0
-
-    def lr_at(self, step: int) -> float:
-        """Learning rate of training step ``step`` (constant, then a cosine down to ``lr * lr_final_ratio``; in the
-        detail phase a second cosine from ``detail_lr`` down to the same floor)."""
-        import math
-
-        floor = self.lr * self.lr_final_ratio
-        if self.in_detail_phase(step):
-            span = max(1, self.detail_decay_to_step - self.detail_from_step)
-            t = min((step - self.detail_from_step) / span, 1.0)
-            return floor + (self.detail_lr - floor) * 0.5 * (1 + math.cos(math.pi * t))
-        span = max(1, self.lr_decay_to_step - self.lr_decay_from_step)
-        t = min(max((step - self.lr_decay_from_step) / span, 0.0), 1.0)
-        return self.lr * (self.lr_final_ratio + (1 - self.lr_final_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
-
-    def with_overrides(self, pairs, *, source: str = "--set") -> DistillConfig:
-        """A copy with ``key=value`` strings applied (``--set readout_weight=20 --set lr_decay_to_step=22000``);
-        unknown fields are errors that list the valid ones."""
-        import dataclasses
-
-        from latentedit.plugins.config import parse_set_pairs
-        from latentedit.training.config import dataclass_from_dict
-
-        merged = dataclasses.asdict(self) | parse_set_pairs(pairs, source=source)
-        return dataclass_from_dict(DistillConfig, merged, source=source)
-
-    def generator_config(self) -> GeneratorConfig:
-        from latentedit.toyfaces.factors import NUM_FACTORS
-
-        return GeneratorConfig(resolution=self.resolution, z_dim=NUM_FACTORS, w_dim=self.w_dim,
-                               mapping_layers=self.mapping_layers, channels=tuple(self.channels),
-                               mapping_lr_mul=self.mapping_lr_mul)
+from latentedit.training.distill_adversarial import discriminator_loss, generator_adversarial_loss
+from latentedit.training.distill_config import DistillConfig  # noqa: F401 (re-exported)
+from latentedit.training.distill_losses import (  # noqa: F401 (re-exported)
+    distill_loss, pair_loss, paired_batch, teacher_loss)
 
 
 def targets_for(z: torch.Tensor, resolution: int, prior: bool = True, per_attribute: bool = False,
@@ -223,6 +125,18 @@ class DistillRun:
         from latentedit.toyfaces.factors import INDEX
 
         self._readout_columns = [INDEX[f] for f in cfg.readout_factors] or list(range(self.G.z_dim))
+        self.teachers = []
+        if cfg.teacher_weight > 0:
+            from latentedit.training.distill_losses import load_teacher
+
+            with torch.random.fork_rng():  # building a net draws initial weights: keep the run's random stream
+                self.teachers = [load_teacher(f) for f in cfg.teacher_files]  # eval mode, frozen
+        self.D = self.d_opt = None
+        if cfg.adv_weight > 0:
+            from latentedit.training.distill_adversarial import patch_discriminator
+
+            self.D = patch_discriminator(tuple(cfg.adv_channels), seed=cfg.seed + 1)
+            self.d_opt = torch.optim.Adam(self.D.parameters(), lr=cfg.adv_lr, betas=(0.5, 0.99))
         self.step = 0
         self.ckpt = self.dir / "checkpoint.pt"
         if resume and self.ckpt.exists():
@@ -237,14 +151,16 @@ class DistillRun:
                                            optimizers=self._optimizers())
 
     def _modules(self):
-        return {"G": self.G, "G_ema": self.G_ema, "readout": self.readout}
+        adversarial = {"D": self.D} if self.D is not None else {}
+        return {"G": self.G, "G_ema": self.G_ema, "readout": self.readout} | adversarial
 
     def save(self) -> None:
         save_training_state(self.ckpt, config=self.cfg, step=self.step, modules=self._modules(),
                             optimizers=self._optimizers())
 
     def _optimizers(self):
-        return {"opt": self.opt, "readout_opt": self.readout_opt}
+        adversarial = {"d_opt": self.d_opt} if self.D is not None else {}
+        return {"opt": self.opt, "readout_opt": self.readout_opt} | adversarial
 
     def train_step(self) -> float:
         z = batch_z(self.cfg, self.step, self.G.z_dim)
@@ -267,6 +183,12 @@ class DistillRun:
             cols = self._readout_columns
             readout = F.mse_loss(self.readout(ws[:, 0])[:, cols], normalize_2nd_moment(z)[:, cols])
             loss = loss + self.cfg.readout_weight * readout
+        if self.cfg.teacher_on(self.step):
+            taught = [teacher_loss(t, fake, real, self.cfg.teacher_attribute_weight) for t in self.teachers]
+            loss = loss + self.cfg.teacher_weight * sum(taught) / len(taught)
+        adv_on = self.cfg.adv_on(self.step)
+        if adv_on:
+            loss = loss + self.cfg.adv_weight * generator_adversarial_loss(self.D, fake)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at step {self.step}; resume from the last checkpoint")
         self.opt.zero_grad(set_to_none=True)
@@ -275,6 +197,10 @@ class DistillRun:
         self.opt.step()
         if readout_on:
             self.readout_opt.step()
+        if adv_on:  # the discriminator's step, on this batch's renders and (detached) samples
+            self.d_opt.zero_grad(set_to_none=True)
+            discriminator_loss(self.D, fake, real, self.cfg.adv_r1_gamma).backward()
+            self.d_opt.step()
         self.G.mapping.update_w_avg(ws[:, 0])
         beta = min(self.cfg.ema_beta, (1 + self.step) / (10 + self.step))
         ema_update(self.G_ema, self.G, beta)

@@ -84,6 +84,12 @@ class DistContext:
             dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return t
 
+    def broadcast_from_main(self, t: torch.Tensor) -> torch.Tensor:
+        """Overwrite ``t`` on every rank with rank 0's ``t`` (in place; identity on one process)."""
+        if self.distributed:
+            dist.broadcast(t, src=0)
+        return t
+
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()

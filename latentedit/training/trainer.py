@@ -94,10 +94,7 @@ class MapperTrainer:
                                         mixing_prob=self.tc.mixing_prob))
         self.probe = None
         if module_weights.get("latent_attribute"):
-            self.probe = fit_run_probe(self.G, self.classifier, self.source, n=self.tc.losses.latent_probe_samples,
-                                       seed=self.tc.seed, truncation_psi=self.tc.truncation_psi,
-                                       c=self.tc.losses.latent_probe_c,
-                                       noise_mode=self.tc.noise_mode)
+            self.probe = self._fit_probe()
         self.losses = build_loss_modules(
             module_weights, self.tc.losses, classifier=self.classifier, embedder=embedder,
             latent_probe=None if self.probe is None else (self.probe["weight"], self.probe["bias"])).to(dev)
@@ -131,6 +128,21 @@ class MapperTrainer:
         self.log = NullLog()
 
     # ---- persistence ---------------------------------------------------------------------------------------
+
+    def _fit_probe(self) -> dict:
+        """The ``latent_attribute`` probe: fitted on rank 0 only (a minute of rendering and a fit) and broadcast, so
+        every rank holds rank 0's tensors; the other ranks' dict has no accuracy figures (only rank 0 logs)."""
+        tc = self.tc
+        if self.ctx.is_main:
+            probe = fit_run_probe(self.G, self.classifier, self.source, n=tc.losses.latent_probe_samples, seed=tc.seed,
+                                  truncation_psi=tc.truncation_psi, c=tc.losses.latent_probe_c,
+                                  noise_mode=tc.noise_mode)
+        else:
+            n_attr, w_dim = len(self.attribute_names), self.G.w_dim
+            probe = {"weight": torch.zeros(n_attr, w_dim), "bias": torch.zeros(n_attr)}
+        for key in ("weight", "bias"):  # gloo and NCCL both broadcast from the context's device
+            probe[key] = self.ctx.broadcast_from_main(probe[key].to(self.ctx.device)).cpu()
+        return probe
     def _checkpoint_config(self) -> dict:
         """What a checkpoint must match to be resumed: trajectory fields, generator and attributes."""
         if not hasattr(self, "_fingerprint"):
