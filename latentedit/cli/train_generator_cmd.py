@@ -108,6 +108,7 @@ def eval_generator_cmd(generator_path, run_dir, n, json_out):
     from pathlib import Path
 
     from latentedit.cli.common import load_generator_or_default
+    from latentedit.evaluation.generator_ceiling import is_distilled_toy_generator
     from latentedit.evaluation.generator_quality import evaluate_generator
     from latentedit.io.modelfile import atomic_write
 
@@ -122,8 +123,11 @@ def eval_generator_cmd(generator_path, run_dir, n, json_out):
             raise click.ClickException(str(exc)) from None
         click.echo(f"{run_dir}: EMA generator at step {extra['steps']}")
     else:
-        G, _ = load_generator_or_default(generator_path, "cpu")
-    q = evaluate_generator(G, n=n)
+        from latentedit.io.modelfile import read_model_file
+
+        G, info = load_generator_or_default(generator_path, "cpu")
+        extra = read_model_file(info.path)[3] if info.format == "latentedit" else {}
+    q = evaluate_generator(G, n=n, truth=is_distilled_toy_generator(G, extra))
     click.echo(q.to_markdown())
     bars = q.bars()
     missed = [k for k, ok in bars.items() if not ok]

@@ -15,7 +15,8 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     x, y = a.double().cpu().numpy(), b.double().cpu().numpy()
     mu_x, mu_y = x.mean(0), y.mean(0)
     s_x, s_y = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
-    covmean, _ = linalg.sqrtm(s_x @ s_y, disp=False)
-    if np.iscomplexobj(covmean):
-        covmean = covmean.real
-    return float(((mu_x - mu_y) ** 2).sum() + np.trace(s_x + s_y - 2 * covmean))
+    # Tr((S_x S_y)^(1/2)) = sum of sqrt(eigenvalues of S_x^(1/2) S_y S_x^(1/2)), a symmetric PSD matrix
+    vals, vecs = linalg.eigh(s_x)
+    root_x = (vecs * np.sqrt(np.clip(vals, 0, None))) @ vecs.T
+    trace_covmean = np.sqrt(np.clip(linalg.eigvalsh(root_x @ s_y @ root_x), 0, None)).sum()
+    return float(((mu_x - mu_y) ** 2).sum() + np.trace(s_x) + np.trace(s_y) - 2 * trace_covmean)
