@@ -18,8 +18,19 @@ export MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736 MALL
 
 resume_flag() { [ -e "$1" ] && echo --resume || true; }
 
-# 1. The generator: distillation from the renderer, 30,000 steps (DistillConfig holds the whole recipe).
-$LE toyfaces train-generator --run-dir "$RUNS/generator" --steps 30000 --threads 2 \
+# 1. The generator: distillation from the renderer, 30,000 steps with DistillConfig's defaults, then 3,000 steps
+#    (session 7) in which two teachers -- judges trained with other seeds than the evaluation judges -- must read
+#    in G(z) what they read in the render, at a restarted learning rate (5e-4, cosine to 1e-4). The teachers are
+#    committed in training_runs/teachers/; they were made by the two train-judge commands below.
+TEACHERS=training_runs/teachers
+[ -e "$TEACHERS/judge_factors_seed101.safetensors" ] || \
+    $LE toyfaces train-judge factors --seed 101 --eval-n 500 --out "$TEACHERS/judge_factors_seed101.safetensors"
+[ -e "$TEACHERS/judge_attributes_seed102.safetensors" ] || \
+    $LE toyfaces train-judge attributes --seed 102 --eval-n 500 --out "$TEACHERS/judge_attributes_seed102.safetensors"
+$LE toyfaces train-generator --run-dir "$RUNS/generator" --steps 33000 --threads 2 \
+    --set teacher_weight=1 --set teacher_from_step=30000 \
+    --set 'teacher_files=["training_runs/teachers/judge_factors_seed101.safetensors","training_runs/teachers/judge_attributes_seed102.safetensors"]' \
+    --set detail_from_step=30000 --set detail_lr=5e-4 --set detail_decay_to_step=33000 \
     $(resume_flag "$RUNS/generator/checkpoint.pt")
 $LE toyfaces export-generator --run-dir "$RUNS/generator" --out "$ASSETS/toyfaces_generator.safetensors"
 $LE toyfaces eval-generator --n 2000 --json "$RUNS/generator/quality.json"
