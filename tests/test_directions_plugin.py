@@ -139,7 +139,7 @@ def test_sefa_matches_eigendecomposition_definition():
     G = tiny_generator(resolution=16)
     dirs, vals = sefa_directions(G)
     rows = [l.affine.weight for b in G.synthesis.blocks for l in (getattr(b, "conv0", None), b.conv1, b.torgb) if l]
-    a = torch.cat(rows).double()
+    a = torch.cat(rows).detach().double()
     a = a / a.norm(dim=1, keepdim=True)
     ref_vals = torch.linalg.eigvalsh(a.T @ a).flip(0)
     torch.testing.assert_close(vals.double(), ref_vals, rtol=1e-5, atol=1e-6)

@@ -187,6 +187,7 @@ def test_toy_data_and_evaluation_figures(tmp_path):
     per_attr = figs["attr_agree_truth_per_attribute"]
     assert np.mean(list(per_attr.values())) == pytest.approx(figs["attr_agree_truth"])
     assert figs["refined_steps"] == 5 and figs["refined_l2"] < figs["l2"]     # refinement fits the renders better
+    assert np.isfinite(figs["refined_from_w_avg_l2"]) and figs["refined_from_w_avg_l2"] != figs["refined_l2"]
     for key in ("l2", "lpips", "id_cos_median", "attr_agree_truth", "attr_agree_self", "offset_norm",
                 "dist_to_w_avg", "easy_l2", "easy_latent_err", "baseline_l2", "baseline_steps"):
         assert key in figs and np.isfinite(figs[key]), key

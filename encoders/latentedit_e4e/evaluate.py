@@ -10,7 +10,7 @@ Reported (all on renders the encoder never saw, plus the generator's own samples
   labels of x / against its own labels on x (target >= 95 %), also per attribute; ``estimator_accuracy``: the
   estimator's own labels on x against the truth (the ceiling of ``attr_agree_truth``);
 - ``refined_*`` (``refine`` > 0): the same figures after ``refine`` steps of ``refine_w_plus`` (L2 + LPIPS) from the
-  encoder's codes, with the time they took;
+  encoder's codes, with the time they took; ``refined_from_w_avg_*``: the same steps from w_avg (with ``baseline``);
 - editability: ``offset_norm`` (mean ||w_i - w_0||, i >= 1) and ``dist_to_w_avg`` (mean ||w_0 - w_avg||);
 - ``easy_l2`` / ``easy_latent_err``: on G's own samples (W+ known), image MSE and ||w_hat - w|| / ||w - w_avg||;
 - ``baseline_l2``: plain optimisation from w_avg (L2 + LPIPS when available) given the encoder's wall time.
@@ -82,6 +82,14 @@ def evaluate_encoder(encoder, G, *, n: int = 256, batch: int = 32, identity=None
                         lpips_model=lpips_model)
         out.update({f"refined_{k}": v for k, v in fid.items()})
         out["refined_offset_norm"] = float((w_ref[:, 1:] - w_ref[:, :1]).norm(dim=2).mean())
+        if baseline:  # the same refinement from w_avg instead of the encoder's codes: what the encoder adds
+            w_avg_all = G.mapping.w_avg.reshape(1, 1, -1).expand(n, G.num_ws, -1)
+            w_opt = torch.cat([refine_w_plus(wc.clone(), xc, G, steps=refine, lpips_model=lpips_model,
+                                             lpips_weight=1.0 if lpips_model else 0.0)
+                               for wc, xc in zip(w_avg_all.split(batch), x.split(batch))])
+            fid = _fidelity(G, w_opt, x, labels, ref, batch=batch, identity=identity, factors=factors,
+                            lpips_model=lpips_model)
+            out.update({f"refined_from_w_avg_{k}": v for k, v in fid.items()})
     w_avg = G.mapping.w_avg.reshape(1, 1, -1)
     out["offset_norm"] = float((w[:, 1:] - w[:, :1]).norm(dim=2).mean())
     out["dist_to_w_avg"] = float((w[:, 0] - w_avg[:, 0]).norm(dim=1).mean())
