@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -278,3 +279,43 @@ def test_w_plus_from_invert_pastes_back_into_its_photo(setup, tmp_path):
     res = _run([tmp_path / "me.wplus.safetensors", "--attr", "smile=1", "--mapper", dpath, "--generator", gpath,
                 "--out", tmp_path / "out2"])
     assert res.exit_code == 0 and not list((tmp_path / "out2" / "me").glob("pasted_*"))
+
+
+class RefiningStubEncoder(StubEncoder):
+    """StubEncoder with a ``refine`` that records its calls."""
+
+    calls: list = []
+
+    def refine(self, w_plus, target, generator, steps=100, **options):
+        same_generator = generator.fingerprint() == self.G.fingerprint()
+        self.calls.append((tuple(w_plus.shape), tuple(target.shape), steps, same_generator))
+        return w_plus + 0.25
+
+
+def test_photo_edit_refines_the_inversion_when_asked_and_refuses_an_encoder_without_refine(setup, tmp_path):
+    import skimage.data
+
+    from latentedit.plugins import register_encoder, unregister
+
+    d, G, gpath, dpath, _ = setup
+    StubEncoder.G = G
+    small = tmp_path / "crop.png"
+    Image.fromarray(skimage.data.astronaut()[:200, 100:300]).save(small)
+    enc = tmp_path / "enc.stubenc"
+    enc.write_text("stub")
+    base = [small, "--attr", "smile=1", "--mapper", dpath, "--generator", gpath, "--encoder", enc, "--no-align"]
+    register_encoder("stub", RefiningStubEncoder, replace=True)
+    try:
+        RefiningStubEncoder.calls.clear()
+        assert _run([*base, "--out", tmp_path / "plain"]).exit_code == 0 and RefiningStubEncoder.calls == []
+        res = _run([*base, "--out", tmp_path / "refined", "--refine", "7"])
+        assert res.exit_code == 0, res.output
+        assert RefiningStubEncoder.calls == [((1, G.num_ws, G.w_dim), (1, 3, 32, 32), 7, True)]
+        plain = np.asarray(Image.open(tmp_path / "plain" / "crop_grid.png"), dtype=float)
+        refined = np.asarray(Image.open(tmp_path / "refined" / "crop_grid.png"), dtype=float)
+        assert np.abs(plain - refined).mean() > 0.5  # the refined code is what was edited
+        register_encoder("stub", StubEncoder, replace=True)
+        res = _run([*base, "--out", tmp_path / "none", "--refine", "3"])
+        assert res.exit_code != 0 and "has no refine()" in res.output
+    finally:
+        unregister("encoders", "stub")

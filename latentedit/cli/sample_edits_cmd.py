@@ -114,9 +114,11 @@ def _strip(images: list[torch.Tensor], path: Path) -> Path:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("sample_edits"),
               show_default=True, help="Output folder.")
 @click.option("--align/--no-align", default=True, show_default=True, help="Photos: align the face first.")
+@click.option("--refine", type=click.IntRange(0), default=0, show_default=True,
+              help="Photos: optimise each inverted W+ this many steps against the crop first (see `edit --refine`).")
 @device_option
 def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_path, mode, pool, classifier_path,
-                 reference, mix, mix_groups, interpolate, steps, seed, out_dir, align, device):
+                 reference, mix, mix_groups, interpolate, steps, seed, out_dir, align, refine, device):
     """Sample several edits of each input with a noise or style mapper (random, clusters, reference, mix, morph)."""
     from latentedit import sampling_modes as sm
     from latentedit.edits import EditError, check_edit, check_mapper_fits_generator, parse_attr, target_from_amounts
@@ -160,7 +162,8 @@ def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_
                                  param_hint="INPUTS")
     jobs = [(s, w) for s, w, _ in latents_from_files(latent_paths, G)]
     if photo_paths:
-        jobs += [(s, w) for s, w, _, _ in photos_to_wplus(photo_paths, G, encoder_path, align, "largest", dev)]
+        faces = photos_to_wplus(photo_paths, G, encoder_path, align, "largest", dev, refine=refine)
+        jobs += [(s, w) for s, w, _, _ in faces]
 
     cols: list[int] = []
     if mix is not None:
