@@ -188,7 +188,9 @@ class DistillRun:
             loss = loss + self.cfg.teacher_weight * sum(taught) / len(taught)
         adv_on = self.cfg.adv_on(self.step)
         if adv_on:
+            self.D.requires_grad_(False)  # G's step: gradients reach the image, not D's weights
             loss = loss + self.cfg.adv_weight * generator_adversarial_loss(self.D, fake)
+            self.D.requires_grad_(True)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at step {self.step}; resume from the last checkpoint")
         self.opt.zero_grad(set_to_none=True)
