@@ -270,3 +270,22 @@ def test_current_umask_reads_the_umask_and_atomic_folder_publishes_only_complete
         assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["c.txt"]  # replaced as a whole
     finally:
         os.umask(old)
+
+
+def test_metadata_reader_matches_the_full_reader_and_refuses_the_same_files(tmp_path):
+    from safetensors.torch import save_file
+
+    from latentedit.io.modelfile import ModelFileError, read_model_file, read_model_metadata
+
+    path = save_generator(tiny_generator(), tmp_path / "g.safetensors", extra={"note": "x"})
+    tensors, kind, config, extra = read_model_file(path)
+    assert read_model_metadata(path) == (kind, config, extra) and extra["note"] == "x" and tensors
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"a": torch.zeros(2)}, str(foreign))
+    for reader in (read_model_file, read_model_metadata):
+        with pytest.raises(ModelFileError, match="without latentedit metadata"):
+            reader(foreign)
+        with pytest.raises(ModelFileError, match="expected a 'mapper' file"):
+            reader(path, expect_kind="mapper")
+        with pytest.raises(ModelFileError, match="no such file"):
+            reader(tmp_path / "missing.safetensors")

@@ -35,7 +35,7 @@ def _fail(exc: BaseException) -> click.ClickException:
 def load_mapper_for_edit(method: str | None, mapper_path: str | None):
     """(mapper in eval mode, plugin name, generator fingerprint recorded in the file or None)."""
     from latentedit import assets
-    from latentedit.io.modelfile import ModelFileError, read_model_file
+    from latentedit.io.modelfile import ModelFileError, read_model_metadata
     from latentedit.plugins import PluginError, load_mapper, load_mapper_file
 
     if mapper_path is None:
@@ -55,7 +55,7 @@ def load_mapper_for_edit(method: str | None, mapper_path: str | None):
     if not Path(mapper_path).is_file():
         raise click.ClickException(f"--mapper {mapper_path}: no such file")
     try:
-        extra = read_model_file(mapper_path, expect_kind="mapper")[3]
+        extra = read_model_metadata(mapper_path, expect_kind="mapper")[2]
         mapper = load_mapper_file(mapper_path)
     except (ModelFileError, PluginError, ValueError, OSError) as exc:
         raise _fail(exc) from None

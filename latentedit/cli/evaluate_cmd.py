@@ -170,9 +170,9 @@ def _multimodal_tables(G, mappers, estimator, embedder, pairs, sources, samples,
 def _ceiling_table(G, g_info, estimator, embedder, tolerance, n, seed, batch_size):
     """Markdown section + JSON rows of the generator ceiling (distilled toy-faces generators only; else empty)."""
     from latentedit.evaluation import generator_ceiling as gf
-    from latentedit.io.modelfile import read_model_file
+    from latentedit.io.modelfile import read_model_metadata
 
-    extra = read_model_file(g_info.path)[3] if g_info.format == "latentedit" else {}
+    extra = read_model_metadata(g_info.path)[2] if g_info.format == "latentedit" else {}
     if not gf.is_distilled_toy_generator(G, extra):
         return "", []
     rows = gf.evaluate_generator_ceiling(G, estimator=estimator, embedder=embedder, tolerance=tolerance, n=n,

@@ -123,10 +123,10 @@ def eval_generator_cmd(generator_path, run_dir, n, json_out):
             raise click.ClickException(str(exc)) from None
         click.echo(f"{run_dir}: EMA generator at step {extra['steps']}")
     else:
-        from latentedit.io.modelfile import read_model_file
+        from latentedit.io.modelfile import read_model_metadata
 
         G, info = load_generator_or_default(generator_path, "cpu")
-        extra = read_model_file(info.path)[3] if info.format == "latentedit" else {}
+        extra = read_model_metadata(info.path)[2] if info.format == "latentedit" else {}
     q = evaluate_generator(G, n=n, truth=is_distilled_toy_generator(G, extra))
     click.echo(q.to_markdown())
     bars = q.bars()

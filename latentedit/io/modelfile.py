@@ -118,13 +118,13 @@ def save_model_file(
     return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
-def read_model_file(path: str | os.PathLike, *, expect_kind: str | None = None):
-    """Return ``(state_dict, kind, config_dict, extra_dict)`` from one of our files.
+def read_model_metadata(path: str | os.PathLike, *, expect_kind: str | None = None) -> tuple[str, dict, dict]:
+    """Return ``(kind, config_dict, extra_dict)`` of one of our files from its header alone (no tensors read).
 
     Raises ModelFileError naming the file when it is not ours, is damaged, or holds another kind of model.
     """
     from safetensors import SafetensorError
-    from safetensors.torch import load_file, safe_open
+    from safetensors.torch import safe_open
 
     path = Path(path)
     if not path.is_file():
@@ -132,7 +132,6 @@ def read_model_file(path: str | os.PathLike, *, expect_kind: str | None = None):
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-        tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelFileError(f"{path}: not a readable .safetensors file ({exc})") from None
     kind = meta.get("latentedit.kind")
@@ -145,8 +144,22 @@ def read_model_file(path: str | os.PathLike, *, expect_kind: str | None = None):
                              f"({FORMAT_VERSION}); upgrade latentedit")
     if expect_kind is not None and kind != expect_kind:
         raise ModelFileError(f"{path}: expected a '{expect_kind}' file; this one holds a '{kind}'")
-    config = json.loads(meta.get("latentedit.config", "{}"))
-    extra = json.loads(meta.get("latentedit.extra", "{}"))
+    return kind, json.loads(meta.get("latentedit.config", "{}")), json.loads(meta.get("latentedit.extra", "{}"))
+
+
+def read_model_file(path: str | os.PathLike, *, expect_kind: str | None = None):
+    """Return ``(state_dict, kind, config_dict, extra_dict)`` from one of our files.
+
+    Raises ModelFileError naming the file when it is not ours, is damaged, or holds another kind of model.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    kind, config, extra = read_model_metadata(path, expect_kind=expect_kind)
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFileError(f"{path}: not a readable .safetensors file ({exc})") from None
     return tensors, kind, config, extra
 
 

@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from latentedit.io.modelfile import ModelFileError, load_state_dict_strict, read_model_file, save_model_file
+from latentedit.io.modelfile import (ModelFileError, load_state_dict_strict, read_model_file, read_model_metadata,
+                                     save_model_file)
 from latentedit.toyfaces.factors import ATTRIBUTE_NAMES, FACTOR_NAMES, NUM_FACTORS
 
 JUDGE_NAMES: tuple[str, ...] = ("attributes", "identity", "factors")
@@ -168,7 +169,17 @@ def load_judge(name: str, path=None) -> JudgeNet:
     if not path.is_file():
         raise JudgeError(f"{path}: no such judge file; train one with "
                          f"`latentedit toyfaces train-judge {name} --out {path}`")
-    tensors, _, config, _ = read_model_file(path, expect_kind=kind_of(name))
+    return load_judge_file(path, names=(name,))
+
+
+def load_judge_file(path, names: tuple[str, ...] = JUDGE_NAMES) -> JudgeNet:
+    """Load whichever judge the file at ``path`` holds (in eval mode, frozen), reading the file once; a file of
+    another kind than ``names`` is a ModelFileError naming what it holds."""
+    path = Path(path)
+    tensors, kind, config, _ = read_model_file(path)
+    if kind not in {kind_of(n) for n in names}:
+        wanted = " or ".join(f"'{kind_of(n)}'" for n in names)
+        raise ModelFileError(f"{path}: expected a {wanted} file; this one holds a '{kind}'")
     try:
         cfg = JudgeConfig.from_dict(config)
     except TypeError as exc:
@@ -180,4 +191,4 @@ def load_judge(name: str, path=None) -> JudgeNet:
 
 def judge_extra(path) -> dict:
     """The ``extra`` metadata (training figures) stored with a judge file."""
-    return read_model_file(path)[3]
+    return read_model_metadata(path)[2]

@@ -56,15 +56,11 @@ def paired_batch(z: torch.Tensor, attribute: str, prior: bool) -> torch.Tensor:
 
 
 def load_teacher(path) -> torch.nn.Module:
-    """A toy-faces judge file of kind ``factors`` or ``attributes`` as a frozen teacher (eval mode)."""
-    from latentedit.io.modelfile import read_model_file
-    from latentedit.toyfaces.judges import kind_of, load_judge
+    """A toy-faces judge file of kind ``factors`` or ``attributes`` as a frozen teacher (eval mode; ModelFileError, a
+    ValueError, for any other file)."""
+    from latentedit.toyfaces.judges import load_judge_file
 
-    kind = read_model_file(path)[1]
-    for name in ("factors", "attributes"):
-        if kind == kind_of(name):
-            return load_judge(name, path)
-    raise ValueError(f"{path}: a teacher must be a toy-faces factors or attributes judge; got a file of kind {kind!r}")
+    return load_judge_file(path, names=("factors", "attributes"))
 
 
 def teacher_reading(teacher: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
