@@ -32,7 +32,9 @@ class Randoms:
 
     z (b, z_dim), z_mix (b, z_dim), mix_u (b,), mix_cut (b,) long: source sampling; ref_z (b, z_dim): reference
     latents; flip_keys (b, n_attr), n_flips (b,) long: which attributes to flip; noise, noise2 (b, mapper_z_dim)
-    or None; style_noise, style_noise2 (b, style_dim) or None; index (b,) long: rows of a latent file.
+    or None; style_noise, style_noise2 (b, style_dim) or None; index (b,) long: rows of a latent file;
+    keep_u (b, n_attr) uniform in [0, 1): for a mapper's ``condition_target`` hook (which unchanged attributes are
+    given as NaN = keep).
     """
 
     z: torch.Tensor
@@ -46,6 +48,7 @@ class Randoms:
     noise2: torch.Tensor | None
     style_noise: torch.Tensor | None
     style_noise2: torch.Tensor | None
+    keep_u: torch.Tensor | None = None
 
 
 def draw_randoms(*, seed: int, step: int, batch: int, lo: int, hi: int, z_dim: int, num_ws: int, n_attr: int,
@@ -63,10 +66,11 @@ def draw_randoms(*, seed: int, step: int, batch: int, lo: int, hi: int, z_dim: i
     noise2 = torch.randn(batch, mapper_z_dim, generator=g) if mapper_z_dim else None
     style_noise = torch.randn(batch, style_dim, generator=g) if style_dim else None
     style_noise2 = torch.randn(batch, style_dim, generator=g) if style_dim else None
+    keep_u = torch.rand(batch, max(n_attr, 1), generator=g)[:, :n_attr]   # drawn last: earlier draws unchanged
     s = slice(lo, hi)
     pick = (lambda t: None if t is None else t[s])  # noqa: E731
     return Randoms(z[s], z_mix[s], mix_u[s], mix_cut[s], ref_z[s], flip_keys[s], n_flips[s], pick(noise),
-                   pick(noise2), pick(style_noise), pick(style_noise2))
+                   pick(noise2), pick(style_noise), pick(style_noise2), keep_u[s])
 
 
 def flip_targets(source: torch.Tensor, flip_keys: torch.Tensor, n_flips: torch.Tensor) -> torch.Tensor:

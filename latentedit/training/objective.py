@@ -16,6 +16,7 @@ encoder; otherwise the style is Gaussian noise (latent-guided, as in StarGAN v2)
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -41,6 +42,11 @@ class Batch:
     reference_targets: reference transfer — target holds the reference's labels and the mapper is called with
     target=None (the reference's style decides every attribute); the edit back also uses target=None.
     source_prob (b, n_attr) or None: the classifier's probabilities on the source images (``attribute_keep``).
+    ref_labels (b, n_attr) in {0, 1} or None: the classifier's labels of the references (given to an
+    ``encode_style`` hook that takes ``labels``).
+    call_target (b, n_attr) or None: what the mapper is called with when it differs from ``target`` (a mapper's
+    ``condition_target`` hook gave some unchanged attributes as NaN = keep); the losses still use ``target``, and
+    the edit back asks for the source's labels on the same columns.
     """
 
     w_plus: torch.Tensor
@@ -57,6 +63,8 @@ class Batch:
     ref_images: torch.Tensor | None = None
     reference_targets: bool = False
     source_prob: torch.Tensor | None = None
+    ref_labels: torch.Tensor | None = None
+    call_target: torch.Tensor | None = None
 
 
 def attribute_loss_target(b: "Batch") -> torch.Tensor:
@@ -72,6 +80,15 @@ def style_hook(mapper: nn.Module):
     """The mapper's ``encode_style`` hook, or None."""
     fn = getattr(mapper, "encode_style", None)
     return fn if callable(fn) else None
+
+
+def hook_takes_labels(hook) -> bool:
+    """Whether an ``encode_style`` hook accepts ``labels=`` (the judge's labels of the images it encodes)."""
+    try:
+        params = inspect.signature(hook).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "labels" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
 def synthesize(G, ws: list[torch.Tensor], *, noise_mode: str, synth_noise=None) -> list[torch.Tensor]:
@@ -124,13 +141,19 @@ class MapperObjective(nn.Module):
         G, D = self.ext.G, self.ext.D
         self.last_edit = None  # the edited images (detached), for the discriminator's step
         hook = style_hook(mapper) if mapper.takes_style else None
-        if hook is not None and b.ref_w_plus is not None:  # inside forward: DDP sees the encoder's gradients
-            style = hook(images=b.ref_images, w_plus=b.ref_w_plus)
-            b = dataclasses.replace(b, style=style, style2=style,
-                                    back_style=hook(images=b.images, w_plus=b.w_plus))
-        call_target = None if b.reference_targets else b.target
-        w_edit = mapper(b.w_plus, **self._kw(target=call_target, z=b.noise, style=b.style))
         terms: dict[str, torch.Tensor] = {}
+        if hook is not None and b.ref_w_plus is not None:  # inside forward: DDP sees the encoder's gradients
+            labelled = hook_takes_labels(hook)
+            ref_kw = {"labels": b.ref_labels} if labelled and b.ref_labels is not None else {}
+            src_kw = {"labels": b.source} if labelled else {}
+            style = hook(images=b.ref_images, w_plus=b.ref_w_plus, **ref_kw)
+            b = dataclasses.replace(b, style=style, style2=style,
+                                    back_style=hook(images=b.images, w_plus=b.w_plus, **src_kw))
+            pop = getattr(mapper, "pop_style_terms", None)  # terms the hook queued (e.g. an attribute head's)
+            if callable(pop):
+                terms.update(pop())
+        call_target = None if b.reference_targets else b.target if b.call_target is None else b.call_target
+        w_edit = mapper(b.w_plus, **self._kw(target=call_target, z=b.noise, style=b.style))
         if "latent_l2" in w:
             terms["latent_l2"] = L["latent_l2"](w_edit, b.w_plus)
         if "neighbourhood" in w:
@@ -140,6 +163,8 @@ class MapperObjective(nn.Module):
         to_render = {"edit": w_edit} if any(n in w for n in IMAGE_LOSSES) else {}
         if any(n in w for n in CYCLE_LOSSES):
             back_target = None if b.reference_targets else b.source
+            if back_target is not None and b.call_target is not None:  # back on the columns the edit was asked
+                back_target = torch.where(torch.isnan(b.call_target), b.call_target, b.source)
             w_back = mapper(w_edit, **self._kw(target=back_target, z=b.noise2, style=b.back_style))
             if "latent_cycle" in w:
                 terms["latent_cycle"] = L["latent_cycle"](w_back, b.w_plus)

@@ -101,6 +101,9 @@ class StepRunner:
         source = (source_logits > 0).float()
         source_prob = source_logits.float().sigmoid() if tc.losses.attribute_keep == "source_prob" else None
         target = flip_targets(source, r.flip_keys.to(dev), r.n_flips.to(dev))
+        call_target = None  # what the mapper is asked (NaN = keep), when it has a condition_target hook
+        if callable(getattr(m, "condition_target", None)):
+            call_target = m.condition_target(target, source, keep_u=r.keep_u.to(dev))
         mv = (lambda x: None if x is None else x.to(dev))  # noqa: E731
         style, style2, back_style = mv(r.style_noise), mv(r.style_noise2), mv(r.style_noise2)
         ref_w = ref_img = None
@@ -108,12 +111,14 @@ class StepRunner:
             ref_w = t.source.reference(r, step=step, batch=tc.batch, lo=lo, hi=hi).to(dev)
             with torch.no_grad(), self._autocast():
                 ref_img = synthesize(t.G, [ref_w], noise_mode=tc.noise_mode, synth_noise=synth_noise)[0]
+        ref_labels = None if ref_img is None else self.labeller(ref_img.float())
         reference = tc.targets == "reference" or (tc.targets == "alternate" and step % 2 == 1)
         if reference:  # reconstruct the reference's attributes (its labels are the target)
-            target = self.labeller(ref_img.float())
+            target, call_target = ref_labels, None
         return Batch(w_plus=w, images=images, source=source, target=target, noise=mv(r.noise), noise2=mv(r.noise2),
                      style=style, style2=style2, back_style=back_style, synth_noise=synth_noise,
-                     ref_w_plus=ref_w, ref_images=ref_img, reference_targets=reference, source_prob=source_prob)
+                     ref_w_plus=ref_w, ref_images=ref_img, reference_targets=reference, source_prob=source_prob,
+                     ref_labels=ref_labels, call_target=call_target)
 
     def _autocast(self):
         dev = self.t.ctx.device

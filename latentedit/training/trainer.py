@@ -58,6 +58,22 @@ def _attribute_names(run: RunConfig, classifier: nn.Module | None) -> tuple[str,
     return names
 
 
+def parameter_groups(mapper: nn.Module, lr: float) -> list[dict]:
+    """The optimiser's parameter groups: one at ``lr``, plus one per learning-rate multiplier the mapper asks for
+    through an optional ``lr_multipliers() -> {parameter-name prefix: multiplier}`` (e.g. a style encoder that
+    must learn faster than the edit it drives). Empty groups are dropped; the order is deterministic (resume)."""
+    muls = dict(mapper.lr_multipliers()) if callable(getattr(mapper, "lr_multipliers", None)) else {}
+    bad = {k: v for k, v in muls.items() if not (isinstance(v, (int, float)) and v > 0)}
+    if bad:
+        raise ConfigError(f"{type(mapper).__name__}.lr_multipliers() must give positive numbers; got {bad}")
+    groups: dict[float, list] = {}
+    for name, param in mapper.named_parameters():
+        if param.requires_grad:
+            mul = next((float(v) for k, v in muls.items() if name.startswith(k)), 1.0)
+            groups.setdefault(mul, []).append(param)
+    return [{"params": ps, "lr": lr * mul} for mul, ps in groups.items()]
+
+
 class MapperTrainer:
     """Train mapper ``run.mapper_name`` (or ``mapper_class``) against generator ``G`` into ``run_dir``.
 
@@ -98,7 +114,7 @@ class MapperTrainer:
         self.losses = build_loss_modules(
             module_weights, self.tc.losses, classifier=self.classifier, embedder=embedder,
             latent_probe=None if self.probe is None else (self.probe["weight"], self.probe["bias"])).to(dev)
-        params = [p for p in self.mapper.parameters() if p.requires_grad]
+        params = parameter_groups(self.mapper, self.tc.lr)
         if not params:
             raise ConfigError(f"mapper '{run.mapper_name}' has no trainable parameters")
         self.opt = torch.optim.AdamW(params, lr=self.tc.lr, betas=tuple(self.tc.betas),

@@ -118,16 +118,17 @@ class ISFMapper(Mapper):
         joint discriminator (the trainer's only R1), and every hyperparameter stored with the result."""
         return dict(ISF_TRAINER_RECIPE)
 
-    def condition_target(self, target: torch.Tensor, source: torch.Tensor, *,
+    def condition_target(self, target: torch.Tensor, source: torch.Tensor, *, keep_u: torch.Tensor | None = None,
                          generator: torch.Generator | None = None) -> torch.Tensor:
         """Trainer hook: the target to call the mapper with, given the full ``target`` and the ``source`` labels
         (both (B, n_attr) in {0, 1}). With ``keep_code``, each attribute the target leaves unchanged becomes NaN
         ('keep') with probability ``keep_prob``, so the mapper learns both forms; the loss still compares against
-        the full target."""
+        the full target. ``keep_u`` (B, n_attr) uniform in [0, 1) (the trainer's draw), else drawn here."""
         if not self.config.keep_code or self.config.keep_prob == 0.0:
             return target
         unchanged = target == source
-        drop = torch.rand(target.shape, generator=generator).to(target.device) < self.config.keep_prob
+        u = torch.rand(target.shape, generator=generator) if keep_u is None else keep_u
+        drop = u.to(target.device) < self.config.keep_prob
         return torch.where(unchanged & drop, torch.full_like(target, float("nan")), target)
 
     # ---- the call ------------------------------------------------------------------------------------------

@@ -29,6 +29,12 @@ class SensoriumConfig(MapperConfig):
         "doc": "references are resized to this side before encoding (0 = use them as given)"})
     encoder_coords: bool = field(default=True, metadata={
         "doc": "feed y/x coordinate channels to the encoder (CoordConv), so pooled features keep positions"})
+    encoder_norm: bool = field(default=False, metadata={
+        "doc": "He-initialised convolutions and a LayerNorm on the pooled features (without it, the pooled "
+               "features of different faces are nearly equal at the start and the encoder learns very slowly)"})
+    encoder_lr_mul: float = field(default=1.0, metadata={
+        "doc": "the style encoder's and attribute head's learning rate as a multiple of the trainer's lr (the "
+               "shared trainer reads it through lr_multipliers())"})
     # ---- mapper (w_plus, style -> w_plus') ------------------------------------------------------------------
     hidden_dim: int = field(default=0, metadata={"doc": "width of the modulated MLP (0 = w_dim)"})
     mod_layers: int = field(default=2, metadata={"doc": "modulated/demodulated linear layers per branch"})
@@ -38,6 +44,24 @@ class SensoriumConfig(MapperConfig):
     layer_masks: tuple[tuple[str, tuple[int, ...]], ...] = field(default=(), metadata={
         "doc": "per-group W+ layers its branch may change, e.g. [[\"mouth\", [2, 3]]]; groups not listed may "
                "change every layer"})
+    reference_code: bool = field(default=False, metadata={
+        "doc": "reference transfer (target=None) is asked as a target edit: a linear attribute head reads the "
+               "reference's attributes from the style (each group from its own chunk), a linear reader reads the "
+               "source's from its latent, and the attributes where they differ are set to the reference's values "
+               "(the rest kept), with the style for the look; false: the style alone must say which way to move "
+               "(the first shipped recipe)"})
+    attribute_head_weight: float = field(default=1.0, metadata={
+        "doc": "weight of the attribute head's BCE against the judge's labels of the encoded image (a trainer "
+               "term 'style_attribute'; used with reference_code)"})
+    keep_prob: float = field(default=0.0, metadata={
+        "doc": "training (condition_target hook): chance that an attribute a target edit leaves unchanged is given "
+               "as NaN (keep) instead of its value, as edits are asked at use; with reference_code, a reference "
+               "transfer marks as edited only the attributes where the reference and the source differ, so 1.0 "
+               "trains target edits in the same form"})
+    relative_delta: bool = field(default=False, metadata={
+        "doc": "the change is the branches' output for the code minus their output for the keep-everything code "
+               "(as the isf mapper's): no part of a change can ignore what is asked, and keep-all returns the "
+               "input exactly"})
     kl_weight: float = field(default=0.01, metadata={
         "doc": "weight of KL(q(style|image) || N(0, I)); in the shared trainer it is applied as a gradient on the "
                "encoder's mean/log-variance inside encode_style (no LOSS_NAMES entry exists for it)"})
@@ -51,6 +75,12 @@ class SensoriumConfig(MapperConfig):
             bad.append(f"encoder_channels={self.encoder_channels!r} (expected a non-empty list of ints >= 1)")
         if not self.residual_init_scale >= 0.0:
             bad.append(f"residual_init_scale={self.residual_init_scale!r} (expected a number >= 0)")
+        if not 0.0 <= self.keep_prob <= 1.0:
+            bad.append(f"keep_prob={self.keep_prob!r} (expected a probability in [0, 1])")
+        if not self.encoder_lr_mul > 0.0:
+            bad.append(f"encoder_lr_mul={self.encoder_lr_mul!r} (expected a number > 0)")
+        if not self.attribute_head_weight >= 0.0:
+            bad.append(f"attribute_head_weight={self.attribute_head_weight!r} (expected a number >= 0)")
         if not self.kl_weight >= 0.0:
             bad.append(f"kl_weight={self.kl_weight!r} (expected a number >= 0)")
         names = [n for n, _ in self.groups]

@@ -74,7 +74,7 @@ class SensoriumMapper(Mapper):
         self._chunks = tuple(slice(a, a + k) for a, k in zip(starts, sizes))   # style columns of each branch
         chunk, hidden, code_dim = max(sizes), cfg.hidden_dim or gi.w_dim, 2 * gi.n_attr
         self.encoder = StyleEncoder(cfg.style_dim, tuple(cfg.encoder_channels), input_size=cfg.encoder_input,
-                                    coords=cfg.encoder_coords)
+                                    coords=cfg.encoder_coords, normalise=cfg.encoder_norm)
         self.layer_embedding = nn.Parameter(torch.zeros(n_groups, gi.num_ws, gi.w_dim))
         dims = [gi.w_dim] + [hidden] * cfg.mod_layers
         self.blocks = nn.ModuleList(ModulatedLinear(n_groups, chunk + code_dim, a, b, demodulate=cfg.demodulate)
@@ -99,6 +99,18 @@ class SensoriumMapper(Mapper):
             allowed = allowed.amax(dim=0, keepdim=True)
         self.register_buffer("group_members", member, persistent=False)
         self.register_buffer("layer_allowed", allowed, persistent=False)
+        self.attribute_head = self.latent_reader = None
+        self._style_terms: dict[str, torch.Tensor] = {}
+        if cfg.reference_code:  # style -> the encoded image's attribute logits; group g reads only its own chunk
+            self.attribute_head = nn.Linear(cfg.style_dim, gi.n_attr)
+            self.latent_reader = nn.Linear(gi.w_dim, gi.n_attr)               # mean W code -> the source's logits
+            head_mask = torch.ones(gi.n_attr, cfg.style_dim)                    # (n_attr, style_dim)
+            if cfg.split_groups:
+                head_mask.zero_()
+                for gidx, (_, attrs) in enumerate(self.groups):
+                    for a in attrs:
+                        head_mask[gi.attribute_names.index(a), self._chunks[gidx]] = 1.0
+            self.register_buffer("head_mask", head_mask, persistent=False)
 
     @classmethod
     def default_loss_weights(cls) -> dict[str, float]:
@@ -108,6 +120,11 @@ class SensoriumMapper(Mapper):
     def default_trainer_config(cls) -> dict:
         """A starting recipe for the shared trainer's ``trainer`` section (``TrainerConfig`` fields)."""
         return dict(SENSORIUM_TRAINER_RECIPE)
+
+    def lr_multipliers(self) -> dict[str, float]:
+        """Trainer hook: the style encoder and the two attribute readers learn at ``config.encoder_lr_mul`` x lr."""
+        mul = float(self.config.encoder_lr_mul)
+        return {} if mul == 1.0 else {"encoder.": mul, "attribute_head.": mul, "latent_reader.": mul}
 
     # ---- styles --------------------------------------------------------------------------------------------
     @property
@@ -132,29 +149,90 @@ class SensoriumMapper(Mapper):
         return self.encoder(images.to(self.layer_embedding.dtype))
 
     def encode_style(self, images: torch.Tensor, *, w_plus: torch.Tensor | None = None,
-                     sample: bool | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+                     labels: torch.Tensor | None = None, sample: bool | None = None,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
         """Trainer hook and user call: reference images (B, 3, H, W) -> style (B, style_dim).
 
         ``sample`` (default: in training mode) draws from the encoder's Gaussian instead of taking its mean; in
         training, the KL to N(0, I) is added to the encoder's gradients with weight ``config.kl_weight``.
-        ``w_plus`` (the reference's latents, passed by the trainer) is not used: the style comes from pixels."""
+        ``labels`` (B, n_attr) in {0, 1}, the judge's labels of ``images`` (passed by the trainer): in training,
+        with ``reference_code``, the attribute head's BCE against them is queued as the term ``style_attribute``
+        (``pop_style_terms``). ``w_plus`` (the reference's latents) is not used: the style comes from pixels."""
         mu, logvar = self.encode(images)
         if self.training:
             mu, logvar = with_kl_gradient(mu, logvar, self.config.kl_weight)
+            weight = self.config.attribute_head_weight
+            if labels is not None and self.attribute_head is not None and weight > 0:
+                if labels.shape != (mu.shape[0], self.generator_info.n_attr):
+                    raise ValueError(f"encode_style: labels must be (B, {self.generator_info.n_attr}) for "
+                                     f"{mu.shape[0]} images; got {tuple(labels.shape)}")
+                labels = labels.to(mu.dtype)
+                self._queue("style_attribute", weight * F.binary_cross_entropy_with_logits(
+                    self.attribute_logits(mu), labels))
+                if w_plus is not None:  # the same labels teach the reader of the latent that drew the image
+                    self._queue("latent_reader", weight * F.binary_cross_entropy_with_logits(
+                        self.source_logits(w_plus.detach()), labels))
         if self.training if sample is None else sample:
             return reparameterise(mu, logvar, generator=generator)
         return mu
+
+    def attribute_logits(self, style: torch.Tensor) -> torch.Tensor:
+        """style (B, style_dim) -> the attribute head's logits (B, n_attr): what the style says the reference's
+        attributes are (only with ``reference_code``)."""
+        if self.attribute_head is None:
+            raise ConfigError("this sensorium mapper has no attribute head (SensoriumConfig.reference_code=false)")
+        head = self.attribute_head
+        return F.linear(style.to(head.weight.dtype), head.weight * self.head_mask.to(head.weight.dtype), head.bias)
+
+    def source_logits(self, w_plus: torch.Tensor) -> torch.Tensor:
+        """w_plus (B, L, D) -> the latent reader's attribute logits of the face it draws (B, n_attr) (only with
+        ``reference_code``)."""
+        if self.latent_reader is None:
+            raise ConfigError("this sensorium mapper has no latent reader (SensoriumConfig.reference_code=false)")
+        return self.latent_reader(w_plus.mean(dim=1).to(self.latent_reader.weight.dtype))
+
+    def reference_target(self, w_plus: torch.Tensor, style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What a reference transfer asks (``reference_code``): -> (values (B, n_attr), edited (B, n_attr)), soft.
+        ``edited = |p_ref - p_src|`` (the reference's and the source's attribute probabilities differ) and
+        ``values = p_ref * edited``, so an attribute both share is asked as 'keep' (value 0, mask 0), as a target
+        edit with NaN asks it. Both readings are detached: only their own BCE terms train them."""
+        p_ref = torch.sigmoid(self.attribute_logits(style)).detach()
+        p_src = torch.sigmoid(self.source_logits(w_plus)).detach()
+        edited = (p_ref - p_src).abs()
+        return (p_ref * edited).to(style.dtype), edited.to(style.dtype)
+
+    def condition_target(self, target: torch.Tensor, source: torch.Tensor, *, keep_u: torch.Tensor | None = None,
+                         generator: torch.Generator | None = None) -> torch.Tensor:
+        """Trainer hook: each attribute the target leaves unchanged becomes NaN (keep) with probability
+        ``keep_prob`` (target, source (B, n_attr) in {0, 1}; keep_u (B, n_attr) uniform draws, else drawn here)."""
+        if self.config.keep_prob == 0.0:
+            return target
+        u = torch.rand(target.shape, generator=generator) if keep_u is None else keep_u
+        drop = (target == source) & (u.to(target.device) < self.config.keep_prob)
+        return torch.where(drop, torch.full_like(target, float("nan")), target)
+
+    def _queue(self, name: str, term: torch.Tensor) -> None:
+        prev = self._style_terms.get(name)
+        self._style_terms[name] = term if prev is None else prev + term
+
+    def pop_style_terms(self) -> dict[str, torch.Tensor]:
+        """Trainer hook: the weighted terms queued by ``encode_style`` since the last call (then cleared)."""
+        terms, self._style_terms = self._style_terms, {}
+        return terms
 
     def sample_style(self, batch: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """Styles from the prior N(0, I): (batch, style_dim)."""
         return torch.randn(batch, self.config.style_dim, generator=generator).to(self.layer_embedding)
 
     # ---- the call ------------------------------------------------------------------------------------------
-    def _condition(self, target: torch.Tensor | None, style: torch.Tensor, batch: int):
+    def _condition(self, target: torch.Tensor | None, style: torch.Tensor, batch: int, w_plus: torch.Tensor):
         """-> (cond (B, G, chunk + 2 n_attr), active (B, G)) for the branches."""
         n_attr, dtype, dev = self.generator_info.n_attr, style.dtype, style.device
         if target is None:
-            code = style.new_zeros(batch, 2 * n_attr)
+            if self.attribute_head is not None:  # the attributes where reference and source differ
+                code = torch.cat(self.reference_target(w_plus, style), dim=1)
+            else:
+                code = style.new_zeros(batch, 2 * n_attr)
             active = style.new_ones(batch, self.n_branches)
         else:
             edited = ~torch.isnan(target)
@@ -174,10 +252,20 @@ class SensoriumMapper(Mapper):
         if style is None:
             style = w_plus.new_zeros(b, self.config.style_dim)
         style = style.to(w_plus.dtype)
-        cond, active = self._condition(None if target is None else target.to(w_plus.dtype), style, b)
+        cond, active = self._condition(None if target is None else target.to(w_plus.dtype), style, b, w_plus)
+        if self.config.relative_delta:  # minus the keep-everything code's output, in one batched pass
+            keep = cond.clone()
+            keep[:, :, cond.shape[2] - 2 * self.generator_info.n_attr:] = 0.0
+            asked, kept = self._branches(w_plus.repeat(2, 1, 1), torch.cat([cond, keep])).chunk(2)
+            delta = asked - kept
+        else:
+            delta = self._branches(w_plus, cond)
+        gate = active[:, :, None, None] * self.layer_allowed.to(delta.dtype)[None, :, :, None]
+        return w_plus + (delta * gate).sum(dim=1)
+
+    def _branches(self, w_plus: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """w_plus (B, L, D), cond (B, G, chunk + 2 n_attr) -> every branch's output (B, G, L, D)."""
         h = w_plus[:, None] + self.layer_embedding[None].to(w_plus.dtype)            # (B, G, L, D)
         for block in self.blocks:
             h = F.leaky_relu(block(h, cond), 0.2)
-        delta = self.out(h)                                                           # (B, G, L, D)
-        gate = active[:, :, None, None] * self.layer_allowed.to(delta.dtype)[None, :, :, None]
-        return w_plus + (delta * gate).sum(dim=1)
+        return self.out(h)
