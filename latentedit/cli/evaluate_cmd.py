@@ -176,6 +176,6 @@ def _ceiling_table(G, g_info, estimator, embedder, tolerance, n, seed, batch_siz
     if not gf.is_distilled_toy_generator(G, extra):
         return "", []
     rows = gf.evaluate_generator_ceiling(G, estimator=estimator, embedder=embedder, tolerance=tolerance, n=n,
-                                       seed=seed + 303, batch_size=batch_size)
+                                       seed=seed + 303, batch_size=batch_size, prior=gf.distilled_prior(extra))
     return "\n\n### Generator ceiling (ground-truth edits through the generator)\n\n" + gf.ceiling_markdown(rows), \
         gf.to_dicts(rows)

@@ -108,7 +108,7 @@ def eval_generator_cmd(generator_path, run_dir, n, json_out):
     from pathlib import Path
 
     from latentedit.cli.common import load_generator_or_default
-    from latentedit.evaluation.generator_ceiling import is_distilled_toy_generator
+    from latentedit.evaluation.generator_ceiling import distilled_prior, is_distilled_toy_generator
     from latentedit.evaluation.generator_quality import evaluate_generator
     from latentedit.io.modelfile import atomic_write
 
@@ -127,7 +127,7 @@ def eval_generator_cmd(generator_path, run_dir, n, json_out):
 
         G, info = load_generator_or_default(generator_path, "cpu")
         extra = read_model_metadata(info.path)[2] if info.format == "latentedit" else {}
-    q = evaluate_generator(G, n=n, truth=is_distilled_toy_generator(G, extra))
+    q = evaluate_generator(G, n=n, truth=is_distilled_toy_generator(G, extra), prior=distilled_prior(extra))
     click.echo(q.to_markdown())
     bars = q.bars()
     missed = [k for k, ok in bars.items() if not ok]

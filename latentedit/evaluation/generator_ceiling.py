@@ -39,6 +39,12 @@ def is_distilled_toy_generator(G, extra: dict | None) -> bool:
     return G.z_dim == NUM_FACTORS and (extra or {}).get("recipe") == "toyfaces-distill"
 
 
+def distilled_prior(extra: dict | None) -> bool:
+    """The correlation prior a distilled generator was trained with (its recipe's ``prior``; True when absent,
+    as in every shipped recipe): the map from z to the factors, and so to the true labels, depends on it."""
+    return bool(((extra or {}).get("recipe_config") or {}).get("prior", True))
+
+
 @torch.no_grad()
 def evaluate_generator_ceiling(G, *, estimator, embedder, tolerance: dict, n: int, seed: int, batch_size: int = 128,
                              prior: bool = True) -> list[CeilingScore]:

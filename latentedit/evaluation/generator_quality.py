@@ -87,9 +87,10 @@ def linear_probe(w: torch.Tensor, labels: torch.Tensor) -> float:
 
 @torch.no_grad()
 def evaluate_generator(G, *, n: int = 2000, seed: int = 12345, truncation_psi: float = 1.0,
-                       truth: bool = False) -> GeneratorQuality:
+                       truth: bool = False, prior: bool = True) -> GeneratorQuality:
     """Measure the bars above on ``n`` samples (and ``n`` + ``n`` fresh renders for the baselines); ``truth``: G is
-    distilled from the renderer (z = the factors' Gaussian), so faithfulness is measured too."""
+    distilled from the renderer (z = the factors' Gaussian), so faithfulness is measured too, with the recipe's
+    correlation ``prior`` (``generator_ceiling.distilled_prior``)."""
     from latentedit.stylegan2.layers import normalize_2nd_moment
     from latentedit.toyfaces.factors import ATTRIBUTE_NAMES, attribute_labels, factors_from_gaussian, sample_factors
     from latentedit.toyfaces.judges import load_judge
@@ -122,7 +123,7 @@ def evaluate_generator(G, *, n: int = 2000, seed: int = 12345, truncation_psi: f
     probe = {name: linear_probe(w, labels_s[:, i]) for i, name in enumerate(ATTRIBUTE_NAMES)}
     agreement = {}
     if truth:
-        labels_z = attribute_labels(factors_from_gaussian(normalize_2nd_moment(z), prior=True))
+        labels_z = attribute_labels(factors_from_gaussian(normalize_2nd_moment(z), prior=prior))
         agreement = {a: float((labels_s[:, i] == labels_z[:, i]).float().mean()) for i, a in enumerate(ATTRIBUTE_NAMES)}
     return GeneratorQuality(
         n=n, realism_l1_samples=l1_s, realism_l1_renders=l1_r, realism_ratio=l1_s / max(l1_r, 1e-8),
