@@ -192,14 +192,15 @@ class SensoriumMapper(Mapper):
         return self.latent_reader(w_plus.mean(dim=1).to(self.latent_reader.weight.dtype))
 
     def reference_target(self, w_plus: torch.Tensor, style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """What a reference transfer asks (``reference_code``): -> (values (B, n_attr), edited (B, n_attr)), soft.
-        ``edited = |p_ref - p_src|`` (the reference's and the source's attribute probabilities differ) and
-        ``values = p_ref * edited``, so an attribute both share is asked as 'keep' (value 0, mask 0), as a target
-        edit with NaN asks it. Both readings are detached: only their own BCE terms train them."""
-        p_ref = torch.sigmoid(self.attribute_logits(style)).detach()
-        p_src = torch.sigmoid(self.source_logits(w_plus)).detach()
-        edited = (p_ref - p_src).abs()
-        return (p_ref * edited).to(style.dtype), edited.to(style.dtype)
+        """What a reference transfer asks (``reference_code``): -> (values (B, n_attr), edited (B, n_attr)) in
+        {0, 1}: ``edited`` where the reference's label (attribute head on the style) and the source's (latent
+        reader) differ, ``values`` the reference's labels there and 0 elsewhere, so an attribute both share is
+        asked as 'keep' (value 0, mask 0) exactly as a target edit with NaN asks it. Hard labels, as target edits
+        are trained with: the readings get no gradient from the edit (only their own BCE terms train them)."""
+        ref = (self.attribute_logits(style) > 0).detach()
+        src = (self.source_logits(w_plus) > 0).detach()
+        edited = ref != src
+        return (ref & edited).to(style.dtype), edited.to(style.dtype)
 
     def condition_target(self, target: torch.Tensor, source: torch.Tensor, *, keep_u: torch.Tensor | None = None,
                          generator: torch.Generator | None = None) -> torch.Tensor:
@@ -228,11 +229,11 @@ class SensoriumMapper(Mapper):
     def _condition(self, target: torch.Tensor | None, style: torch.Tensor, batch: int, w_plus: torch.Tensor):
         """-> (cond (B, G, chunk + 2 n_attr), active (B, G)) for the branches."""
         n_attr, dtype, dev = self.generator_info.n_attr, style.dtype, style.device
+        if target is None and self.attribute_head is not None:  # a target edit: where reference and source differ
+            values, edited = self.reference_target(w_plus, style)
+            target = torch.where(edited > 0, values, torch.full_like(values, float("nan")))
         if target is None:
-            if self.attribute_head is not None:  # the attributes where reference and source differ
-                code = torch.cat(self.reference_target(w_plus, style), dim=1)
-            else:
-                code = style.new_zeros(batch, 2 * n_attr)
+            code = style.new_zeros(batch, 2 * n_attr)
             active = style.new_ones(batch, self.n_branches)
         else:
             edited = ~torch.isnan(target)
