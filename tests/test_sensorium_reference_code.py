@@ -213,3 +213,28 @@ def test_normalised_encoder_tells_faces_apart_from_the_start():
         mu = m.encode(refs)[0].detach()
         spread[norm] = float(mu.std(0).mean())
     assert spread[True] > 10 * spread[False], spread
+
+
+def test_grid_pooling_keeps_where_things_are(tmp_path):
+    """pool='grid' reads a 4 x 4 grid of the last feature map; a blob moved from one corner to the other changes
+    the grid readout much more than the global average (coordinates off, so only pooling can tell)."""
+    from latentedit_sensorium.style_encoder import StyleEncoder
+
+    a = torch.full((1, 3, 16, 16), -1.0)
+    b = a.clone()
+    a[..., 2:6, 2:6] = 1.0
+    b[..., 10:14, 10:14] = 1.0
+    gaps = {}
+    for pool in ("gap", "grid"):
+        torch.manual_seed(0)
+        enc = StyleEncoder(8, (4, 8), input_size=16, coords=False, normalise=True, pool=pool).eval()
+        mu_a, mu_b = enc(a)[0].detach(), enc(b)[0].detach()
+        gaps[pool] = float((mu_a - mu_b).norm() / mu_a.norm())
+    assert gaps["grid"] > 5 * gaps["gap"], gaps
+    with pytest.raises(ValueError, match="pool must be one of"):
+        StyleEncoder(8, (4,), pool="max")
+    with pytest.raises(ConfigError, match="encoder_pool"):
+        SMALL.replace(encoder_pool="max")
+    check = _mapper(SMALL.replace(encoder_pool="grid"))
+    check_mapper_contract(SensoriumMapper, SMALL.replace(encoder_pool="grid"), tmp_path=tmp_path)
+    assert check.encode_style(torch.zeros(2, 3, 16, 16)).shape == (2, 7)

@@ -32,6 +32,9 @@ class SensoriumConfig(MapperConfig):
     encoder_norm: bool = field(default=False, metadata={
         "doc": "He-initialised convolutions and a LayerNorm on the pooled features (without it, the pooled "
                "features of different faces are nearly equal at the start and the encoder learns very slowly)"})
+    encoder_pool: str = field(default="gap", metadata={
+        "doc": "pooling of the encoder's last feature map: 'gap' (global average, as Sensorium) or 'grid' (4 x 4 "
+               "cells flattened, so local attributes such as the mouth's curve stay readable)"})
     encoder_lr_mul: float = field(default=1.0, metadata={
         "doc": "the style encoder's and attribute head's learning rate as a multiple of the trainer's lr (the "
                "shared trainer reads it through lr_multipliers())"})
@@ -75,6 +78,8 @@ class SensoriumConfig(MapperConfig):
             bad.append(f"encoder_channels={self.encoder_channels!r} (expected a non-empty list of ints >= 1)")
         if not self.residual_init_scale >= 0.0:
             bad.append(f"residual_init_scale={self.residual_init_scale!r} (expected a number >= 0)")
+        if self.encoder_pool not in ("gap", "grid"):
+            bad.append(f"encoder_pool={self.encoder_pool!r} (expected 'gap' or 'grid')")
         if not 0.0 <= self.keep_prob <= 1.0:
             bad.append(f"keep_prob={self.keep_prob!r} (expected a probability in [0, 1])")
         if not self.encoder_lr_mul > 0.0:

@@ -74,7 +74,7 @@ class SensoriumMapper(Mapper):
         self._chunks = tuple(slice(a, a + k) for a, k in zip(starts, sizes))   # style columns of each branch
         chunk, hidden, code_dim = max(sizes), cfg.hidden_dim or gi.w_dim, 2 * gi.n_attr
         self.encoder = StyleEncoder(cfg.style_dim, tuple(cfg.encoder_channels), input_size=cfg.encoder_input,
-                                    coords=cfg.encoder_coords, normalise=cfg.encoder_norm)
+                                    coords=cfg.encoder_coords, normalise=cfg.encoder_norm, pool=cfg.encoder_pool)
         self.layer_embedding = nn.Parameter(torch.zeros(n_groups, gi.num_ws, gi.w_dim))
         dims = [gi.w_dim] + [hidden] * cfg.mod_layers
         self.blocks = nn.ModuleList(ModulatedLinear(n_groups, chunk + code_dim, a, b, demodulate=cfg.demodulate)

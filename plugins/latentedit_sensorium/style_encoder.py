@@ -35,6 +35,12 @@ def coordinate_channels(x: torch.Tensor) -> torch.Tensor:
     return grid.unsqueeze(0).expand(b, -1, -1, -1)
 
 
+#: pooling of the last feature map -> number of cells: 'gap' (Sensorium's global average pooling: one global
+#: style, no positions) or 'grid' (average-pooled to 4 x 4 and flattened, as the toy judges read: a local
+#: attribute such as the mouth's curve stays readable; with 'gap' the toy smile was read at chance)
+POOLS = {"gap": 1, "grid": 16}
+
+
 class ResBlock(nn.Module):
     """Pre-activation residual block that halves the resolution: (B, C_in, H, W) -> (B, C_out, H/2, W/2)."""
 
@@ -57,24 +63,28 @@ class StyleEncoder(nn.Module):
     two coordinate channels to the input (CoordConv)."""
 
     def __init__(self, style_dim: int, channels: tuple[int, ...], *, input_size: int = 64, coords: bool = True,
-                 normalise: bool = False):
+                 normalise: bool = False, pool: str = "gap"):
         super().__init__()
+        if pool not in POOLS:
+            raise ValueError(f"StyleEncoder pool must be one of {sorted(POOLS)}; got {pool!r}")
+        self.pool = pool
         self.input_size, self.coords = int(input_size), bool(coords)
         self.stem = nn.Conv2d(3 + 2 * self.coords, channels[0], 3, padding=1)
         self.stages = nn.Sequential(*[ResBlock(a, b) for a, b in zip((channels[0],) + tuple(channels[:-1]),
                                                                      channels)])
+        pooled = channels[-1] * POOLS[pool]
         # normalise: He-initialised convolutions and a LayerNorm on the pooled features. With PyTorch's default
         # init the pooled features of two faces differ by ~0.003 (their common part is ~0.01), so the heads see
         # almost the same vector for every face and learn nothing for hundreds of steps.
-        self.norm = nn.LayerNorm(channels[-1]) if normalise else nn.Identity()
+        self.norm = nn.LayerNorm(pooled) if normalise else nn.Identity()
         if normalise:
             for conv in self.modules():
                 if isinstance(conv, nn.Conv2d):
                     nn.init.kaiming_normal_(conv.weight, a=0.2, nonlinearity="leaky_relu")
                     if conv.bias is not None:
                         nn.init.zeros_(conv.bias)
-        self.mu = nn.Linear(channels[-1], style_dim)
-        self.logvar = nn.Linear(channels[-1], style_dim)
+        self.mu = nn.Linear(pooled, style_dim)
+        self.logvar = nn.Linear(pooled, style_dim)
         nn.init.zeros_(self.logvar.weight)
         nn.init.constant_(self.logvar.bias, -2.0)
 
@@ -88,5 +98,10 @@ class StyleEncoder(nn.Module):
         if self.coords:
             x = torch.cat([x, coordinate_channels(x)], dim=1)
         h = self.stages(self.stem(x))
-        h = self.norm(F.leaky_relu(h, 0.2).mean(dim=(2, 3)))      # global average pooling: (B, C)
+        h = F.leaky_relu(h, 0.2)
+        if self.pool == "gap":
+            h = h.mean(dim=(2, 3))                                 # global average pooling: (B, C)
+        else:                                                      # a 4 x 4 grid, flattened: (B, 16 C)
+            h = F.adaptive_avg_pool2d(h, 4).flatten(1)
+        h = self.norm(h)
         return self.mu(h), self.logvar(h).clamp(-10.0, 10.0)
