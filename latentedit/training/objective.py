@@ -117,6 +117,8 @@ class MapperObjective(nn.Module):
         self.ext = SimpleNamespace(G=G, losses=losses, D=D)  # not registered: DDP must not see them
         self.weights = {k: v for k, v in weights.items() if v != 0.0}
         self.noise_mode = noise_mode
+        hook = style_hook(mapper) if getattr(mapper, "takes_style", False) else None
+        self.hook_labels = hook is not None and hook_takes_labels(hook)  # once: the hook is fixed per mapper
         self.step = 0
         self.last_edit: torch.Tensor | None = None
         w = self.weights
@@ -143,9 +145,8 @@ class MapperObjective(nn.Module):
         hook = style_hook(mapper) if mapper.takes_style else None
         terms: dict[str, torch.Tensor] = {}
         if hook is not None and b.ref_w_plus is not None:  # inside forward: DDP sees the encoder's gradients
-            labelled = hook_takes_labels(hook)
-            ref_kw = {"labels": b.ref_labels} if labelled and b.ref_labels is not None else {}
-            src_kw = {"labels": b.source} if labelled else {}
+            ref_kw = {"labels": b.ref_labels} if self.hook_labels and b.ref_labels is not None else {}
+            src_kw = {"labels": b.source} if self.hook_labels else {}
             style = hook(images=b.ref_images, w_plus=b.ref_w_plus, **ref_kw)
             b = dataclasses.replace(b, style=style, style2=style,
                                     back_style=hook(images=b.images, w_plus=b.w_plus, **src_kw))

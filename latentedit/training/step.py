@@ -111,8 +111,9 @@ class StepRunner:
             ref_w = t.source.reference(r, step=step, batch=tc.batch, lo=lo, hi=hi).to(dev)
             with torch.no_grad(), self._autocast():
                 ref_img = synthesize(t.G, [ref_w], noise_mode=tc.noise_mode, synth_noise=synth_noise)[0]
-        ref_labels = None if ref_img is None else self.labeller(ref_img.float())
         reference = tc.targets == "reference" or (tc.targets == "alternate" and step % 2 == 1)
+        wanted = ref_img is not None and (reference or t.objective.hook_labels)  # the target, or encode_style's labels
+        ref_labels = self.labeller(ref_img.float()) if wanted else None
         if reference:  # reconstruct the reference's attributes (its labels are the target)
             target, call_target = ref_labels, None
         return Batch(w_plus=w, images=images, source=source, target=target, noise=mv(r.noise), noise2=mv(r.noise2),

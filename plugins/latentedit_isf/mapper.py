@@ -24,6 +24,7 @@ from __future__ import annotations
 import torch
 
 from latentedit.plugins import ConfigError, Mapper
+from latentedit.training.data import keep_unchanged
 from latentedit_isf.config import ISFConfig
 from latentedit_isf.network import AdaLN, ConditionNetwork, output_mlp
 
@@ -124,12 +125,10 @@ class ISFMapper(Mapper):
         (both (B, n_attr) in {0, 1}). With ``keep_code``, each attribute the target leaves unchanged becomes NaN
         ('keep') with probability ``keep_prob``, so the mapper learns both forms; the loss still compares against
         the full target. ``keep_u`` (B, n_attr) uniform in [0, 1) (the trainer's draw), else drawn here."""
-        if not self.config.keep_code or self.config.keep_prob == 0.0:
+        if not self.config.keep_code:
             return target
-        unchanged = target == source
         u = torch.rand(target.shape, generator=generator) if keep_u is None else keep_u
-        drop = u.to(target.device) < self.config.keep_prob
-        return torch.where(unchanged & drop, torch.full_like(target, float("nan")), target)
+        return keep_unchanged(target, source, u, self.config.keep_prob)
 
     # ---- the call ------------------------------------------------------------------------------------------
     def _code(self, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from latentedit.plugins import ConfigError, Mapper
+from latentedit.training.data import keep_unchanged
 from latentedit_sensorium.config import SensoriumConfig
 from latentedit_sensorium.kl_hook import with_kl_gradient
 from latentedit_sensorium.modulation import GroupedLinear, ModulatedLinear
@@ -157,7 +158,8 @@ class SensoriumMapper(Mapper):
         training, the KL to N(0, I) is added to the encoder's gradients with weight ``config.kl_weight``.
         ``labels`` (B, n_attr) in {0, 1}, the judge's labels of ``images`` (passed by the trainer): in training,
         with ``reference_code``, the attribute head's BCE against them is queued as the term ``style_attribute``
-        (``pop_style_terms``). ``w_plus`` (the reference's latents) is not used: the style comes from pixels."""
+        and, when ``w_plus`` (the latents that drew the images) is given, the latent reader's as ``latent_reader``
+        (``pop_style_terms``). The style itself comes from pixels only."""
         mu, logvar = self.encode(images)
         if self.training:
             mu, logvar = with_kl_gradient(mu, logvar, self.config.kl_weight)
@@ -191,26 +193,21 @@ class SensoriumMapper(Mapper):
             raise ConfigError("this sensorium mapper has no latent reader (SensoriumConfig.reference_code=false)")
         return self.latent_reader(w_plus.mean(dim=1).to(self.latent_reader.weight.dtype))
 
-    def reference_target(self, w_plus: torch.Tensor, style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """What a reference transfer asks (``reference_code``): -> (values (B, n_attr), edited (B, n_attr)) in
-        {0, 1}: ``edited`` where the reference's label (attribute head on the style) and the source's (latent
-        reader) differ, ``values`` the reference's labels there and 0 elsewhere, so an attribute both share is
-        asked as 'keep' (value 0, mask 0) exactly as a target edit with NaN asks it. Hard labels, as target edits
-        are trained with: the readings get no gradient from the edit (only their own BCE terms train them)."""
-        ref = (self.attribute_logits(style) > 0).detach()
-        src = (self.source_logits(w_plus) > 0).detach()
-        edited = ref != src
-        return (ref & edited).to(style.dtype), edited.to(style.dtype)
+    def reference_target(self, w_plus: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """What a reference transfer asks (``reference_code``): a target (B, n_attr) holding the reference's label
+        (attribute head on the style) where it differs from the source's (latent reader on w_plus) and NaN (keep)
+        elsewhere, i.e. exactly a target edit. Hard labels, as target edits are trained with, so the readings get
+        no gradient from the edit (only their own BCE terms train them)."""
+        ref = self.attribute_logits(style) > 0
+        src = self.source_logits(w_plus) > 0
+        return torch.where(ref != src, ref.to(style.dtype), torch.full_like(style[:, :1], float("nan")))
 
     def condition_target(self, target: torch.Tensor, source: torch.Tensor, *, keep_u: torch.Tensor | None = None,
                          generator: torch.Generator | None = None) -> torch.Tensor:
         """Trainer hook: each attribute the target leaves unchanged becomes NaN (keep) with probability
         ``keep_prob`` (target, source (B, n_attr) in {0, 1}; keep_u (B, n_attr) uniform draws, else drawn here)."""
-        if self.config.keep_prob == 0.0:
-            return target
         u = torch.rand(target.shape, generator=generator) if keep_u is None else keep_u
-        drop = (target == source) & (u.to(target.device) < self.config.keep_prob)
-        return torch.where(drop, torch.full_like(target, float("nan")), target)
+        return keep_unchanged(target, source, u, self.config.keep_prob)
 
     def _queue(self, name: str, term: torch.Tensor) -> None:
         prev = self._style_terms.get(name)
@@ -230,8 +227,7 @@ class SensoriumMapper(Mapper):
         """-> (cond (B, G, chunk + 2 n_attr), active (B, G)) for the branches."""
         n_attr, dtype, dev = self.generator_info.n_attr, style.dtype, style.device
         if target is None and self.attribute_head is not None:  # a target edit: where reference and source differ
-            values, edited = self.reference_target(w_plus, style)
-            target = torch.where(edited > 0, values, torch.full_like(values, float("nan")))
+            target = self.reference_target(w_plus, style)
         if target is None:
             code = style.new_zeros(batch, 2 * n_attr)
             active = style.new_ones(batch, self.n_branches)
