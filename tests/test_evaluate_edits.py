@@ -78,6 +78,24 @@ def test_benchmark_table_shape_ranges_and_diversity(world):
     assert all(r.diversity > 0 and r.n == 6 for r in few.rows)
 
 
+def test_style_mappers_are_sampled_from_their_prior(world):
+    """A style mapper's target edits are drawn with several prior styles (it was scored with the mean style only,
+    so its diversity read 0), and the draws come from its own ``sample_style``."""
+    from latentedit_sensorium import SensoriumConfig, SensoriumMapper
+
+    d, G, judges, _ = world
+    est, emb = load_judge("factors", judges["factors"]), load_judge("identity", judges["identity"])
+    torch.manual_seed(1)
+    sens = SensoriumMapper(SensoriumConfig(style_dim=4, hidden_dim=8, encoder_channels=(4,), residual_init_scale=1.0),
+                           GeneratorInfo.from_generator(G, ATTRS)).eval()
+    calls = []
+    real = sens.sample_style
+    sens.sample_style = lambda b, generator=None: calls.append(b) or real(b, generator=generator)
+    result = evaluate_edits(G, {"sensorium": sens}, estimator=est, embedder=emb, config=CFG)
+    assert all(r.diversity > 0 for r in result.rows)
+    assert calls == [6, 6] * len(ATTRS)  # samples=2 draws of the 6 sources, per attribute
+
+
 def test_pairwise_distance_and_reference_noise(world):
     _, _, judges, _ = world
     x = torch.zeros(3, 2, 3, 4, 4)

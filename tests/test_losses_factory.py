@@ -22,14 +22,23 @@ def test_builds_only_active_losses_with_their_weights():
     emb = nn.Linear(4, 3)
     weights = {"attribute": 2.0, "latent_l2": 0.8, "identity": 0.0, "latent_cycle": 1.0, "diversity": 2.0,
                "adversarial": 1.0, "r1": 1.0}
-    settings = LossSettings(attribute_pos_weight=(1.0, 5.0), diversity_decay_steps=10, cycle_kind="l2")
+    settings = LossSettings(attribute_pos_weight=(1.0, 5.0), diversity_decay_steps=10, cycle_kind="l2",
+                            attribute_margin=4.0)
     losses = build_loss_modules(weights, settings, classifier=clf, embedder=emb)
     assert list(losses) == ["attribute", "latent_l2", "latent_cycle", "diversity"]  # adversarial/r1: trainer's
     assert isinstance(losses["attribute"], AttributeLoss) and losses["attribute"].weight == 2.0
     assert torch.equal(losses["attribute"].pos_weight, torch.tensor([1.0, 5.0]))
+    assert losses["attribute"].margin == 4.0 and build_loss_modules(weights, classifier=clf,
+                                                                    embedder=emb)["attribute"].margin == 0.0
     assert isinstance(losses["latent_l2"], LatentL2Loss) and losses["latent_l2"].weight == 0.8
     assert isinstance(losses["latent_cycle"], CycleLoss) and losses["latent_cycle"].kind == "l2"
     assert isinstance(losses["diversity"], DiversityLoss) and losses["diversity"].weight_at(5) == pytest.approx(1.0)
+
+
+def test_bad_attribute_margin_is_refused():
+    for bad in (-0.5, True, "6"):
+        with pytest.raises(ValueError, match="losses.attribute_margin must be a number >= 0"):
+            LossSettings(attribute_margin=bad)
 
 
 def test_missing_resources_are_explained(tmp_path, monkeypatch):

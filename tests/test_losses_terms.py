@@ -49,6 +49,25 @@ def test_attribute_loss_hand_values():
     assert attribute_loss(logits, target, mask=torch.zeros(1, 2)).item() == 0.0
 
 
+def test_attribute_loss_margin_shifts_logits_against_the_target():
+    logits = torch.tensor([[4.0, -1.0]])
+    target = torch.tensor([[1.0, 0.0]])
+    # margin 6: judged as 4 - 6 = -2 against 1 (softplus(2)) and -1 + 6 = 5 against 0 (softplus(5))
+    expected = (math.log1p(math.e ** 2) + math.log1p(math.e ** 5)) / 2
+    assert attribute_loss(logits, target, margin=6.0).item() == pytest.approx(expected, rel=1e-6)
+    # a soft target of 0.5 is not shifted; the gradient at a confident-but-short logit stays large with a margin
+    soft = torch.tensor([[0.5, 0.5]])
+    assert attribute_loss(logits, soft, margin=6.0).item() == pytest.approx(attribute_loss(logits, soft).item())
+    x = torch.tensor([[4.0]], requires_grad=True)
+    attribute_loss(x, torch.ones(1, 1)).backward()
+    plain = x.grad.item()
+    x.grad = None
+    attribute_loss(x, torch.ones(1, 1), margin=6.0).backward()
+    assert abs(x.grad.item()) > 10 * abs(plain)  # sigmoid(-2) - 1 against sigmoid(4) - 1
+    with pytest.raises(ValueError, match="margin must be a number >= 0"):
+        attribute_loss(logits, target, margin=-1.0)
+
+
 def test_attribute_loss_shape_errors():
     with pytest.raises(ValueError, match=r"logits must be \(B, n_attr\); got \(3,\)"):
         attribute_loss(torch.zeros(3), torch.zeros(3))
@@ -73,6 +92,8 @@ def test_attribute_module_freezes_the_classifier_and_passes_gradients_to_images(
     assert x.grad is not None and x.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="positive"):
         AttributeLoss(clf, pos_weight=[1.0, 0.0])
+    with_margin = AttributeLoss(clf, margin=3.0)(x.detach(), t)
+    assert with_margin.item() == pytest.approx(attribute_loss(clf(x), t, margin=3.0).item())
 
 
 # ---- latent regularisers ----------------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 For every method (a mapper) and attribute, on held-out latents (generator samples, plus inverted renders when an
 encoder is given), each source is edited to the *opposite* of what the factor estimator reads on it (the target
-column; every other column NaN = keep, or with ``targets='full'`` the source's labels), ``samples`` times with different noise for multimodal mappers, through
-the mapper's own call scaled by ``strength``: ``w + strength * (mapper(w, target=t, z=z) - w)``. Then:
+column; every other column NaN = keep, or with ``targets='full'`` the source's labels), ``samples`` times with
+different noise or styles (prior draws) for multimodal mappers, through the mapper's own call scaled by
+``strength``: ``w + strength * (mapper(w, target=t, z=z or style=s) - w)``. Then:
 
 | column | ISF-GAN name | measured with |
 |---|---|---|
@@ -29,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 
+from latentedit import sampling_modes as sm
 from latentedit.evaluation.frechet import frechet_distance
 
 #: The issue's bars for the shipped toy ISF mapper.
@@ -42,7 +44,7 @@ class EditBenchmarkConfig:
     n: int = field(default=1000, metadata={"doc": "held-out generator samples"})
     inverted: int = field(default=0, metadata={"doc": "held-out renders inverted by the encoder (needs one)"})
     seed: int = field(default=31_337, metadata={"doc": "seed of every held-out stream (never used in training)"})
-    samples: int = field(default=4, metadata={"doc": "noise draws per source for multimodal mappers"})
+    samples: int = field(default=4, metadata={"doc": "noise or style draws (the mapper's prior) per source for multimodal mappers"})
     diversity_sources: int = field(default=200, metadata={
         "doc": "the first this many sources get ``samples`` draws (diversity, and every score averaged over the "
                "draws); the rest one draw"})
@@ -189,9 +191,9 @@ def pairwise_distance(images: torch.Tensor, lpips_model=None) -> torch.Tensor:
 
 def contract_edit(mapper, w_plus: torch.Tensor, target: torch.Tensor, z: torch.Tensor | None,
                   strength: float) -> torch.Tensor:
-    """``w + strength * (mapper(w, target=target[, z]) - w)``; shapes (B, L, D), (B, n_attr), (B, z_dim)."""
-    kw = {"z": z} if z is not None else {}
-    out = mapper(w_plus, target=target, **kw)
+    """``w + strength * (mapper(w, target=target[, z or style]) - w)``; shapes (B, L, D), (B, n_attr), and the
+    condition ``z`` (B, z_dim) of a noise mapper or (B, style_dim) of a style mapper (None: the mapper's default)."""
+    out = mapper(w_plus, target=target, **sm.condition_kwargs(mapper, z))
     return out if strength == 1.0 else w_plus + strength * (out - w_plus)
 
 
@@ -269,7 +271,8 @@ def evaluate_edits(G, methods: dict, *, estimator, embedder, config: EditBenchma
     for method, mapper in methods.items():
         mapper = mapper.eval()
         names = list(mapper.generator_info.attribute_names)
-        k = cfg.samples if getattr(mapper, "takes_noise", False) else 1
+        multimodal = getattr(mapper, "takes_noise", False) or getattr(mapper, "takes_style", False)
+        k = cfg.samples if multimodal else 1
         for attr in (a for a in names if a in attr_cols):
             col = attr_cols[attr]
             others = [c for a, c in attr_cols.items() if a != attr]
@@ -288,8 +291,8 @@ def evaluate_edits(G, methods: dict, *, estimator, embedder, config: EditBenchma
             slices += [slice(a, min(a + bs, n)) for a in range(n_div, n, bs)]
             for sl in slices:
                 draws = k if sl.start < n_div else 1
-                zs = [torch.randn(sl.stop - sl.start, mapper.z_dim, generator=zgen).to(device)
-                      if mapper.takes_noise else None for _ in range(draws)]
+                zs = [sm.random_conditions(mapper, sl.stop - sl.start, generator=zgen).to(device)
+                      if multimodal else None for _ in range(draws)]
                 imgs = [G.synthesis(contract_edit(mapper, w[sl], target[sl], zz, cfg.strength), noise_mode="const")
                         for zz in zs]
                 for key, v in _score_edits(imgs, src_label[sl], f_src[sl], e_src[sl], estimator, embedder, col=col,

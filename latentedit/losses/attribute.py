@@ -39,17 +39,24 @@ def random_shift_flip(images: torch.Tensor, max_shift: int, *, generator: torch.
 
 
 def attribute_loss(logits: torch.Tensor, target: torch.Tensor, *, pos_weight: torch.Tensor | None = None,
-                   mask: torch.Tensor | None = None) -> torch.Tensor:
+                   mask: torch.Tensor | None = None, margin: float = 0.0) -> torch.Tensor:
     """Mean BCE-with-logits over the kept terms.
 
     logits (B, n_attr); target (B, n_attr) in [0, 1]; pos_weight (n_attr,) > 0 multiplies the positive term;
     mask (B, n_attr) or (n_attr,) of 0/1 keeps terms (the mean is over kept terms; 0 if none is kept).
+    ``margin`` >= 0 judges ``logits - margin * (2 target - 1)``: a hard target of 1 is only met once the logit is
+    well past ``margin`` (as clear as the classifier's natural positives), not merely past 0, where plain BCE's
+    gradient has already faded (an edit that stops at logit ~4 is a half-done edit to another reader).
     """
     if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
         raise ValueError(f"attribute_loss: logits must be (B, n_attr); got {_shape(logits)}")
     if not isinstance(target, torch.Tensor) or target.shape != logits.shape:
         raise ValueError(f"attribute_loss: target must be {tuple(logits.shape)} like the logits; got {_shape(target)}")
     target = target.to(logits.dtype)
+    if not margin >= 0.0:
+        raise ValueError(f"attribute_loss: margin must be a number >= 0; got {margin!r}")
+    if margin:
+        logits = logits - margin * (2.0 * target - 1.0)
     if pos_weight is not None:
         pos_weight = torch.as_tensor(pos_weight, dtype=logits.dtype, device=logits.device)
         if pos_weight.shape != (logits.shape[1],):
@@ -73,7 +80,7 @@ class AttributeLoss(nn.Module):
     """
 
     def __init__(self, classifier: nn.Module, *, weight: float = 1.0, pos_weight: Sequence[float] | None = None,
-                 freeze_classifier: bool = True, augment_shift: int = 0):
+                 freeze_classifier: bool = True, augment_shift: int = 0, margin: float = 0.0):
         super().__init__()
         if not isinstance(classifier, nn.Module):
             raise TypeError(f"AttributeLoss needs an nn.Module classifier; got {type(classifier).__name__}")
@@ -81,6 +88,7 @@ class AttributeLoss(nn.Module):
         self.frozen = freeze_classifier
         self.weight = float(weight)
         self.augment_shift = int(augment_shift)
+        self.margin = float(margin)
         pw = None
         if pos_weight is not None:
             pw = torch.as_tensor(list(pos_weight), dtype=torch.float32)
@@ -101,4 +109,5 @@ class AttributeLoss(nn.Module):
         if self.pos_weight is not None and logits.ndim == 2 and logits.shape[1] != self.pos_weight.numel():
             raise ValueError(f"AttributeLoss: the classifier gives {logits.shape[1]} logits but pos_weight has "
                              f"{self.pos_weight.numel()} entries")
-        return self.weight * attribute_loss(logits, target, pos_weight=self.pos_weight, mask=mask)
+        return self.weight * attribute_loss(logits, target, pos_weight=self.pos_weight, mask=mask,
+                                            margin=self.margin)

@@ -55,6 +55,9 @@ class LossSettings:
     attribute_augment_shift: int = dataclasses.field(default=0, metadata={
         "doc": "frozen classifier: shift each edited image by up to this many pixels and mirror it at random before "
                "judging it (0 = off), so the mapper cannot satisfy the judge with one exact pixel pattern"})
+    attribute_margin: float = dataclasses.field(default=0.0, metadata={
+        "doc": "the attribute loss judges logit - margin * (2 target - 1): an edit must reach a logit past the margin "
+               "(as clear as natural examples), not merely past 0 (0 = plain BCE, as ISF-GAN)"})
     neighbourhood_per_layer: bool = dataclasses.field(
         default=False, metadata={"doc": "neighbourhood norm per W+ layer instead of per sample"})
     cycle_kind: str = dataclasses.field(default="l1", metadata={"doc": "l1 or l2 for latent and image cycles"})
@@ -79,6 +82,9 @@ class LossSettings:
             raise ValueError(f"losses.latent_probe_layers must be 'each' or 'mean'; got {self.latent_probe_layers!r}")
         if not self.latent_probe_c > 0:
             raise ValueError(f"losses.latent_probe_c must be a number > 0; got {self.latent_probe_c!r}")
+        if isinstance(self.attribute_margin, bool) or not isinstance(self.attribute_margin, (int, float)) \
+                or not self.attribute_margin >= 0:
+            raise ValueError(f"losses.attribute_margin must be a number >= 0; got {self.attribute_margin!r}")
         if self.attribute_keep not in ATTRIBUTE_KEEP:
             raise ValueError(f"losses.attribute_keep must be one of {ATTRIBUTE_KEEP}; got {self.attribute_keep!r}")
 
@@ -106,7 +112,8 @@ def build_loss_modules(weights: Mapping[str, float], settings: LossSettings | No
                 raise ValueError("the 'attribute' loss is on (weight "
                                  f"{w:g}) but no classifier was given; pass classifier= or set its weight to 0")
             out[name] = AttributeLoss(classifier, weight=w, pos_weight=settings.attribute_pos_weight,
-                                      augment_shift=settings.attribute_augment_shift)
+                                      augment_shift=settings.attribute_augment_shift,
+                                      margin=settings.attribute_margin)
         elif name in ("lpips", "lpips_cycle"):
             if shared_lpips is None:
                 shared_lpips = build_lpips(settings.lpips_net, pretrained_backbone=settings.lpips_pretrained_backbone,
