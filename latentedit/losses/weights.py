@@ -27,6 +27,9 @@ LOSS_NAMES: dict[str, str] = {
     "diversity": "negative L1 between outputs for two noises, linearly decayed (losses.diversity)",
     "latent_attribute": "BCE of a linear probe on W (fitted to the classifier's labels) on edited latents vs target "
                         "labels (losses.latent_attribute)",
+    "style_reconstruction": "L1 of the style encoded from the edited image vs the style it was edited with, on the "
+                            "columns the edit used (StarGAN v2; style mappers with encode_style; "
+                            "training.objective)",
 }
 
 

@@ -11,6 +11,11 @@ Reference styles (mappers with ``takes_style``): if the mapper has the optional 
 
 the style of a reference sample (another latent, and its image) is encoded with it, and gradients reach the
 encoder; otherwise the style is Gaussian noise (latent-guided, as in StarGAN v2).
+
+``style_reconstruction`` (StarGAN v2's style reconstruction): the edited image is encoded again with the same hook
+(its mean, when the hook takes ``sample=``) and must give back the style it was edited with, L1 over the style
+columns the edit used (the mapper's optional ``style_mask(w_plus, target=, style=) -> (B, style_dim)`` of 0/1;
+every column without it). An edit that ignores its style cannot meet it, so different styles give different edits.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from torch import nn
 
 from latentedit.losses import attribute_loss, generator_adversarial_loss
 
-IMAGE_LOSSES = ("attribute", "adversarial", "lpips", "identity", "image_cycle", "lpips_cycle", "diversity")
+IMAGE_LOSSES = ("attribute", "adversarial", "lpips", "identity", "image_cycle", "lpips_cycle", "diversity",
+                "style_reconstruction")
 CYCLE_LOSSES = ("latent_cycle", "image_cycle", "lpips_cycle")
 
 
@@ -82,13 +88,29 @@ def style_hook(mapper: nn.Module):
     return fn if callable(fn) else None
 
 
-def hook_takes_labels(hook) -> bool:
-    """Whether an ``encode_style`` hook accepts ``labels=`` (the judge's labels of the images it encodes)."""
+def hook_takes(hook, name: str) -> bool:
+    """Whether a hook accepts the keyword ``name`` (e.g. ``labels=``: the judge's labels of the images it encodes)."""
     try:
         params = inspect.signature(hook).parameters.values()
     except (TypeError, ValueError):
         return False
-    return any(p.name == "labels" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def hook_takes_labels(hook) -> bool:
+    """Whether an ``encode_style`` hook accepts ``labels=``."""
+    return hook_takes(hook, "labels")
+
+
+def style_reconstruction_loss(style_hat: torch.Tensor, style: torch.Tensor,
+                              mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean |style_hat - style| over the kept entries; style_hat, style (B, S); mask (B, S) of 0/1 or None (all).
+    0 when nothing is kept."""
+    diff = (style_hat - style).abs()
+    if mask is None:
+        return diff.mean()
+    mask = mask.to(diff.dtype)
+    return (diff * mask).sum() / mask.sum().clamp_min(1.0)
 
 
 def synthesize(G, ws: list[torch.Tensor], *, noise_mode: str, synth_noise=None) -> list[torch.Tensor]:
@@ -119,12 +141,17 @@ class MapperObjective(nn.Module):
         self.noise_mode = noise_mode
         hook = style_hook(mapper) if getattr(mapper, "takes_style", False) else None
         self.hook_labels = hook is not None and hook_takes_labels(hook)  # once: the hook is fixed per mapper
+        self.hook_sample = hook is not None and hook_takes(hook, "sample")
         self.step = 0
         self.last_edit: torch.Tensor | None = None
         w = self.weights
         if w.get("diversity") and not (mapper.takes_noise or mapper.takes_style):
             raise ValueError(f"the 'diversity' loss is on (weight {w['diversity']:g}) but {type(mapper).__name__} "
                              "takes neither noise nor style; set trainer.loss_weights.diversity=0")
+        if w.get("style_reconstruction") and hook is None:
+            raise ValueError(f"the 'style_reconstruction' loss is on (weight {w['style_reconstruction']:g}) but "
+                             f"{type(mapper).__name__} has no encode_style hook to read the edited image's style; "
+                             "set trainer.loss_weights.style_reconstruction=0")
         if w.get("adversarial") and D is None:
             raise ValueError("the 'adversarial' loss needs the jointly trained discriminator: set "
                              "trainer.discriminator=joint or trainer.loss_weights.adversarial=0")
@@ -198,4 +225,17 @@ class MapperObjective(nn.Module):
             terms["lpips_cycle"] = L["lpips_cycle"](imgs["back"], x_src)
         if "diversity" in w:
             terms["diversity"] = L["diversity"](x_edit, imgs["edit2"], step=self.step)
+        if "style_reconstruction" in w and b.style is not None:
+            terms["style_reconstruction"] = w["style_reconstruction"] * self._style_reconstruction(
+                hook, x_edit, b, call_target)
         return terms
+
+    def _style_reconstruction(self, hook, x_edit: torch.Tensor, b: Batch, call_target) -> torch.Tensor:
+        """L1 between the style read back from the edited images (B, 3, R, R) and the style they were made with."""
+        style_hat = hook(images=x_edit, **({"sample": False} if self.hook_sample else {}))
+        mask_fn = getattr(self.mapper, "style_mask", None)
+        mask = None
+        if callable(mask_fn):
+            with torch.no_grad():
+                mask = mask_fn(b.w_plus, target=call_target, style=b.style.detach())
+        return style_reconstruction_loss(style_hat, b.style, mask)

@@ -202,6 +202,25 @@ class SensoriumMapper(Mapper):
         src = self.source_logits(w_plus) > 0
         return torch.where(ref != src, ref.to(style.dtype), torch.full_like(style[:, :1], float("nan")))
 
+    def style_mask(self, w_plus: torch.Tensor, *, target: torch.Tensor | None, style: torch.Tensor) -> torch.Tensor:
+        """Trainer hook (``style_reconstruction``): (B, style_dim) 1 on the style columns of the groups a call
+        ``self(w_plus, target=target, style=style)`` changes (target None: a reference transfer). With the attribute
+        head, a group whose asked values disagree with what the head reads in the style is left out: an edit to
+        add glasses made with the style of a face without them cannot also show that style."""
+        b, dtype = w_plus.shape[0], style.dtype
+        asked = target if target is not None or self.attribute_head is None else self.reference_target(w_plus, style)
+        _, active = self._condition(asked, style, b, w_plus)                     # (B, n_branches)
+        if asked is not None and self.attribute_head is not None:
+            said = (self.attribute_logits(style) > 0).to(dtype)
+            clash = (~torch.isnan(asked)) & (said != torch.nan_to_num(asked, nan=0.0).round())    # (B, n_attr)
+            bad = (clash.to(dtype) @ self.group_members.to(dtype).T) > 0                           # (B, n_groups)
+            bad = bad if self.config.split_groups else bad.any(1, keepdim=True)
+            active = active * (~bad).to(dtype)
+        columns = torch.zeros(self.n_branches, self.config.style_dim, dtype=dtype, device=style.device)
+        for g, sl in enumerate(self._chunks):
+            columns[g, sl] = 1.0
+        return (active @ columns).clamp(max=1.0)
+
     def condition_target(self, target: torch.Tensor, source: torch.Tensor, *, keep_u: torch.Tensor | None = None,
                          generator: torch.Generator | None = None) -> torch.Tensor:
         """Trainer hook: each attribute the target leaves unchanged becomes NaN (keep) with probability
