@@ -20,11 +20,8 @@ from latentedit.training.config import build_run_config
 from latentedit.training.objective import style_reconstruction_loss
 from latentedit.training.toys import LinearJudge, tiny_generator
 from latentedit.training.trainer import MapperTrainer
-from latentedit_sensorium import SensoriumConfig, SensoriumMapper
-
-SMALL = SensoriumConfig(style_dim=7, encoder_channels=(4, 8), encoder_input=16, hidden_dim=8,
-                        reference_code=True, relative_delta=True, residual_init_scale=1.0)
-NAN = float("nan")
+from latentedit_sensorium import SensoriumMapper
+from tests.test_sensorium_reference_code import NAN, SMALL
 
 
 def test_loss_is_the_masked_mean_absolute_difference():
