@@ -51,6 +51,7 @@ EXTERNAL_COMMANDS: dict[str, tuple[str, str]] = {
     "export-generator": ("latentedit.cli.train_generator_cmd", "export_generator_cmd"),
     "eval-generator": ("latentedit.cli.train_generator_cmd", "eval_generator_cmd"),
     "fit-directions": ("latentedit.cli.train_generator_cmd", "fit_directions_cmd"),
+    "latents": ("latentedit.cli.toyfaces_latents_cmd", "latents_cmd"),
 }
 
 
