@@ -67,9 +67,9 @@ def _methods(specs, generator):
               help="Also this many held-out renders, inverted by the encoder. Default: as many as --n when an "
                    "encoder is available (--encoder or the shipped toy e4e), else 0.")
 @click.option("--samples", type=click.IntRange(1, 32), default=4, show_default=True,
-              help="Noise draws per source (multimodal mappers) for diversity.")
+              help="Noise or style draws per source (multimodal mappers) for diversity.")
 @click.option("--diversity-sources", type=click.IntRange(0), default=200, show_default=True,
-              help="Sources that get --samples noise draws (diversity); the rest get one.")
+              help="Sources that get --samples draws (diversity); the rest get one.")
 @click.option("--strength", type=float, default=1.0, show_default=True, help="Edit scale.")
 @click.option("--seed", type=int, default=31_337, show_default=True, help="Seed of the held-out streams.")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
