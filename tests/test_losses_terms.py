@@ -66,6 +66,29 @@ def test_attribute_loss_margin_shifts_logits_against_the_target():
     assert abs(x.grad.item()) > 10 * abs(plain)  # sigmoid(-2) - 1 against sigmoid(4) - 1
     with pytest.raises(ValueError, match="margin must be a number >= 0"):
         attribute_loss(logits, target, margin=-1.0)
+    # a per-term margin: only the first column is shifted
+    per_term = torch.tensor([[6.0, 0.0]])
+    expected = (math.log1p(math.e ** 2) + math.log1p(math.e ** -1)) / 2
+    assert attribute_loss(logits, target, margin=per_term).item() == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(ValueError, match="margin tensor must be"):
+        attribute_loss(logits, target, margin=torch.tensor([[-1.0, 0.0]]))
+
+
+def test_attribute_module_puts_the_margin_on_changed_attributes_only():
+    torch.manual_seed(0)
+    clf = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 2))
+    x = torch.randn(3, 3, 4, 4)
+    t = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    changed = torch.tensor([[True, False], [False, False], [True, True]])
+    logits = clf(x)
+    on_changed = AttributeLoss(clf, margin=4.0)(x, t, changed=changed)
+    assert on_changed.item() == pytest.approx(attribute_loss(logits, t, margin=4.0 * changed.float()).item())
+    on_all = AttributeLoss(clf, margin=4.0, margin_on="all")(x, t, changed=changed)
+    assert on_all.item() == pytest.approx(attribute_loss(logits, t, margin=4.0).item())
+    assert AttributeLoss(clf, margin=4.0)(x, t).item() == pytest.approx(on_all.item())   # no mask given: every term
+    assert on_changed.item() != pytest.approx(on_all.item())
+    with pytest.raises(ValueError, match="margin_on must be one of"):
+        AttributeLoss(clf, margin_on="some")
 
 
 def test_attribute_loss_shape_errors():

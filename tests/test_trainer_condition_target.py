@@ -77,6 +77,20 @@ def test_the_objective_calls_the_mapper_with_the_conditioned_target(tmp_path, mo
     assert torch.equal(torch.isnan(back), nan) and torch.equal(back[~nan], b.source[~nan])
 
 
+def test_the_attribute_margin_is_put_on_the_changed_attributes(tmp_path, monkeypatch):
+    """The objective tells the attribute loss which terms the target changes (target != source)."""
+    t = _trainer(tmp_path, 1.0)
+    b = t.runner.make_batch(0)
+    seen = []
+    loss = t.objective.ext.losses["attribute"]
+    real = type(loss).forward
+    monkeypatch.setattr(type(loss), "forward", lambda self, x, target, **kw: seen.append(kw) or real(self, x, target,
+                                                                                                   **kw))
+    t.objective.step = 0
+    t.objective(b)
+    assert torch.equal(seen[0]["changed"], b.target != b.source) and bool(seen[0]["changed"].any())
+
+
 def test_keep_u_is_drawn_after_the_other_randoms():
     """Adding keep_u left every earlier draw of a step unchanged (old runs replay the same batches)."""
     r = draw_randoms(seed=1, step=5, batch=4, lo=0, hi=4, z_dim=3, num_ws=2, n_attr=3, max_flips=2)

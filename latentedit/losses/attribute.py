@@ -16,6 +16,10 @@ from torch import nn
 from latentedit.losses.pretrained import freeze
 
 
+#: which terms the attribute margin applies to: the attributes an edit changes, or every term
+MARGIN_ON = ("changed", "all")
+
+
 def _shape(t) -> str:
     return str(tuple(t.shape)) if isinstance(t, torch.Tensor) else type(t).__name__
 
@@ -39,23 +43,30 @@ def random_shift_flip(images: torch.Tensor, max_shift: int, *, generator: torch.
 
 
 def attribute_loss(logits: torch.Tensor, target: torch.Tensor, *, pos_weight: torch.Tensor | None = None,
-                   mask: torch.Tensor | None = None, margin: float = 0.0) -> torch.Tensor:
+                   mask: torch.Tensor | None = None, margin: float | torch.Tensor = 0.0) -> torch.Tensor:
     """Mean BCE-with-logits over the kept terms.
 
     logits (B, n_attr); target (B, n_attr) in [0, 1]; pos_weight (n_attr,) > 0 multiplies the positive term;
     mask (B, n_attr) or (n_attr,) of 0/1 keeps terms (the mean is over kept terms; 0 if none is kept).
     ``margin`` >= 0 judges ``logits - margin * (2 target - 1)``: a hard target of 1 is only met once the logit is
     well past ``margin`` (as clear as the classifier's natural positives), not merely past 0, where plain BCE's
-    gradient has already faded (an edit that stops at logit ~4 is a half-done edit to another reader).
+    gradient has already faded (an edit that stops at logit ~4 is a half-done edit to another reader). A tensor
+    margin (B, n_attr) or (n_attr,) sets it per term (e.g. only on the attributes an edit changes).
     """
     if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
         raise ValueError(f"attribute_loss: logits must be (B, n_attr); got {_shape(logits)}")
     if not isinstance(target, torch.Tensor) or target.shape != logits.shape:
         raise ValueError(f"attribute_loss: target must be {tuple(logits.shape)} like the logits; got {_shape(target)}")
     target = target.to(logits.dtype)
-    if not margin >= 0.0:
+    if isinstance(margin, torch.Tensor):
+        margin = margin.to(logits.dtype)
+        if margin.shape not in (logits.shape, logits.shape[1:]) or not bool((margin >= 0).all()):
+            raise ValueError(f"attribute_loss: a margin tensor must be {tuple(logits.shape)} or ({logits.shape[1]},) "
+                             f"of numbers >= 0; got {tuple(margin.shape)}")
+        logits = logits - margin * (2.0 * target - 1.0)
+    elif not margin >= 0.0:
         raise ValueError(f"attribute_loss: margin must be a number >= 0; got {margin!r}")
-    if margin:
+    elif margin:
         logits = logits - margin * (2.0 * target - 1.0)
     if pos_weight is not None:
         pos_weight = torch.as_tensor(pos_weight, dtype=logits.dtype, device=logits.device)
@@ -80,7 +91,8 @@ class AttributeLoss(nn.Module):
     """
 
     def __init__(self, classifier: nn.Module, *, weight: float = 1.0, pos_weight: Sequence[float] | None = None,
-                 freeze_classifier: bool = True, augment_shift: int = 0, margin: float = 0.0):
+                 freeze_classifier: bool = True, augment_shift: int = 0, margin: float = 0.0,
+                 margin_on: str = "changed"):
         super().__init__()
         if not isinstance(classifier, nn.Module):
             raise TypeError(f"AttributeLoss needs an nn.Module classifier; got {type(classifier).__name__}")
@@ -89,6 +101,9 @@ class AttributeLoss(nn.Module):
         self.weight = float(weight)
         self.augment_shift = int(augment_shift)
         self.margin = float(margin)
+        if margin_on not in MARGIN_ON:
+            raise ValueError(f"AttributeLoss: margin_on must be one of {MARGIN_ON}; got {margin_on!r}")
+        self.margin_on = margin_on
         pw = None
         if pos_weight is not None:
             pw = torch.as_tensor(list(pos_weight), dtype=torch.float32)
@@ -103,11 +118,16 @@ class AttributeLoss(nn.Module):
             self.classifier.eval()
         return self
 
-    def forward(self, images: torch.Tensor, target: torch.Tensor, *, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """images (B, 3, H, W); target (B, n_attr) in [0, 1] -> scalar."""
+    def forward(self, images: torch.Tensor, target: torch.Tensor, *, mask: torch.Tensor | None = None,
+                changed: torch.Tensor | None = None) -> torch.Tensor:
+        """images (B, 3, H, W); target (B, n_attr) in [0, 1] -> scalar. ``changed`` (B, n_attr) bool: the terms
+        an edit changes; with ``margin_on='changed'`` the margin applies only to them (all terms when not given)."""
+        margin = self.margin
+        if margin and self.margin_on == "changed" and changed is not None:
+            margin = margin * changed.to(target.dtype)
         logits = self.classifier(random_shift_flip(images, self.augment_shift))
         if self.pos_weight is not None and logits.ndim == 2 and logits.shape[1] != self.pos_weight.numel():
             raise ValueError(f"AttributeLoss: the classifier gives {logits.shape[1]} logits but pos_weight has "
                              f"{self.pos_weight.numel()} entries")
         return self.weight * attribute_loss(logits, target, pos_weight=self.pos_weight, mask=mask,
-                                            margin=self.margin)
+                                            margin=margin)

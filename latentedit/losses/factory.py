@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from torch import nn
 
-from latentedit.losses.attribute import AttributeLoss
+from latentedit.losses.attribute import MARGIN_ON, AttributeLoss
 from latentedit.losses.cycle import CycleLoss
 from latentedit.losses.diversity import DiversityLoss
 from latentedit.losses.identity import IdentityLoss
@@ -58,6 +58,10 @@ class LossSettings:
     attribute_margin: float = dataclasses.field(default=0.0, metadata={
         "doc": "the attribute loss judges logit - margin * (2 target - 1): an edit must reach a logit past the margin "
                "(as clear as natural examples), not merely past 0 (0 = plain BCE, as ISF-GAN)"})
+    attribute_margin_on: str = dataclasses.field(default="changed", metadata={
+        "doc": "'changed': the margin applies to the attributes the target changes (kept ones are only asked to keep "
+               "their label); 'all': to every term, which also pushes kept attributes to extremes and moves the face "
+               "more"})
     neighbourhood_per_layer: bool = dataclasses.field(
         default=False, metadata={"doc": "neighbourhood norm per W+ layer instead of per sample"})
     cycle_kind: str = dataclasses.field(default="l1", metadata={"doc": "l1 or l2 for latent and image cycles"})
@@ -85,6 +89,8 @@ class LossSettings:
         if isinstance(self.attribute_margin, bool) or not isinstance(self.attribute_margin, (int, float)) \
                 or not self.attribute_margin >= 0:
             raise ValueError(f"losses.attribute_margin must be a number >= 0; got {self.attribute_margin!r}")
+        if self.attribute_margin_on not in MARGIN_ON:
+            raise ValueError(f"losses.attribute_margin_on must be one of {MARGIN_ON}; got {self.attribute_margin_on!r}")
         if self.attribute_keep not in ATTRIBUTE_KEEP:
             raise ValueError(f"losses.attribute_keep must be one of {ATTRIBUTE_KEEP}; got {self.attribute_keep!r}")
 
@@ -113,7 +119,7 @@ def build_loss_modules(weights: Mapping[str, float], settings: LossSettings | No
                                  f"{w:g}) but no classifier was given; pass classifier= or set its weight to 0")
             out[name] = AttributeLoss(classifier, weight=w, pos_weight=settings.attribute_pos_weight,
                                       augment_shift=settings.attribute_augment_shift,
-                                      margin=settings.attribute_margin)
+                                      margin=settings.attribute_margin, margin_on=settings.attribute_margin_on)
         elif name in ("lpips", "lpips_cycle"):
             if shared_lpips is None:
                 shared_lpips = build_lpips(settings.lpips_net, pretrained_backbone=settings.lpips_pretrained_backbone,

@@ -214,7 +214,7 @@ class MapperObjective(nn.Module):
             if "adversarial" in w:
                 terms["adversarial"] = w["adversarial"] * generator_adversarial_loss(rf)
         elif "attribute" in w:
-            terms["attribute"] = L["attribute"](x_edit, attribute_loss_target(b))
+            terms["attribute"] = L["attribute"](x_edit, attribute_loss_target(b), changed=b.target != b.source)
         if "lpips" in w:
             terms["lpips"] = L["lpips"](x_edit, x_src)
         if "identity" in w:
