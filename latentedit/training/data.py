@@ -127,7 +127,9 @@ def _latent_files(path: Path) -> list[Path]:
                               "or `latentedit sample --save-latents DIR`)")
         return files
     if not path.is_file():
-        raise LatentError(f"trainer.latents={str(path)!r}: no such file or folder")
+        raise LatentError(f"trainer.latents={str(path)!r}: no such file or folder (write one with `latentedit invert "
+                          "PHOTOS --out DIR`, or for the toy-faces configs `latentedit toyfaces latents --out "
+                          f"{path}`)")
     return [path]
 
 
