@@ -41,22 +41,25 @@ $LE toyfaces export-generator --run-dir "$RUNS/generator" --out "$ASSETS/toyface
 #    samples' signed distance past each boundary (distance_unit std).
 $LE toyfaces fit-directions --n 4000 --out "$ASSETS/toyfaces_directions.safetensors"
 
-# 3. The ISF mapper (2,000 steps; 48 min measured beside other runs) and the e4e encoder, side by side (one thread each: the small nets
-#    scale poorly).
+# 3. The e4e encoder (3,000 steps, 12 min on one thread, as the shipped one was made), then the mappers' training sources: 6,000 generator samples + 6,000
+#    renders inverted by that encoder (session 9: the mappers meet inverted photos at use; configs/toyfaces_*.json
+#    read runs/toyfaces_latents.safetensors).
+OMP_NUM_THREADS=1 $LE train-encoder --run-dir "$RUNS/e4e" --steps 3000 --threads 1 --set lpips_lambda=0 \
+    --out "$ASSETS/toyfaces_e4e.safetensors" $(resume_flag "$RUNS/e4e/checkpoint.pt")
+[ -e runs/toyfaces_latents.safetensors ] || $LE toyfaces latents --out runs/toyfaces_latents.safetensors
+
+# 4. The ISF mapper (2,000 steps) and the sensorium style mapper (target edits and reference transfer on alternating
+#    steps, 3,000 steps), side by side (one thread each: the small nets scale poorly).
 OMP_NUM_THREADS=1 $LE train mapper isf --config configs/toyfaces_isf.json --out "$RUNS/isf" \
     $(resume_flag "$RUNS/isf/checkpoint.pt") &
 isf=$!
-OMP_NUM_THREADS=1 $LE train-encoder --run-dir "$RUNS/e4e" --steps 3000 --threads 1 --set lpips_lambda=0 \
-    --out "$ASSETS/toyfaces_e4e.safetensors" $(resume_flag "$RUNS/e4e/checkpoint.pt") &
-e4e=$!
+OMP_NUM_THREADS=1 $LE train mapper sensorium --config configs/toyfaces_sensorium.json --out "$RUNS/sensorium" \
+    $(resume_flag "$RUNS/sensorium/checkpoint.pt") &
+sens=$!
 wait $isf
 cp "$RUNS/isf/mapper_ema.safetensors" "$ASSETS/toyfaces_isf.safetensors.tmp"
 mv "$ASSETS/toyfaces_isf.safetensors.tmp" "$ASSETS/toyfaces_isf.safetensors"
-wait $e4e
-
-# 4. The sensorium style mapper: target edits and reference transfer on alternating steps.
-OMP_NUM_THREADS=1 $LE train mapper sensorium --config configs/toyfaces_sensorium.json --out "$RUNS/sensorium" \
-    $(resume_flag "$RUNS/sensorium/checkpoint.pt")
+wait $sens
 cp "$RUNS/sensorium/mapper_ema.safetensors" "$ASSETS/toyfaces_sensorium.safetensors.tmp"
 mv "$ASSETS/toyfaces_sensorium.safetensors.tmp" "$ASSETS/toyfaces_sensorium.safetensors"
 

@@ -28,7 +28,7 @@ def test_builds_only_active_losses_with_their_weights():
     assert list(losses) == ["attribute", "latent_l2", "latent_cycle", "diversity"]  # adversarial/r1: trainer's
     assert isinstance(losses["attribute"], AttributeLoss) and losses["attribute"].weight == 2.0
     assert torch.equal(losses["attribute"].pos_weight, torch.tensor([1.0, 5.0]))
-    assert losses["attribute"].margin_on == "changed"
+    assert losses["attribute"].margin_on == "all"
     assert losses["attribute"].margin == 4.0 and build_loss_modules(weights, classifier=clf,
                                                                     embedder=emb)["attribute"].margin == 0.0
     assert isinstance(losses["latent_l2"], LatentL2Loss) and losses["latent_l2"].weight == 0.8

@@ -81,11 +81,13 @@ def test_attribute_module_puts_the_margin_on_changed_attributes_only():
     t = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     changed = torch.tensor([[True, False], [False, False], [True, True]])
     logits = clf(x)
-    on_changed = AttributeLoss(clf, margin=4.0)(x, t, changed=changed)
+    on_changed = AttributeLoss(clf, margin=4.0, margin_on="changed")(x, t, changed=changed)
     assert on_changed.item() == pytest.approx(attribute_loss(logits, t, margin=4.0 * changed.float()).item())
     on_all = AttributeLoss(clf, margin=4.0, margin_on="all")(x, t, changed=changed)
     assert on_all.item() == pytest.approx(attribute_loss(logits, t, margin=4.0).item())
-    assert AttributeLoss(clf, margin=4.0)(x, t).item() == pytest.approx(on_all.item())   # no mask given: every term
+    assert AttributeLoss(clf, margin=4.0)(x, t, changed=changed).item() == pytest.approx(on_all.item())  # default
+    no_mask = AttributeLoss(clf, margin=4.0, margin_on="changed")(x, t)                  # no mask given: every term
+    assert no_mask.item() == pytest.approx(on_all.item())
     assert on_changed.item() != pytest.approx(on_all.item())
     with pytest.raises(ValueError, match="margin_on must be one of"):
         AttributeLoss(clf, margin_on="some")

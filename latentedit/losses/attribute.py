@@ -16,8 +16,8 @@ from torch import nn
 from latentedit.losses.pretrained import freeze
 
 
-#: which terms the attribute margin applies to: the attributes an edit changes, or every term
-MARGIN_ON = ("changed", "all")
+#: which terms the attribute margin applies to: every term, or only the attributes an edit changes
+MARGIN_ON = ("all", "changed")
 
 
 def _shape(t) -> str:
@@ -92,7 +92,7 @@ class AttributeLoss(nn.Module):
 
     def __init__(self, classifier: nn.Module, *, weight: float = 1.0, pos_weight: Sequence[float] | None = None,
                  freeze_classifier: bool = True, augment_shift: int = 0, margin: float = 0.0,
-                 margin_on: str = "changed"):
+                 margin_on: str = "all"):
         super().__init__()
         if not isinstance(classifier, nn.Module):
             raise TypeError(f"AttributeLoss needs an nn.Module classifier; got {type(classifier).__name__}")
@@ -121,7 +121,7 @@ class AttributeLoss(nn.Module):
     def forward(self, images: torch.Tensor, target: torch.Tensor, *, mask: torch.Tensor | None = None,
                 changed: torch.Tensor | None = None) -> torch.Tensor:
         """images (B, 3, H, W); target (B, n_attr) in [0, 1] -> scalar. ``changed`` (B, n_attr) bool: the terms
-        an edit changes; with ``margin_on='changed'`` the margin applies only to them (all terms when not given)."""
+        an edit changes; with ``margin_on='changed'`` the margin applies only to them (to every term when not given)."""
         margin = self.margin
         if margin and self.margin_on == "changed" and changed is not None:
             margin = margin * changed.to(target.dtype)
