@@ -54,3 +54,32 @@ def test_resume_refuses_another_trajectory(tmp_path, world):
     trainer(tmp_path, world, steps=1).train()
     with pytest.raises(CheckpointStateError, match=r"run\.trainer\.lr \(checkpoint 0\.02, now 0\.5\)"):
         trainer(tmp_path, world, resume=True, steps=2, lr=0.5)
+
+
+def _drop_from_checkpoint(path, dotted: str):
+    """Rewrite a checkpoint as an older version wrote it: without the config field ``dotted`` (e.g. one added
+    later)."""
+    import json
+
+    state = torch.load(path, weights_only=True)
+    config = json.loads(state["config"])
+    *parents, leaf = dotted.split(".")
+    node = config
+    for key in parents:
+        node = node[key]
+    del node[leaf]
+    state["config"] = json.dumps(config)
+    torch.save(state, path)
+
+
+def test_a_checkpoint_from_before_a_new_field_resumes_at_its_default(tmp_path, world):
+    """A field added since the checkpoint was written takes its default (which must mean the old behaviour), so a
+    newer version resumes it; a field the checkpoint has with another value is still refused."""
+    trainer(tmp_path, world, steps=1).train()
+    _drop_from_checkpoint(tmp_path / "checkpoint.pt", "run.trainer.losses.attribute_margin_on")
+    assert trainer(tmp_path, world, resume=True, steps=2).step == 1
+    with pytest.raises(CheckpointStateError, match=r"run\.trainer\.losses\.attribute_margin_on \(checkpoint 'all', "
+                                                   r"now 'changed'\)"):  # the old file read with today's default
+        trainer(tmp_path, world, resume=True, steps=2, losses={"attribute_margin_on": "changed"})
+    with pytest.raises(CheckpointStateError, match=r"run\.trainer\.lr \(checkpoint 0\.02, now 0\.5\)"):
+        trainer(tmp_path, world, resume=True, steps=2, lr=0.5)

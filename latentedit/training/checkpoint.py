@@ -37,10 +37,14 @@ def save_training_state(path, *, config: Any, step: int, modules: dict[str, torc
 
 
 def load_training_state(path, *, config: Any, modules: dict[str, torch.nn.Module],
-                        optimizers: dict[str, torch.optim.Optimizer], strict_config: bool = True) -> tuple[int, dict]:
+                        optimizers: dict[str, torch.optim.Optimizer], strict_config: bool = True,
+                        normalise=None) -> tuple[int, dict]:
     """Restore modules, optimisers and RNG from ``path``; returns (step, extra).
 
     With ``strict_config`` a checkpoint written by another config is refused (the fields that differ are named).
+    ``normalise(saved_config_dict) -> dict``: the checkpoint's config as today's code reads it (a field added since
+    it was written takes its default, which must mean the old behaviour), so a newer version can resume it; if it
+    raises, the saved config is compared as stored.
     """
     path = Path(path)
     try:
@@ -50,6 +54,11 @@ def load_training_state(path, *, config: Any, modules: dict[str, torch.nn.Module
     if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
         raise CheckpointStateError(f"{path}: not a latentedit training checkpoint (version {CHECKPOINT_VERSION})")
     saved, current = json.loads(state["config"]), json.loads(config_to_json(config))
+    if strict_config and normalise is not None and saved != current:
+        try:
+            saved = json.loads(config_to_json(normalise(saved)))
+        except Exception:  # noqa: BLE001 - an unreadable old config is compared as stored, and named below
+            pass
     if strict_config and saved != current:
         saved, current = _flatten(saved), _flatten(current)
         diff = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))

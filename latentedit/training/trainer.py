@@ -28,7 +28,7 @@ from latentedit.losses import build_loss_modules
 from latentedit.plugins.config import ConfigError, GeneratorInfo
 from latentedit.plugins.registry import load_mapper
 from latentedit.training.checkpoint import CheckpointStateError, load_training_state, save_training_state
-from latentedit.training.config import RunConfig
+from latentedit.training.config import RunConfig, TrainerConfig
 from latentedit.training.data import FileLatents, GeneratorLatents
 from latentedit.training.discriminator import AttributeDiscriminator, DiscriminatorObjective
 from latentedit.training.distributed import DistContext
@@ -137,7 +137,8 @@ class MapperTrainer:
             raise FileExistsError(f"{self._ckpt} exists: pass --resume to continue that run, or choose another --out")
         if resume and self._ckpt.exists():
             self.step, extra = load_training_state(self._ckpt, config=self._checkpoint_config(),
-                                                   modules=self.modules, optimizers=self.optimizers)
+                                                   modules=self.modules, optimizers=self.optimizers,
+                                                   normalise=lambda saved: self._read_checkpoint_config(saved, cls))
             self.counters.update(extra.get("counters", {}))
         self.resumed_from = self.step if resume and self._ckpt.exists() else None
         self.runner = StepRunner(self, Snapshot(self.modules, self.optimizers))
@@ -165,6 +166,14 @@ class MapperTrainer:
             self._fingerprint = self.G.fingerprint()
         return {"run": self.run.trajectory_dict(), "generator": self._fingerprint,
                 "attributes": list(self.attribute_names)}
+
+    def _read_checkpoint_config(self, saved: dict, mapper_class: type) -> dict:
+        """A checkpoint's stored ``_checkpoint_config`` as this version reads it: its run config rebuilt through
+        today's dataclasses (fields added since take their defaults)."""
+        run = saved["run"]
+        cfg = RunConfig(run["mapper_name"], mapper_class.config_class.from_dict(run["mapper"], source="checkpoint"),
+                        TrainerConfig.from_dict(run["trainer"], source="checkpoint"))
+        return {**saved, "run": cfg.trajectory_dict()}
 
     def save_checkpoint(self) -> Path | None:
         """Rank 0: atomic ``checkpoint.pt`` with the full state, then the EMA mapper file. Returns its path."""
