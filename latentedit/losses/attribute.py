@@ -63,10 +63,9 @@ def attribute_loss(logits: torch.Tensor, target: torch.Tensor, *, pos_weight: to
         if margin.shape not in (logits.shape, logits.shape[1:]) or not bool((margin >= 0).all()):
             raise ValueError(f"attribute_loss: a margin tensor must be {tuple(logits.shape)} or ({logits.shape[1]},) "
                              f"of numbers >= 0; got {tuple(margin.shape)}")
-        logits = logits - margin * (2.0 * target - 1.0)
     elif not margin >= 0.0:
         raise ValueError(f"attribute_loss: margin must be a number >= 0; got {margin!r}")
-    elif margin:
+    if isinstance(margin, torch.Tensor) or margin:
         logits = logits - margin * (2.0 * target - 1.0)
     if pos_weight is not None:
         pos_weight = torch.as_tensor(pos_weight, dtype=logits.dtype, device=logits.device)
