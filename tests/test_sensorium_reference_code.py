@@ -152,14 +152,19 @@ def test_hook_takes_labels():
     assert not hook_takes_labels(lambda *, images, w_plus: images)
 
 
-def test_shared_trainer_trains_the_head_and_reference_transfer(tmp_path):
-    """The trainer hands the judge's labels to encode_style, logs the head's term, and reference transfer
-    (target=None, values read by the head) rises from the unedited baseline to well above it."""
+def tiny_world():
+    """A tiny 16-px generator and a two-attribute linear judge calibrated on its samples (shared trainer tests)."""
     G = tiny_generator(16, z_dim=8, w_dim=8)
     z = torch.randn(64, G.z_dim, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         images = G.synthesis(G.mapping(z, truncation_psi=0.7), noise_mode="const")
-    judge = LinearJudge(2, pool=1, seed=0).calibrate(images).eval()
+    return G, LinearJudge(2, pool=1, seed=0).calibrate(images).eval()
+
+
+def test_shared_trainer_trains_the_head_and_reference_transfer(tmp_path):
+    """The trainer hands the judge's labels to encode_style, logs the head's term, and reference transfer
+    (target=None, values read by the head) rises from the unedited baseline to well above it."""
+    G, judge = tiny_world()
     run = build_run_config("sensorium", SensoriumMapper, {
         "mapper": {"style_dim": 8, "encoder_channels": [8, 16], "encoder_input": 16, "hidden_dim": 32,
                    "reference_code": True, "relative_delta": True, "keep_prob": 1.0},

@@ -21,7 +21,7 @@ from latentedit.training.objective import style_reconstruction_loss
 from latentedit.training.toys import LinearJudge, tiny_generator
 from latentedit.training.trainer import MapperTrainer
 from latentedit_sensorium import SensoriumMapper
-from tests.test_sensorium_reference_code import NAN, SMALL
+from tests.test_sensorium_reference_code import NAN, SMALL, tiny_world
 
 
 def test_loss_is_the_masked_mean_absolute_difference():
@@ -69,11 +69,7 @@ def test_style_mask_keeps_the_groups_an_edit_changes_in_agreement_with_the_style
 
 
 def _run(tmp_path, weight: float, steps: int = 120):
-    G = tiny_generator(16, z_dim=8, w_dim=8)
-    z = torch.randn(64, G.z_dim, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        images = G.synthesis(G.mapping(z, truncation_psi=0.7), noise_mode="const")
-    judge = LinearJudge(2, pool=1, seed=0).calibrate(images).eval()
+    G, judge = tiny_world()
     run = build_run_config("sensorium", SensoriumMapper, {
         "mapper": {"style_dim": 8, "encoder_channels": [8, 16], "encoder_input": 16, "hidden_dim": 32,
                    "reference_code": True, "relative_delta": True, "keep_prob": 1.0, "encoder_norm": True},

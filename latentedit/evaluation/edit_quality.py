@@ -189,11 +189,12 @@ def pairwise_distance(images: torch.Tensor, lpips_model=None) -> torch.Tensor:
     return total / pairs
 
 
-def contract_edit(mapper, w_plus: torch.Tensor, target: torch.Tensor, z: torch.Tensor | None,
+def contract_edit(mapper, w_plus: torch.Tensor, target: torch.Tensor, condition: torch.Tensor | None,
                   strength: float) -> torch.Tensor:
     """``w + strength * (mapper(w, target=target[, z or style]) - w)``; shapes (B, L, D), (B, n_attr), and the
-    condition ``z`` (B, z_dim) of a noise mapper or (B, style_dim) of a style mapper (None: the mapper's default)."""
-    out = mapper(w_plus, target=target, **sm.condition_kwargs(mapper, z))
+    ``condition``: (B, z_dim) noise of a noise mapper or (B, style_dim) style of a style mapper (None: the mapper's
+    default)."""
+    out = mapper(w_plus, target=target, **sm.condition_kwargs(mapper, condition))
     return out if strength == 1.0 else w_plus + strength * (out - w_plus)
 
 
@@ -291,10 +292,10 @@ def evaluate_edits(G, methods: dict, *, estimator, embedder, config: EditBenchma
             slices += [slice(a, min(a + bs, n)) for a in range(n_div, n, bs)]
             for sl in slices:
                 draws = k if sl.start < n_div else 1
-                zs = [sm.random_conditions(mapper, sl.stop - sl.start, generator=zgen).to(device)
-                      if multimodal else None for _ in range(draws)]
-                imgs = [G.synthesis(contract_edit(mapper, w[sl], target[sl], zz, cfg.strength), noise_mode="const")
-                        for zz in zs]
+                conds = [sm.random_conditions(mapper, sl.stop - sl.start, generator=zgen).to(device)
+                         if multimodal else None for _ in range(draws)]
+                imgs = [G.synthesis(contract_edit(mapper, w[sl], target[sl], c, cfg.strength), noise_mode="const")
+                        for c in conds]
                 for key, v in _score_edits(imgs, src_label[sl], f_src[sl], e_src[sl], estimator, embedder, col=col,
                                            others=others, ident=ident, tolerance=tolerance[attr]).items():
                     sums[key] += v
