@@ -10,6 +10,7 @@
 | latent/image_cycle| ``latent_cycle_loss``, ``image_cycle_loss``| ``CycleLoss()``            |
 | diversity         | ``diversity_sensitive_loss(a, b)``         | ``DiversityLoss()``        |
 | latent_attribute  | ``latent_attribute_loss(w', w, t, s, W, b)``| ``LatentAttributeLoss(W, b)``|
+| reference_intensity | ``intensity_loss(logits, ref_logits, mask)`` | (trainer, with ``attribute``'s classifier) |
 | adversarial, r1   | ``generator_adversarial_loss``, ``r1_penalty`` | (trainer)              |
 
 ``build_loss_modules(weights, LossSettings(...), classifier=, embedder=)`` builds the active ones from a config.
@@ -18,7 +19,7 @@ goes where. Importing this package does not import ``lpips`` or ``facenet_pytorc
 """
 
 from latentedit.losses.adversarial import discriminator_adversarial_loss, generator_adversarial_loss, r1_penalty
-from latentedit.losses.attribute import AttributeLoss, attribute_loss
+from latentedit.losses.attribute import AttributeLoss, attribute_loss, intensity_loss
 from latentedit.losses.cycle import CycleLoss, edit_and_back, image_cycle_loss, latent_cycle_loss
 from latentedit.losses.diversity import DiversityLoss, diversity_distance, diversity_sensitive_loss, linear_decay
 from latentedit.losses.factory import TRAINER_LOSSES, LossSettings, build_loss_modules
@@ -47,7 +48,7 @@ __all__ = [
     "NeighbourhoodLoss", "NonFiniteLossError", "TRAINER_LOSSES", "active_losses", "attribute_loss",
     "build_loss_modules", "build_lpips", "discriminator_adversarial_loss", "diversity_distance",
     "diversity_sensitive_loss", "edit_and_back", "facenet_weights_path", "fit_linear_probe",
-    "generator_adversarial_loss", "identity_loss", "image_cycle_loss", "latent_attribute_loss", "latent_cycle_loss",
+    "generator_adversarial_loss", "identity_loss", "image_cycle_loss", "intensity_loss", "latent_attribute_loss", "latent_cycle_loss",
     "latent_l2_loss", "linear_decay", "lpips_loss", "neighbourhood_loss", "probe_logits", "r1_penalty",
     "resolve_loss_weights", "sum_losses",
 ]

@@ -82,6 +82,21 @@ def attribute_loss(logits: torch.Tensor, target: torch.Tensor, *, pos_weight: to
     return (terms * mask).sum() / mask.sum().clamp_min(1.0)
 
 
+def intensity_loss(logits: torch.Tensor, reference_logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean Huber distance (delta 1) between an edit's logits and a reference's, over the kept terms.
+
+    logits, reference_logits (B, n_attr); mask (B, n_attr) of 0/1 or bool. 0 when nothing is kept. A reference
+    whose glasses the classifier reads at logit 4 asks for glasses as faint as its own, not for the clearest
+    glasses the classifier knows: the attribute's intensity transfers with its label.
+    """
+    if logits.shape != reference_logits.shape or mask.shape != logits.shape:
+        raise ValueError(f"intensity_loss: logits, reference_logits and mask must share one shape (B, n_attr); got "
+                         f"{_shape(logits)}, {_shape(reference_logits)} and {_shape(mask)}")
+    mask = mask.to(logits.dtype)
+    terms = F.smooth_l1_loss(logits, reference_logits.to(logits.dtype).detach(), beta=1.0, reduction="none")
+    return (terms * mask).sum() / mask.sum().clamp_min(1.0)
+
+
 class AttributeLoss(nn.Module):
     """``weight * attribute_loss(classifier(images), target)`` with a frozen classifier.
 
@@ -117,14 +132,25 @@ class AttributeLoss(nn.Module):
             self.classifier.eval()
         return self
 
-    def forward(self, images: torch.Tensor, target: torch.Tensor, *, mask: torch.Tensor | None = None,
-                changed: torch.Tensor | None = None) -> torch.Tensor:
+    def judge(self, images: torch.Tensor) -> torch.Tensor:
+        """The classifier's logits (B, n_attr) on images (B, 3, H, W), through the loss's augmentation."""
+        return self.classifier(random_shift_flip(images, self.augment_shift))
+
+    def forward(self, images: torch.Tensor | None, target: torch.Tensor, *, mask: torch.Tensor | None = None,
+                changed: torch.Tensor | None = None, logits: torch.Tensor | None = None,
+                no_margin: torch.Tensor | None = None) -> torch.Tensor:
         """images (B, 3, H, W); target (B, n_attr) in [0, 1] -> scalar. ``changed`` (B, n_attr) bool: the terms
-        an edit changes; with ``margin_on='changed'`` the margin applies only to them (to every term when not given)."""
+        an edit changes; with ``margin_on='changed'`` the margin applies only to them (to every term when not given).
+        ``logits``: the ``judge`` logits of the images, when the caller has them already (images may then be None).
+        ``no_margin`` (B, n_attr) bool: terms judged without the margin (another loss sets how far they go, e.g.
+        ``reference_intensity``)."""
         margin = self.margin
         if margin and self.margin_on == "changed" and changed is not None:
             margin = margin * changed.to(target.dtype)
-        logits = self.classifier(random_shift_flip(images, self.augment_shift))
+        if no_margin is not None and (isinstance(margin, torch.Tensor) or margin):
+            margin = margin * (~no_margin).to(target.dtype)
+        if logits is None:
+            logits = self.judge(images)
         if self.pos_weight is not None and logits.ndim == 2 and logits.shape[1] != self.pos_weight.numel():
             raise ValueError(f"AttributeLoss: the classifier gives {logits.shape[1]} logits but pos_weight has "
                              f"{self.pos_weight.numel()} entries")

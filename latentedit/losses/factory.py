@@ -24,7 +24,7 @@ from latentedit.losses.latent_attribute import LatentAttributeLoss
 from latentedit.losses.perceptual import LPIPSLoss, build_lpips
 from latentedit.losses.weights import active_losses, resolve_loss_weights
 
-TRAINER_LOSSES = ("adversarial", "r1", "style_reconstruction")
+TRAINER_LOSSES = ("adversarial", "r1", "style_reconstruction", "reference_intensity")
 ATTRIBUTE_KEEP = ("label", "source_prob")
 
 

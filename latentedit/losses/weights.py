@@ -30,6 +30,9 @@ LOSS_NAMES: dict[str, str] = {
     "style_reconstruction": "L1 of the style encoded from the edited image vs the style it was edited with, on the "
                             "columns the edit used (StarGAN v2; style mappers with encode_style; "
                             "training.objective)",
+    "reference_intensity": "Huber distance of the classifier's logits on the edit to its logits on the reference, "
+                           "on the attributes the edit changes to the reference's label (style mappers with "
+                           "encode_style; losses.attribute.intensity_loss, training.objective)",
 }
 
 

@@ -28,10 +28,10 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
-from latentedit.losses import attribute_loss, generator_adversarial_loss
+from latentedit.losses import attribute_loss, generator_adversarial_loss, intensity_loss
 
 IMAGE_LOSSES = ("attribute", "adversarial", "lpips", "identity", "image_cycle", "lpips_cycle", "diversity",
-                "style_reconstruction")
+                "style_reconstruction", "reference_intensity")
 CYCLE_LOSSES = ("latent_cycle", "image_cycle", "lpips_cycle")
 
 
@@ -53,6 +53,7 @@ class Batch:
     call_target (b, n_attr) or None: what the mapper is called with when it differs from ``target`` (a mapper's
     ``condition_target`` hook gave some unchanged attributes as NaN = keep); the losses still use ``target``, and
     the edit back asks for the source's labels on the same columns.
+    ref_logits (b, n_attr) or None: the classifier's logits on the references (``reference_intensity``).
     """
 
     w_plus: torch.Tensor
@@ -71,6 +72,16 @@ class Batch:
     source_prob: torch.Tensor | None = None
     ref_labels: torch.Tensor | None = None
     call_target: torch.Tensor | None = None
+    ref_logits: torch.Tensor | None = None
+
+
+def intensity_terms(b: "Batch") -> torch.Tensor:
+    """(b, n_attr) bool: where ``reference_intensity`` judges the edit — the attributes the edit changes (target
+    differs from source) to the label the reference has, so the reference shows how strong the change should be.
+    In a reference transfer that is every changed attribute; in a target edit made with a reference's style, the
+    changes the reference agrees with (adding glasses with the style of a face that wears them)."""
+    ref = b.ref_logits > 0
+    return (b.target != b.source) & (b.target == ref.to(b.target.dtype))
 
 
 def attribute_loss_target(b: "Batch") -> torch.Tensor:
@@ -142,6 +153,7 @@ class MapperObjective(nn.Module):
         hook = style_hook(mapper) if getattr(mapper, "takes_style", False) else None
         self.hook_labels = hook is not None and hook_takes_labels(hook)  # once: the hook is fixed per mapper
         self.hook_sample = hook is not None and hook_takes(hook, "sample")
+        self.wants_ref_logits = bool(weights.get("reference_intensity")) and hook is not None
         self.step = 0
         self.last_edit: torch.Tensor | None = None
         w = self.weights
@@ -152,6 +164,13 @@ class MapperObjective(nn.Module):
             raise ValueError(f"the 'style_reconstruction' loss is on (weight {w['style_reconstruction']:g}) but "
                              f"{type(mapper).__name__} has no encode_style hook to read the edited image's style; "
                              "set trainer.loss_weights.style_reconstruction=0")
+        if w.get("reference_intensity") and (hook is None or "attribute" not in w or D is not None):
+            raise ValueError(f"the 'reference_intensity' loss is on (weight {w['reference_intensity']:g}); it needs a "
+                             "style mapper with an encode_style hook (references), the 'attribute' loss and "
+                             "trainer.discriminator=frozen (it reads the same classifier); "
+                             f"{type(mapper).__name__}: hook {'yes' if hook is not None else 'no'}, attribute "
+                             f"{'on' if 'attribute' in w else 'off'}, discriminator {'joint' if D is not None else 'frozen'}"
+                             "; set trainer.loss_weights.reference_intensity=0 to train without it")
         if w.get("adversarial") and D is None:
             raise ValueError("the 'adversarial' loss needs the jointly trained discriminator: set "
                              "trainer.discriminator=joint or trainer.loss_weights.adversarial=0")
@@ -214,7 +233,15 @@ class MapperObjective(nn.Module):
             if "adversarial" in w:
                 terms["adversarial"] = w["adversarial"] * generator_adversarial_loss(rf)
         elif "attribute" in w:
-            terms["attribute"] = L["attribute"](x_edit, attribute_loss_target(b), changed=b.target != b.source)
+            changed = b.target != b.source
+            if "reference_intensity" in w and b.ref_logits is not None:
+                logits, matched = L["attribute"].judge(x_edit), intensity_terms(b)
+                terms["attribute"] = L["attribute"](None, attribute_loss_target(b), changed=changed, logits=logits,
+                                                    no_margin=matched)
+                terms["reference_intensity"] = w["reference_intensity"] * intensity_loss(logits, b.ref_logits,
+                                                                                         matched)
+            else:
+                terms["attribute"] = L["attribute"](x_edit, attribute_loss_target(b), changed=changed)
         if "lpips" in w:
             terms["lpips"] = L["lpips"](x_edit, x_src)
         if "identity" in w:

@@ -112,14 +112,16 @@ class StepRunner:
             with torch.no_grad(), self._autocast():
                 ref_img = synthesize(t.G, [ref_w], noise_mode=tc.noise_mode, synth_noise=synth_noise)[0]
         reference = tc.targets == "reference" or (tc.targets == "alternate" and step % 2 == 1)
-        wanted = ref_img is not None and (reference or t.objective.hook_labels)  # the target, or encode_style's labels
-        ref_labels = self.labeller(ref_img.float()) if wanted else None
+        wanted = ref_img is not None and (reference or t.objective.hook_labels or t.objective.wants_ref_logits)
+        ref_logits = self.logits(ref_img.float()).float() if wanted else None  # the target, labels, intensities
+        ref_labels = None if ref_logits is None else (ref_logits > 0).float()
         if reference:  # reconstruct the reference's attributes (its labels are the target)
             target, call_target = ref_labels, None
         return Batch(w_plus=w, images=images, source=source, target=target, noise=mv(r.noise), noise2=mv(r.noise2),
                      style=style, style2=style2, back_style=back_style, synth_noise=synth_noise,
                      ref_w_plus=ref_w, ref_images=ref_img, reference_targets=reference, source_prob=source_prob,
-                     ref_labels=ref_labels, call_target=call_target)
+                     ref_labels=ref_labels, call_target=call_target,
+                     ref_logits=ref_logits if t.objective.wants_ref_logits else None)
 
     def _autocast(self):
         dev = self.t.ctx.device
