@@ -128,6 +128,14 @@ def test_sensorium_coverage_and_transfer_tables(world):
     for c in cov:
         assert 1 <= c.random_bins <= 4 and 1 <= c.clusters_bins <= 4 and c.sources <= 3
         assert 0 <= c.random_success <= 1 and 0 <= c.clusters_success <= 1
+        assert c.natural_bins != c.natural_bins or 1 <= c.natural_bins <= 4  # NaN: fewer than n samples have it
+    # the unedited samples' count is the domain's, whatever the mapper
+    torch.manual_seed(2)
+    other = SensoriumMapper(SensoriumConfig(style_dim=8, encoder_channels=(4, 8), encoder_input=16,
+                                            residual_init_scale=1.0), gi).eval()
+    cov2 = rq.evaluate_mode_coverage(G, other, estimator=est, n=4, sources=3, bins=10, pool=32, batch_size=16)
+    assert [c.natural_bins for c in cov2] == pytest.approx([c.natural_bins for c in cov], nan_ok=True)
+    assert any(c.natural_bins == c.natural_bins for c in cov), cov
     ref = rq.evaluate_reference_transfer(G, m, estimator=est, embedder=emb, n=8, batch_size=8)
     md = rq.reference_markdown([ref]) + rq.coverage_markdown(cov)
     assert "| sensorium | 8 |" in md and "distinct bins" in md

@@ -53,6 +53,7 @@ class CoverageScore:
     clusters_bins: float
     random_success: float
     clusters_success: float
+    natural_bins: float = float("nan")  # n generator samples that have the attribute (no edit): the domain's own
 
 
 @torch.no_grad()
@@ -174,8 +175,9 @@ def evaluate_mode_coverage(G, mapper, *, estimator, n: int = 8, sources: int = 5
             with_attr = f_pool[:pool, col] > 0.5
             codes = codes_all[with_attr] if int(with_attr.sum()) >= n else codes_all
         columns = mapper.style_columns([attr]) if codes is not None and hasattr(mapper, "style_columns") else None
-        counts = {"random": 0.0, "clusters": 0.0}
+        counts = {"random": 0.0, "clusters": 0.0, "natural": 0.0}
         hits = {"random": 0.0, "clusters": 0.0}
+        natural = f_pool[:pool, col][f_pool[:pool, col] > 0.5]  # (m,) samples that have it
         for j, i in enumerate(cand.tolist()):
             w = w_pool[i:i + 1]
             conds = {"random": sm.random_conditions(mapper, n, generator=torch.Generator().manual_seed(seed + j))}
@@ -186,10 +188,14 @@ def evaluate_mode_coverage(G, mapper, *, estimator, n: int = 8, sources: int = 5
                 intensity = estimator(G.synthesis(edits, noise_mode="const"))[:, col]
                 counts[mode] += sm.count_bins(intensity, bins)
                 hits[mode] += float((intensity > 0.5).float().mean())
+            if natural.numel() >= n:
+                pick = torch.randperm(natural.numel(), generator=torch.Generator().manual_seed(seed + j))[:n]
+                counts["natural"] += sm.count_bins(natural[pick], bins)
         k = cand.numel()
         out.append(CoverageScore(method=method, attribute=attr, sources=k, n=n, bins=bins,
                                  random_bins=counts["random"] / k, clusters_bins=counts["clusters"] / k,
-                                 random_success=hits["random"] / k, clusters_success=hits["clusters"] / k))
+                                 random_success=hits["random"] / k, clusters_success=hits["clusters"] / k,
+                                 natural_bins=counts["natural"] / k if natural.numel() >= n else float("nan")))
     return out
 
 
@@ -211,14 +217,17 @@ def reference_markdown(scores: list[ReferenceTransferScore]) -> str:
 
 def coverage_markdown(scores: list[CoverageScore]) -> str:
     head = ["method", "attribute", "sources × n", "distinct bins: random", "distinct bins: clusters",
-            "success: random", "success: clusters"]
+            "distinct bins: n samples with it", "success: random", "success: clusters"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in scores:
         lines.append(f"| {s.method} | {s.attribute} | {s.sources} × {s.n} | {s.random_bins:.2f} | "
-                     f"{s.clusters_bins:.2f} | {s.random_success:.3f} | {s.clusters_success:.3f} |")
+                     f"{s.clusters_bins:.2f} | {s.natural_bins:.2f} | {s.random_success:.3f} | "
+                     f"{s.clusters_success:.3f} |")
     if scores:
         lines.append(f"\nIntensity of the edited attribute (factor estimator) in {scores[0].bins} equal bins of "
-                     "[0, 1]; mean number of distinct bins among the n edits of one source.")
+                     "[0, 1]; mean number of distinct bins among the n edits of one source. Beside them, the same "
+                     "count for n generator samples that have the attribute, unedited: how many looks of it the "
+                     "domain itself shows at this n.")
     return "\n".join(lines)
 
 
