@@ -53,7 +53,7 @@ class CoverageScore:
     clusters_bins: float
     random_success: float
     clusters_success: float
-    natural_bins: float = float("nan")  # n generator samples that have the attribute (no edit): the domain's own
+    natural_bins: float = float("nan")  # bins of n unedited generator samples with the attribute (its own spread)
 
 
 @torch.no_grad()
