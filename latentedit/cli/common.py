@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 import torch
+
+DEFAULT_ENCODER = "toyfaces_e4e.safetensors"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -40,3 +44,44 @@ def load_generator_or_default(path: str | None, device: torch.device):
     except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     return G.eval().requires_grad_(False).to(device), info
+
+
+def click_error(exc: BaseException) -> click.ClickException:
+    """A ClickException carrying the first line of ``exc``'s message (its type name when it has none)."""
+    return click.ClickException(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+
+
+def load_encoder(encoder_path: str | None, G, device):
+    """The encoder at ``encoder_path`` (or the shipped toy e4e encoder), read by the installed encoder plugin that
+    can load it, checked against generator ``G``'s fingerprint; ClickException on failure. Returns it in eval mode."""
+    from latentedit import assets
+    from latentedit.plugins import PluginError, discover, load_spec
+
+    if encoder_path is None:
+        if not assets.has_asset(DEFAULT_ENCODER):
+            raise click.ClickException(f"editing photos needs an encoder: pass --encoder FILE ({DEFAULT_ENCODER} is "
+                                       "not shipped with this installation), or give W+ files instead")
+        encoder_path = str(assets.asset_path(DEFAULT_ENCODER))
+    if not Path(encoder_path).is_file():
+        raise click.ClickException(f"--encoder {encoder_path}: no such file")
+    candidates = []
+    for spec in discover("encoders"):
+        try:
+            cls = load_spec(spec)
+        except PluginError:
+            continue
+        if getattr(cls, "can_load", None) and cls.can_load(encoder_path):
+            candidates.append(cls)
+    if not candidates:
+        names = ", ".join(s.name for s in discover("encoders")) or "(none installed)"
+        raise click.ClickException(f"--encoder {encoder_path}: no installed encoder plugin reads this file "
+                                   f"(encoder plugins: {names}); install latentedit's e4e encoder or pass W+ files")
+    try:
+        enc = candidates[0].load(encoder_path, map_location=device)
+    except (ValueError, OSError) as exc:
+        raise click_error(exc) from None
+    fp = getattr(enc, "generator_fingerprint", None)
+    if fp and fp != G.fingerprint():
+        raise click.ClickException(f"--encoder {encoder_path} was trained for generator {fp}, not "
+                                   f"{G.fingerprint()}; pass the matching --generator or --encoder")
+    return enc.eval()

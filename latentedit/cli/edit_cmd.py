@@ -19,17 +19,13 @@ from pathlib import Path
 import click
 import torch
 
-from latentedit.cli.common import device_option, load_generator_or_default, resolve_device
+from latentedit.cli.common import click_error as _fail
+from latentedit.cli.common import device_option, load_encoder, load_generator_or_default, resolve_device
 
 LATENT_SUFFIX = ".safetensors"
 PHOTO_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 DEFAULT_MAPPERS = {"isf": "toyfaces_isf.safetensors", "directions": "toyfaces_directions.safetensors",
                    "sensorium": "toyfaces_sensorium.safetensors"}
-DEFAULT_ENCODER = "toyfaces_e4e.safetensors"
-
-
-def _fail(exc: BaseException) -> click.ClickException:
-    return click.ClickException(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
 
 
 def load_mapper_for_edit(method: str | None, mapper_path: str | None):
@@ -66,40 +62,6 @@ def load_mapper_for_edit(method: str | None, mapper_path: str | None):
     return mapper.eval().requires_grad_(False), name, extra.get("generator_fingerprint")
 
 
-def _load_encoder(encoder_path: str | None, G, device):
-    from latentedit import assets
-    from latentedit.plugins import PluginError, discover, load_spec
-
-    if encoder_path is None:
-        if not assets.has_asset(DEFAULT_ENCODER):
-            raise click.ClickException(f"editing photos needs an encoder: pass --encoder FILE ({DEFAULT_ENCODER} is "
-                                       "not shipped with this installation), or give W+ files instead")
-        encoder_path = str(assets.asset_path(DEFAULT_ENCODER))
-    if not Path(encoder_path).is_file():
-        raise click.ClickException(f"--encoder {encoder_path}: no such file")
-    candidates = []
-    for spec in discover("encoders"):
-        try:
-            cls = load_spec(spec)
-        except PluginError:
-            continue
-        if getattr(cls, "can_load", None) and cls.can_load(encoder_path):
-            candidates.append(cls)
-    if not candidates:
-        names = ", ".join(s.name for s in discover("encoders")) or "(none installed)"
-        raise click.ClickException(f"--encoder {encoder_path}: no installed encoder plugin reads this file "
-                                   f"(encoder plugins: {names}); install latentedit's e4e encoder or pass W+ files")
-    try:
-        enc = candidates[0].load(encoder_path, map_location=device)
-    except (ValueError, OSError) as exc:
-        raise _fail(exc) from None
-    fp = getattr(enc, "generator_fingerprint", None)
-    if fp and fp != G.fingerprint():
-        raise click.ClickException(f"--encoder {encoder_path} was trained for generator {fp}, not "
-                                   f"{G.fingerprint()}; pass the matching --generator or --encoder")
-    return enc.eval()
-
-
 def _center_square(photo, size: int) -> torch.Tensor:
     """An (H, W, 3) uint8 photo -> its central square resized to (1, 3, size, size) in [-1, 1]."""
     import torch.nn.functional as F
@@ -120,7 +82,7 @@ def photos_to_wplus(paths, G, encoder_path, align: bool, face_choice, device, re
     except ImportError as exc:
         raise click.ClickException(f"photo editing needs latentedit.faces, which fails to import here ({exc}); "
                                    "give W+ files instead") from None
-    enc = _load_encoder(encoder_path, G, device)
+    enc = load_encoder(encoder_path, G, device)
     if refine and not callable(getattr(enc, "refine", None)):
         raise click.ClickException("--refine: this encoder plugin has no refine(); drop --refine")
     size = max(int(getattr(enc, "input_resolution", G.resolution)), G.resolution)

@@ -26,7 +26,8 @@ def _sha256(path: str) -> str:
 def _methods(specs, generator):
     """{name: mapper} from ``NAME`` (the shipped file) or ``NAME=FILE`` specs; default: every shipped one."""
     from latentedit import assets
-    from latentedit.cli.edit_cmd import DEFAULT_MAPPERS, _fail, load_mapper_for_edit
+    from latentedit.cli.common import click_error as _fail
+    from latentedit.cli.edit_cmd import DEFAULT_MAPPERS, load_mapper_for_edit
     from latentedit.edits import EditError, check_mapper_fits_generator
 
     if not specs:
@@ -108,19 +109,19 @@ def evaluate(methods, generator_path, factors_path, identity_path, encoder_path,
         estimator, embedder = load_judge("factors", factors_path), load_judge("identity", identity_path)
     except (JudgeError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
-    from latentedit.cli.edit_cmd import _load_encoder
+    from latentedit.cli.common import load_encoder
 
     encoder = None
     if inverted is None:  # use the encoder when there is one; say so when there is none
         try:
-            encoder, inverted = _load_encoder(encoder_path, G, dev), n
+            encoder, inverted = load_encoder(encoder_path, G, dev), n
         except click.ClickException as exc:
             if encoder_path is not None:
                 raise
             inverted = 0
             click.echo(f"note: generator samples only, no inverted renders ({exc.message})", err=True)
     elif inverted:
-        encoder = _load_encoder(encoder_path, G, dev)
+        encoder = load_encoder(encoder_path, G, dev)
     cfg = EditBenchmarkConfig(n=n, inverted=inverted, seed=seed, samples=samples,
                               diversity_sources=diversity_sources, strength=strength,
                               batch_size=batch_size, diversity=diversity, targets=targets)

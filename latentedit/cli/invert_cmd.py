@@ -23,10 +23,9 @@ from pathlib import Path
 import click
 import torch
 
-from latentedit.cli.common import device_option, resolve_device
+from latentedit.cli.common import DEFAULT_ENCODER, device_option, resolve_device
 
 PHOTO_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
-DEFAULT_ENCODER = "toyfaces_e4e.safetensors"
 
 
 def expand_inputs(inputs) -> list[Path]:

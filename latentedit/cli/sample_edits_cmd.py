@@ -20,11 +20,11 @@ import click
 import torch
 
 from latentedit.cli.common import device_option, load_generator_or_default, resolve_device
+from latentedit.cli.common import click_error as _fail
 from latentedit.cli.edit_cmd import (
     LATENT_SUFFIX,
     PHOTO_SUFFIXES,
     _center_square,
-    _fail,
     latents_from_files,
     load_mapper_for_edit,
     photos_to_wplus,

@@ -43,7 +43,7 @@ def latents_cmd(out, samples, inverted, seed, generator_path, encoder_path, over
     import torch
 
     from latentedit.cli.common import load_generator_or_default
-    from latentedit.cli.edit_cmd import _load_encoder
+    from latentedit.cli.common import load_encoder
     from latentedit.latents import save_latents
     from latentedit.toyfaces.factors import sample_factors
     from latentedit.toyfaces.renderer import render
@@ -62,7 +62,7 @@ def latents_cmd(out, samples, inverted, seed, generator_path, encoder_path, over
             w = G.mapping(torch.randn(samples, G.z_dim, generator=torch.Generator().manual_seed(seed)))
             parts.append(w[:, None].repeat(1, G.num_ws, 1) if w.ndim == 2 else w)   # (samples, L, D)
         if inverted:
-            encoder = _load_encoder(encoder_path, G, device)
+            encoder = load_encoder(encoder_path, G, device)
             sizes = [CHUNK] * (inverted // CHUNK) + ([inverted % CHUNK] if inverted % CHUNK else [])
             with click.progressbar(sizes, label="inverting renders", file=sys.stderr) as bar:
                 for k, size in enumerate(bar):
