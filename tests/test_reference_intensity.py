@@ -77,6 +77,8 @@ def test_the_attribute_loss_drops_its_margin_where_the_intensity_term_judges():
     # given images, the loss reads them with its classifier: the same number as from the logits
     images = logits[:, None, None, :].expand(1, 3, 1, 3)
     assert loss(images, target, no_margin=no_margin).item() == pytest.approx(want.item())
+    with pytest.raises(ValueError, match="images to judge"):
+        loss(None, target)
 
 
 def _weights(extra):
@@ -137,5 +139,11 @@ def test_intensity_gaps_by_hand():
     assert out["intensity_gap"] == pytest.approx((0.1 + 0.3 + 0.0) / 3)
     # the generic gap draws other references with the attribute: attr 0 from {0.8, 0.6, 1.0}, attr 1 only 0.9, 0.7
     assert 0.0 <= out["intensity_gap_generic"] <= (0.4 + 0.4 + 0.2) / 3
+    # with two references per attribute, "another reference" is the other one, never the row itself
+    src2 = torch.tensor([[0.1], [0.2], [0.9]])
+    ref2 = torch.tensor([[0.8], [0.6], [0.1]])
+    for seed in range(5):
+        out2 = intensity_gaps(src2, ref2, ref2, seed=seed)
+        assert out2["intensity_gap"] == 0.0 and out2["intensity_gap_generic"] == pytest.approx(0.2)
     none = intensity_gaps(src, torch.zeros_like(ref), edit, seed=0)
     assert all(v != v for v in none.values())  # NaN: nothing qualifies

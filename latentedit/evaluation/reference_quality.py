@@ -128,18 +128,21 @@ def intensity_gaps(src: torch.Tensor, ref: torch.Tensor, edit: torch.Tensor, *, 
     src, ref, edit (n, n_attr): estimated attribute intensities in [0, 1]. ``intensity_gap``: mean |edit - ref|
     over the (pair, attribute) where the reference has the attribute (> 0.5) and the source has not;
     ``intensity_gap_generic``: mean |other - ref| over the same terms, ``other`` the intensity of another
-    reference that has the attribute (a random one of them): the gap of a transfer that adds the attribute at some
-    natural intensity but not the reference's. NaN where no term qualifies."""
+    reference that has the attribute (a random one of the others, never the reference itself): the gap of a
+    transfer that adds the attribute at some natural intensity but not the reference's. NaN where no term
+    qualifies."""
     g = torch.Generator().manual_seed(seed + 11)
     gaps, generic = [], []
     for i in range(ref.shape[1]):
         on = ref[:, i] > 0.5
         added = on & (src[:, i] <= 0.5)
-        pool = ref[on, i]
+        pool = torch.nonzero(on).flatten()                                   # (m,) rows that have it
         if not bool(added.any()) or pool.numel() < 2:
             continue
         gaps.append((edit[added, i] - ref[added, i]).abs())
-        other = pool[torch.randint(0, pool.numel(), (int(added.sum()),), generator=g)]
+        own = torch.searchsorted(pool, torch.nonzero(added).flatten())       # each added row's place in the pool
+        pick = torch.randint(0, pool.numel() - 1, (own.numel(),), generator=g)
+        other = ref[pool[pick + (pick >= own).long()], i]                   # skip the row itself
         generic.append((other - ref[added, i]).abs())
     if not gaps:
         return {"intensity_gap": float("nan"), "intensity_gap_generic": float("nan")}

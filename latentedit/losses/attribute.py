@@ -150,6 +150,8 @@ class AttributeLoss(nn.Module):
         if no_margin is not None and (isinstance(margin, torch.Tensor) or margin):
             margin = margin * (~no_margin).to(target.dtype)
         if logits is None:
+            if images is None:
+                raise ValueError("AttributeLoss: give the images to judge, or their logits (logits=)")
             logits = self.judge(images)
         if self.pos_weight is not None and logits.ndim == 2 and logits.shape[1] != self.pos_weight.numel():
             raise ValueError(f"AttributeLoss: the classifier gives {logits.shape[1]} logits but pos_weight has "
