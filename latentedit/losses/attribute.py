@@ -82,18 +82,23 @@ def attribute_loss(logits: torch.Tensor, target: torch.Tensor, *, pos_weight: to
     return (terms * mask).sum() / mask.sum().clamp_min(1.0)
 
 
-def intensity_loss(logits: torch.Tensor, reference_logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean Huber distance (delta 1) between an edit's logits and a reference's, over the kept terms.
+def intensity_loss(logits: torch.Tensor, reference_logits: torch.Tensor, mask: torch.Tensor, *,
+                   beta: float = 1.0) -> torch.Tensor:
+    """Mean Huber distance (``beta``: where it turns from quadratic to linear; 0 = L1) between an edit's readings
+    and a reference's, over the kept terms.
 
-    logits, reference_logits (B, n_attr); mask (B, n_attr) of 0/1 or bool. 0 when nothing is kept. A reference
-    whose glasses the classifier reads at logit 4 asks for glasses as faint as its own, not for the clearest
-    glasses the classifier knows: the attribute's intensity transfers with its label.
+    logits, reference_logits (B, n_attr): the classifier's logits (beta 1), or intensities in [0, 1] read by a
+    regressor (beta 0); mask (B, n_attr) of 0/1 or bool. 0 when nothing is kept. A reference whose glasses read
+    faint asks for glasses as faint as its own, not for the clearest glasses the judge knows: the attribute's
+    intensity transfers with its label.
     """
     if logits.shape != reference_logits.shape or mask.shape != logits.shape:
         raise ValueError(f"intensity_loss: logits, reference_logits and mask must share one shape (B, n_attr); got "
                          f"{_shape(logits)}, {_shape(reference_logits)} and {_shape(mask)}")
     mask = mask.to(logits.dtype)
-    terms = F.smooth_l1_loss(logits, reference_logits.to(logits.dtype).detach(), beta=1.0, reduction="none")
+    if not beta >= 0.0:
+        raise ValueError(f"intensity_loss: beta must be a number >= 0; got {beta!r}")
+    terms = F.smooth_l1_loss(logits, reference_logits.to(logits.dtype).detach(), beta=float(beta), reduction="none")
     return (terms * mask).sum() / mask.sum().clamp_min(1.0)
 
 

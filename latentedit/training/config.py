@@ -77,6 +77,9 @@ class TrainerConfig:
     d_cls_weight: float = _doc(1.0, "joint discriminator: weight of its classification loss on real images")
     loss_weights: dict[str, float] = _doc({}, "overrides of the mapper's default_loss_weights() (0 = off)")
     losses: LossSettings = _doc(LossSettings(), "how loss networks are built (LPIPS net, identity embedder, ...)")
+    intensity_judge: str | None = _doc(None, "reference_intensity: a toy-faces judge file (kind factors or "
+                                             "attributes) whose intensities in [0, 1] the edit must match to the "
+                                             "reference's (L1); None: the classifier's logits (Huber)")
     amp: str = _doc("auto", "autocast: 'auto' (bf16 on CUDA, off on CPU), 'off' or 'bf16'")
     noise_mode: str = _doc("const", "synthesis noise: const, random or none")
     log_interval: int = _doc(10, "write a JSONL log line every N steps")

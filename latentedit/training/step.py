@@ -117,11 +117,16 @@ class StepRunner:
         ref_labels = None if ref_logits is None else (ref_logits > 0).float()
         if reference:  # reconstruct the reference's attributes (its labels are the target)
             target, call_target = ref_labels, None
+        reader = t.objective.ext.reader if t.objective.wants_ref_logits else None
+        ref_intensity = None
+        if reader is not None and ref_img is not None:
+            with torch.no_grad():
+                ref_intensity = reader(ref_img.float()).float()
         return Batch(w_plus=w, images=images, source=source, target=target, noise=mv(r.noise), noise2=mv(r.noise2),
                      style=style, style2=style2, back_style=back_style, synth_noise=synth_noise,
                      ref_w_plus=ref_w, ref_images=ref_img, reference_targets=reference, source_prob=source_prob,
                      ref_labels=ref_labels, call_target=call_target,
-                     ref_logits=ref_logits if t.objective.wants_ref_logits else None)
+                     ref_logits=ref_logits if t.objective.wants_ref_logits else None, ref_intensity=ref_intensity)
 
     def _autocast(self):
         dev = self.t.ctx.device
