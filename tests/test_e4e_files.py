@@ -124,3 +124,32 @@ def test_bundled_generator_is_not_a_submodule(tmp_path):
     n_own = sum(p.numel() for p in E4EEncoder(CFG).parameters())
     assert sum(p.numel() for p in enc.parameters()) == n_own
     assert not any(k.startswith("generator.") for k in enc.state_dict())
+
+
+def test_rebundle_swaps_the_decoder_of_the_same_w_and_refuses_another_w(tmp_path):
+    from latentedit.io.modelfile import read_model_metadata
+    from latentedit.io.ours import save_generator
+    from latentedit_e4e.rebundle import rebundle
+
+    G = tiny_generator(resolution=16)
+    enc = E4EEncoder(CFG)
+    path = enc.save(tmp_path / "enc.safetensors", generator=G, extra={"training_steps": 7, "note": "dropped"})
+    tuned = tiny_generator(resolution=16)  # the same W, another synthesis (a frozen-mapping fine-tune)
+    with torch.no_grad():
+        for p in tuned.synthesis.parameters():
+            p.add_(0.1)
+    assert tuned.fingerprint() == G.fingerprint()
+    rebundle(path, save_generator(tuned, tmp_path / "tuned.safetensors"))
+    back = E4EEncoder.load(path)
+    for a, b in zip(back.generator.state_dict().values(), tuned.state_dict().values()):
+        assert torch.equal(a, b)
+    for a, b in zip(back.net.state_dict().values(), enc.net.state_dict().values()):
+        assert torch.equal(a, b)
+    meta = read_model_metadata(path)[2]
+    assert meta["training_steps"] == 7 and "note" not in meta
+    assert meta["decoder_rebundled"]["replaced_synthesis_changed"] is True
+    other = save_generator(tiny_generator(resolution=16, seed=5), tmp_path / "other.safetensors")
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match="another W: retrain the encoder"):
+        rebundle(path, other)
+    assert path.read_bytes() == before  # refused before anything was written

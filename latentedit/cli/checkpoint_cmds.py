@@ -64,7 +64,10 @@ def _default_generator_rows(path) -> list[tuple[str, str]]:
     extra = json.loads(meta.get("latentedit.extra", "{}") or "{}")
     rows = [("default", "the shipped toy-faces generator (used when no --generator is given)")]
     if extra.get("recipe"):
-        rows.append(("recipe", f"{extra['recipe']} ({extra.get('steps', '?')} steps); reproduce with "
+        ft = extra.get("synthesis_finetune")
+        then = (f", then its synthesis fine-tuned {ft.get('steps', '?')} steps with the mapping frozen "
+                f"(re-render weight {ft.get('rerender_weight', '?')})") if isinstance(ft, dict) else ""
+        rows.append(("recipe", f"{extra['recipe']} ({extra.get('steps', '?')} steps{then}); reproduce with "
                                "scripts/train_toy_models.sh"))
     q = extra.get("quality")
     if isinstance(q, dict):

@@ -49,6 +49,7 @@ def _save_png(array, path: Path) -> None:
 EXTERNAL_COMMANDS: dict[str, tuple[str, str]] = {
     "train-generator": ("latentedit.cli.train_generator_cmd", "train_generator"),
     "export-generator": ("latentedit.cli.train_generator_cmd", "export_generator_cmd"),
+    "finetune-generator": ("latentedit.cli.train_generator_cmd", "finetune_generator"),
     "eval-generator": ("latentedit.cli.train_generator_cmd", "eval_generator_cmd"),
     "fit-directions": ("latentedit.cli.train_generator_cmd", "fit_directions_cmd"),
     "latents": ("latentedit.cli.toyfaces_latents_cmd", "latents_cmd"),

@@ -68,6 +68,57 @@ def train_generator(run_dir, steps, resume, checkpoint_minutes, batch_size, seed
     click.echo(f"reached step {run.step}; checkpoint {run.ckpt}")
 
 
+@click.command("finetune-generator")
+@click.option("--generator", "generator_path", type=click.Path(dir_okay=False, exists=True), required=True,
+              help="The distilled toy-faces generator file to start from (e.g. the third generator's export).")
+@click.option("--run-dir", type=click.Path(file_okay=False), required=True,
+              help="Folder for checkpoint.pt and log.jsonl.")
+@click.option("--steps", type=click.IntRange(1), default=2000, show_default=True, help="Total steps to reach.")
+@click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint (exactly).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a SynthesisFinetuneConfig field, e.g. --set rerender_weight=5 (repeatable).")
+@click.option("--threads", type=click.IntRange(1), default=None, help="torch threads (default: torch's choice).")
+@click.option("--checkpoint-minutes", type=float, default=5.0, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Also export the EMA generator here when the run reaches --steps.")
+@click.option("--quality-json", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Figures from `eval-generator --json` to store in the export (with --out).")
+def finetune_generator(generator_path, run_dir, steps, resume, overrides, threads, checkpoint_minutes, out,
+                       quality_json):
+    """Fine-tune a distilled generator's synthesis network, its mapping (W, the fingerprint) frozen.
+
+    Distillation + teachers + a re-render term (latentedit/training/finetune_synthesis.py). Every file made on the
+    generator's W stays valid.
+
+    \b
+    Example:
+      latentedit toyfaces finetune-generator --generator runs/g/generator.safetensors --run-dir runs/g-ft \\
+          --steps 2000 --out runs/g-ft/generator.safetensors
+    """
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from latentedit.training.config import ConfigError
+    from latentedit.training.finetune_synthesis import SynthesisFinetuneConfig, finetune, saved_finetune_config
+
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        ckpt = Path(run_dir) / "checkpoint.pt"
+        base = saved_finetune_config(ckpt) if resume and ckpt.exists() else SynthesisFinetuneConfig()
+        cfg = base.with_overrides(overrides)
+        run = finetune(cfg, generator_path, run_dir, steps=steps, resume=resume,
+                       checkpoint_minutes=checkpoint_minutes)
+    except (ConfigError, FileExistsError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"reached step {run.step}; checkpoint {run.ckpt}")
+    if out:
+        quality = json.loads(Path(quality_json).read_text()) if quality_json else None
+        click.echo(f"wrote {run.export(out, quality=quality)}")
+
+
 @click.command("export-generator")
 @click.option("--run-dir", type=click.Path(file_okay=False, exists=True), required=True)
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Output .safetensors file.")
