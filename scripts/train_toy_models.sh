@@ -33,9 +33,7 @@ $LE toyfaces train-generator --run-dir "$RUNS/generator" --steps 33000 --threads
     --set detail_from_step=30000 --set detail_lr=5e-4 --set detail_decay_to_step=33000 \
     $(resume_flag "$RUNS/generator/checkpoint.pt")
 $LE toyfaces export-generator --run-dir "$RUNS/generator" --out "$ASSETS/toyfaces_generator.safetensors"
-$LE toyfaces eval-generator --n 2000 --json "$RUNS/generator/quality.json"
-$LE toyfaces export-generator --run-dir "$RUNS/generator" --out "$ASSETS/toyfaces_generator.safetensors" \
-    --quality-json "$RUNS/generator/quality.json"
+cp "$ASSETS/toyfaces_generator.safetensors" "$RUNS/generator/generator_v3.safetensors"  # the source of stage 5
 
 # 2. InterFaceGAN directions in W, scored by the toy attribute judge; a full edit goes 3 standard deviations of the
 #    samples' signed distance past each boundary (distance_unit std).
@@ -63,5 +61,18 @@ wait $sens
 cp "$RUNS/sensorium/mapper_ema.safetensors" "$ASSETS/toyfaces_sensorium.safetensors.tmp"
 mv "$ASSETS/toyfaces_sensorium.safetensors.tmp" "$ASSETS/toyfaces_sensorium.safetensors"
 
-# 5. The edit-quality table of the README.
+# 5. (session 11) The fourth generator: the third one's synthesis alone fine-tuned, the mapping frozen, so W and the
+#    fingerprint are unchanged and every model above stays valid: 6,000 steps of distillation + teachers + the
+#    re-render term (finetune_synthesis.py's defaults; 26 minutes on 2 threads). The e4e file bundles a copy of its
+#    generator (the default decoder of `latentedit invert`): it is re-bundled with the new one.
+$LE toyfaces finetune-generator --generator "$RUNS/generator/generator_v3.safetensors" --run-dir "$RUNS/generator-ft" \
+    --steps 6000 --threads 2 --out "$RUNS/generator-ft/generator.safetensors" \
+    $(resume_flag "$RUNS/generator-ft/checkpoint.pt")
+$LE toyfaces eval-generator --generator "$RUNS/generator-ft/generator.safetensors" --n 2000 \
+    --json "$RUNS/generator-ft/quality.json"
+$LE toyfaces finetune-generator --generator "$RUNS/generator/generator_v3.safetensors" --run-dir "$RUNS/generator-ft" \
+    --steps 6000 --resume --out "$ASSETS/toyfaces_generator.safetensors" --quality-json "$RUNS/generator-ft/quality.json"
+$PY -m latentedit_e4e.rebundle "$ASSETS/toyfaces_e4e.safetensors" "$ASSETS/toyfaces_generator.safetensors"
+
+# 6. The edit-quality table of the README.
 $LE evaluate --out "$RUNS/edit_quality"
