@@ -5,7 +5,6 @@ Writes ``edit_quality.md`` and ``edit_quality.json`` into ``--out``; the same ar
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -16,11 +15,10 @@ from latentedit.cli.common import device_option, load_generator_or_default, reso
 
 
 def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
+    """The first 16 hex digits of the file's SHA-256 (the evaluation's provenance)."""
+    from latentedit.io.modelfile import file_sha256
+
+    return file_sha256(path)[:16]
 
 
 def _methods(specs, generator):

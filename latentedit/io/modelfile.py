@@ -89,6 +89,17 @@ def atomic_write(path: str | os.PathLike, write_fn) -> Path:
     return path
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes (read in 1 MiB chunks): provenance records name the exact file used."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def config_to_json(config: Any) -> str:
     """A frozen dataclass (possibly nested, with tuples) to JSON."""
     if dataclasses.is_dataclass(config):

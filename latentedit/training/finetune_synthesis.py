@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from pathlib import Path
 
 import torch
 
+from latentedit.io.modelfile import file_sha256
 from latentedit.training.checkpoint import ema_update, load_training_state, save_training_state
 
 TEACHER_DIR = "training_runs/teachers"
@@ -92,14 +92,6 @@ def rerender_loss(fake: torch.Tensor, judge: torch.nn.Module) -> torch.Tensor:
     return (fake - target).abs().mean()
 
 
-def _sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 class FinetuneRun:
     """One run folder: ``checkpoint.pt`` (resumable) and ``log.jsonl``."""
 
@@ -139,7 +131,7 @@ class FinetuneRun:
 
     def _checkpoint_config(self) -> dict:
         return {"finetune": dataclasses.asdict(self.cfg), "source_fingerprint": self.fingerprint,
-                "source_sha256": _sha256(self.source)}
+                "source_sha256": file_sha256(self.source)}
 
     def _modules(self) -> dict:
         return {"synthesis": self.G.synthesis, "synthesis_ema": self.G_ema.synthesis}
