@@ -129,6 +129,7 @@ def test_sensorium_coverage_and_transfer_tables(world):
         assert 1 <= c.random_bins <= 4 and 1 <= c.clusters_bins <= 4 and c.sources <= 3
         assert 0 <= c.random_success <= 1 and 0 <= c.clusters_success <= 1
         assert c.natural_bins != c.natural_bins or 1 <= c.natural_bins <= 4  # NaN: fewer than n samples have it
+        assert 1 <= c.edit_clusters_bins <= 4 and 0 <= c.edit_clusters_success <= 1  # a style mapper: both kinds
     # the unedited samples' count is the domain's, whatever the mapper
     torch.manual_seed(2)
     other = SensoriumMapper(SensoriumConfig(style_dim=8, encoder_channels=(4, 8), encoder_input=16,

@@ -113,3 +113,25 @@ def test_errors_are_one_line(setup, tmp_path):
         res = _run([*args, "--out", tmp_path])
         assert res.exit_code != 0 and msg in res.output, (args, res.output)
         assert "Traceback" not in res.output
+
+
+def test_sensorium_clusters_on_edits_use_prior_styles_not_face_codes(setup, tmp_path):
+    """--cluster-on edits: the same K-means as for noise mappers (prior styles clustered by their edit of the
+    input), so no faces are generated or judged, and the n styles are members of the prior pool."""
+    from latentedit import sampling_modes as sm
+    from latentedit.plugins import load_mapper_file
+
+    d, G, gpath, spath, _, lat = setup
+    res = _run([lat[0], "--attr", "smile=1", "--n", "3", "--method", "sensorium", "--mapper", spath, "--generator",
+                gpath, "--mode", "clusters", "--cluster-on", "edits", "--pool", "16", "--out", tmp_path])
+    assert res.exit_code == 0, res.output
+    assert "K-means over the edits of 16 prior styles" in res.output and "style codes" not in res.output
+    edits = load_latents(tmp_path / "seed0000_samples.wplus.safetensors", G).tensor
+    m = load_mapper_file(spath).eval()
+    w = load_latents(lat[0], G).tensor[:1]
+    target = torch.full((1, len(m.generator_info.attribute_names)), float("nan"))
+    target[0, m.generator_info.attribute_names.index("smile")] = 1.0
+    with torch.no_grad():
+        want = sm.edit_with_conditions(m, w, sm.cluster_conditions(m, 3, w_plus=w, target=target, pool=16, seed=0),
+                                       target)
+    assert torch.allclose(edits, want, atol=1e-5)

@@ -98,6 +98,10 @@ def _strip(images: list[torch.Tensor], path: Path) -> Path:
               help="Image-to-W+ encoder for photo inputs.")
 @click.option("--mode", type=click.Choice(["random", "clusters"]), default="random", show_default=True,
               help="random: prior draws; clusters: K-means centres of face style codes (pix2pixHD).")
+@click.option("--cluster-on", "cluster_on", type=click.Choice(["codes", "edits"]), default="codes", show_default=True,
+              help="clusters, style mappers: K-means over the style codes of faces with the attribute (codes), or "
+                   "over the edits a pool of prior styles makes on the input (edits, as for noise mappers; on the "
+                   "toy Sensorium mapper the edits spread over more intensities).")
 @click.option("--pool", type=click.IntRange(2, 4096), default=256, show_default=True,
               help="clusters: generated faces (style mappers) or prior draws (noise mappers) to cluster.")
 @click.option("--classifier", "classifier_path", type=click.Path(dir_okay=False), default=None,
@@ -117,8 +121,8 @@ def _strip(images: list[torch.Tensor], path: Path) -> Path:
 @click.option("--refine", type=click.IntRange(0), default=0, show_default=True,
               help="Photos: optimise each inverted W+ this many steps against the crop first (see `edit --refine`).")
 @device_option
-def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_path, mode, pool, classifier_path,
-                 reference, mix, mix_groups, interpolate, steps, seed, out_dir, align, refine, device):
+def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_path, mode, cluster_on, pool,
+                 classifier_path, reference, mix, mix_groups, interpolate, steps, seed, out_dir, align, refine, device):
     """Sample several edits of each input with a noise or style mapper (random, clusters, reference, mix, morph)."""
     from latentedit import sampling_modes as sm
     from latentedit.edits import EditError, check_edit, check_mapper_fits_generator, parse_attr, target_from_amounts
@@ -181,7 +185,9 @@ def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_
             ref_img = load_reference(reference, G, dev)
             ref_style = mapper.encode_style(ref_img)
         codes = None
-        if reference is None and mode == "clusters" and kind == "style" and has_encoder:
+        if reference is None and mode == "clusters" and kind == "style" and cluster_on == "edits":
+            click.echo(f"clusters: K-means over the edits of {pool} prior styles on each input")
+        elif reference is None and mode == "clusters" and kind == "style" and has_encoder:
             codes, note = _face_codes(mapper, G, amounts, pool, seed, classifier_path, dev)
             click.echo(f"clusters: K-means over the style codes of {note}")
         for stem, w in jobs:

@@ -54,6 +54,9 @@ class CoverageScore:
     random_success: float
     clusters_success: float
     natural_bins: float = float("nan")  # bins of n unedited generator samples with the attribute (its own spread)
+    # style mappers with an encoder: clusters of the *edits* a pool of prior styles makes (as for noise mappers)
+    edit_clusters_bins: float = float("nan")
+    edit_clusters_success: float = float("nan")
 
 
 @torch.no_grad()
@@ -178,14 +181,17 @@ def evaluate_mode_coverage(G, mapper, *, estimator, n: int = 8, sources: int = 5
             with_attr = f_pool[:pool, col] > 0.5
             codes = codes_all[with_attr] if int(with_attr.sum()) >= n else codes_all
         columns = mapper.style_columns([attr]) if codes is not None and hasattr(mapper, "style_columns") else None
-        counts = {"random": 0.0, "clusters": 0.0, "natural": 0.0}
-        hits = {"random": 0.0, "clusters": 0.0}
+        counts = {"random": 0.0, "clusters": 0.0, "natural": 0.0, "edit_clusters": 0.0}
+        hits = {"random": 0.0, "clusters": 0.0, "edit_clusters": 0.0}
         natural = f_pool[:pool, col][f_pool[:pool, col] > 0.5]  # (m,) samples that have it
         for j, i in enumerate(cand.tolist()):
             w = w_pool[i:i + 1]
             conds = {"random": sm.random_conditions(mapper, n, generator=torch.Generator().manual_seed(seed + j))}
             conds["clusters"] = sm.cluster_conditions(mapper, n, codes=codes, w_plus=w, target=target,
                                                       pool=max(64, 4 * n), seed=seed + j, columns=columns)
+            if codes is not None:  # the same K-means over the edits of prior styles (codes=None)
+                conds["edit_clusters"] = sm.cluster_conditions(mapper, n, w_plus=w, target=target,
+                                                               pool=max(64, 4 * n), seed=seed + j)
             for mode, c in conds.items():
                 edits = sm.edit_with_conditions(mapper, w, c.to(device), target)
                 intensity = estimator(G.synthesis(edits, noise_mode="const"))[:, col]
@@ -198,7 +204,9 @@ def evaluate_mode_coverage(G, mapper, *, estimator, n: int = 8, sources: int = 5
         out.append(CoverageScore(method=method, attribute=attr, sources=k, n=n, bins=bins,
                                  random_bins=counts["random"] / k, clusters_bins=counts["clusters"] / k,
                                  random_success=hits["random"] / k, clusters_success=hits["clusters"] / k,
-                                 natural_bins=counts["natural"] / k if natural.numel() >= n else float("nan")))
+                                 natural_bins=counts["natural"] / k if natural.numel() >= n else float("nan"),
+                                 **({"edit_clusters_bins": counts["edit_clusters"] / k,
+                                     "edit_clusters_success": hits["edit_clusters"] / k} if codes is not None else {})))
     return out
 
 
@@ -220,17 +228,25 @@ def reference_markdown(scores: list[ReferenceTransferScore]) -> str:
 
 def coverage_markdown(scores: list[CoverageScore]) -> str:
     head = ["method", "attribute", "sources × n", "distinct bins: random", "distinct bins: clusters",
-            "distinct bins: n samples with it", "success: random", "success: clusters"]
+            "distinct bins: clusters of edits", "distinct bins: n samples with it", "success: random",
+            "success: clusters", "success: clusters of edits"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def opt(v, fmt):
+        return "—" if v != v else format(v, fmt)
+
     for s in scores:
         lines.append(f"| {s.method} | {s.attribute} | {s.sources} × {s.n} | {s.random_bins:.2f} | "
-                     f"{s.clusters_bins:.2f} | {s.natural_bins:.2f} | {s.random_success:.3f} | "
-                     f"{s.clusters_success:.3f} |")
+                     f"{s.clusters_bins:.2f} | {opt(s.edit_clusters_bins, '.2f')} | {s.natural_bins:.2f} | "
+                     f"{s.random_success:.3f} | {s.clusters_success:.3f} | {opt(s.edit_clusters_success, '.3f')} |")
     if scores:
         lines.append(f"\nIntensity of the edited attribute (factor estimator) in {scores[0].bins} equal bins of "
-                     "[0, 1]; mean number of distinct bins among the n edits of one source. Beside them, the same "
-                     "count for n generator samples that have the attribute, unedited: how many looks of it the "
-                     "domain itself shows at this n.")
+                     "[0, 1]; mean number of distinct bins among the n edits of one source. Clusters: K-means "
+                     "centres of the style codes of faces with the attribute (style mappers, pix2pixHD), or of the "
+                     "edits a pool of prior draws makes on the source (noise mappers). Clusters of edits: the latter "
+                     "for style mappers too (`sample-edits --cluster-on edits`). Beside them, the same count for n "
+                     "generator samples that have the attribute, unedited: how many looks of it the domain itself "
+                     "shows at this n.")
     return "\n".join(lines)
 
 
