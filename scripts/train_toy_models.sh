@@ -63,7 +63,7 @@ mv "$ASSETS/toyfaces_sensorium.safetensors.tmp" "$ASSETS/toyfaces_sensorium.safe
 
 # 5. (session 11) The fourth generator: the third one's synthesis alone fine-tuned, the mapping frozen, so W and the
 #    fingerprint are unchanged and every model above stays valid: 6,000 steps of distillation + teachers + the
-#    re-render term (finetune_synthesis.py's defaults; 26 minutes on 2 threads). The e4e file bundles a copy of its
+#    re-render term (finetune_synthesis.py's defaults; about 30 minutes on 2 threads). The e4e file bundles a copy of its
 #    generator (the default decoder of `latentedit invert`): it is re-bundled with the new one.
 $LE toyfaces finetune-generator --generator "$RUNS/generator/generator_v3.safetensors" --run-dir "$RUNS/generator-ft" \
     --steps 6000 --threads 2 --out "$RUNS/generator-ft/generator.safetensors" \

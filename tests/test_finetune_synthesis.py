@@ -85,3 +85,24 @@ def test_a_generator_without_a_distillation_recipe_is_refused(world, tmp_path):
     plain = save_generator(tiny_generator(16, z_dim=21, w_dim=8), tmp_path / "plain.safetensors")
     with pytest.raises(ValueError, match="not a distilled toy-faces generator"):
         finetune(cfg, plain, tmp_path / "r", steps=1, progress=False)
+
+
+def test_the_command_exports_with_the_figures_and_refuses_figures_without_an_export(world):
+    import json
+
+    from click.testing import CliRunner
+
+    from latentedit.cli.train_generator_cmd import finetune_generator
+
+    G, src, cfg, tmp = world
+    sets = [a for k in ("teacher_files", "rerender_judge") for a in
+            ("--set", f"{k}={json.dumps(list(getattr(cfg, k)) if k == 'teacher_files' else getattr(cfg, k))}")]
+    q = tmp / "q.json"
+    q.write_text(json.dumps({"realism_ratio": 1.25}))
+    res = CliRunner().invoke(finetune_generator, ["--generator", str(src), "--run-dir", str(tmp / "c"), "--steps", "1",
+                                                  "--quality-json", str(q)] + sets)
+    assert res.exit_code != 0 and "give --out as well" in res.output
+    res = CliRunner().invoke(finetune_generator, ["--generator", str(src), "--run-dir", str(tmp / "c"), "--steps", "1",
+                                                  "--out", str(tmp / "c.safetensors"), "--quality-json", str(q)] + sets)
+    assert res.exit_code == 0, res.output
+    assert read_model_metadata(tmp / "c.safetensors")[2]["quality"] == {"realism_ratio": 1.25}

@@ -103,6 +103,8 @@ def finetune_generator(generator_path, run_dir, steps, resume, overrides, thread
     from latentedit.training.config import ConfigError
     from latentedit.training.finetune_synthesis import SynthesisFinetuneConfig, finetune, saved_finetune_config
 
+    if quality_json and not out:
+        raise click.UsageError("--quality-json is stored in the export: give --out as well")
     if threads:
         torch.set_num_threads(threads)
     try:
