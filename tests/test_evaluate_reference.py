@@ -140,5 +140,11 @@ def test_sensorium_coverage_and_transfer_tables(world):
     ref = rq.evaluate_reference_transfer(G, m, estimator=est, embedder=emb, n=8, batch_size=8)
     md = rq.reference_markdown([ref]) + rq.coverage_markdown(cov)
     assert "| sensorium | 8 |" in md and "distinct bins" in md
+    # a noise mapper has no style codes, so no second kind of clusters: its cells read "—", never "nan"
+    import dataclasses
+
+    noise_row = rq.coverage_markdown([dataclasses.replace(cov[0], method="isf", edit_clusters_bins=float("nan"),
+                                                          edit_clusters_success=float("nan"))])
+    assert "nan" not in noise_row and noise_row.count("| — |") == 2
     with pytest.raises(ValueError, match="encode_style"):
         rq.evaluate_reference_transfer(G, object.__new__(nn.Identity), estimator=est, embedder=emb, n=4)

@@ -113,12 +113,16 @@ class FinetuneRun:
         self.G.mapping.requires_grad_(False)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.opt = torch.optim.Adam(self.G.synthesis.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
-        self.teachers = [load_teacher(f) for f in cfg.teacher_files] if cfg.teacher_weight > 0 else []
-        self.judge = load_teacher(cfg.rerender_judge) if cfg.rerender_weight > 0 else None
+        files = (tuple(cfg.teacher_files) if cfg.teacher_weight > 0 else ()) + (
+            (cfg.rerender_judge,) if cfg.rerender_weight > 0 else ())
+        loaded = {f: load_teacher(f) for f in dict.fromkeys(files)}  # the default judge is also a teacher: once
+        self.teachers = [loaded[f] for f in cfg.teacher_files] if cfg.teacher_weight > 0 else []
+        self.judge = loaded[cfg.rerender_judge] if cfg.rerender_weight > 0 else None
         if self.judge is not None and self.judge.config.name != "factors":
             raise ValueError(f"rerender_judge must be a 'factors' judge file; {cfg.rerender_judge} holds "
                              f"'{self.judge.config.name}'")
         self.fingerprint = self.G.fingerprint()
+        self.source_sha256 = file_sha256(self.source)  # once: every save and the export record it
         self.step = 0
         self.ckpt = self.dir / "checkpoint.pt"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -131,7 +135,7 @@ class FinetuneRun:
 
     def _checkpoint_config(self) -> dict:
         return {"finetune": dataclasses.asdict(self.cfg), "source_fingerprint": self.fingerprint,
-                "source_sha256": file_sha256(self.source)}
+                "source_sha256": self.source_sha256}
 
     def _modules(self) -> dict:
         return {"synthesis": self.G.synthesis, "synthesis_ema": self.G_ema.synthesis}
@@ -178,9 +182,8 @@ class FinetuneRun:
         from latentedit.io.ours import save_generator
 
         extra = {k: v for k, v in self.source_extra.items() if k != "quality"}
-        extra["synthesis_finetune"] = {**dataclasses.asdict(self.cfg), "steps": self.step,
-                                       "source": self.source.name, **self._checkpoint_config()}
-        extra["synthesis_finetune"].pop("finetune")
+        extra["synthesis_finetune"] = {**dataclasses.asdict(self.cfg), "steps": self.step, "source": self.source.name,
+                                       "source_fingerprint": self.fingerprint, "source_sha256": self.source_sha256}
         if quality is not None:
             extra["quality"] = quality
         return save_generator(self.G_ema.eval(), out, extra=extra)

@@ -153,8 +153,8 @@ class MapperObjective(nn.Module):
             raise ValueError(f"trainer.targets='reference' needs a style mapper with encode_style(images); "
                              f"{type(mapper).__name__} has none: use trainer.targets='flips'")
         self.mapper = mapper
-        self.ext = SimpleNamespace(G=G, losses=losses, D=D, reader=intensity_reader)  # not registered: DDP must
-        # not see them
+        # not registered: DDP must not see them
+        self.ext = SimpleNamespace(G=G, losses=losses, D=D, reader=intensity_reader)
         self.weights = {k: v for k, v in weights.items() if v != 0.0}
         self.noise_mode = noise_mode
         hook = style_hook(mapper) if getattr(mapper, "takes_style", False) else None

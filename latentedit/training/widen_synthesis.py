@@ -62,8 +62,7 @@ def widen_generator(G: Generator, channels: tuple[int, ...], *, seed: int = 0) -
     for old_b, new_b in zip(G.synthesis.blocks, wide.synthesis.blocks):
         if old_b.resolution == 4:
             new_b.const.copy_(_grow(old_b.const, new_b.const, None))
-        layers = [("conv1", True)] if old_b.resolution == 4 else [("conv0", True), ("conv1", True)]
-        for name, _ in layers:
+        for name in ("conv1",) if old_b.resolution == 4 else ("conv0", "conv1"):
             o, n = getattr(old_b, name), getattr(new_b, name)
             n.weight.copy_(_grow(o.weight, n.weight))
             n.bias.copy_(_grow(o.bias, n.bias))
