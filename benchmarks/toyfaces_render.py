@@ -15,8 +15,8 @@ import time
 
 import torch
 
-from latentedit.toyfaces.factors import sample_factors
-from latentedit.toyfaces.renderer import render
+from latentedit_toyfaces.factors import sample_factors
+from latentedit_toyfaces.renderer import render
 
 
 def renders_per_second(resolution: int, batch: int, seconds: float) -> tuple[float, float]:

@@ -39,8 +39,8 @@ EXTRA = [
 
 def world(device):
     from latentedit.stylegan2 import Generator
-    from latentedit.toyfaces.judges import JudgeNet, default_config
-    from latentedit.training.distill_toyfaces import DistillConfig
+    from latentedit_toyfaces.judges import JudgeNet, default_config
+    from latentedit_toyfaces.recipes.distill import DistillConfig
 
     torch.manual_seed(0)
     G = Generator(DistillConfig().generator_config()).eval().requires_grad_(False).to(device)

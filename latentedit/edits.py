@@ -1,5 +1,5 @@
 """Applying attribute edits with any mapper: ``--attr smile=+1 --attr age=-0.5`` semantics shared by
-``latentedit edit`` and ``latentedit evaluate``.
+``latentedit edit`` and ``latentedit toyfaces evaluate``.
 
 An edit is a mapping ``{attribute: amount}``; the sign says the direction (+ present, - absent), the size how far.
 

@@ -178,7 +178,7 @@ def test_toy_data_and_evaluation_figures(tmp_path):
 
     class Factors(torch.nn.Module):  # stands in for the factor estimator: (B, 3, H, W) -> (B, NUM_FACTORS)
         def forward(self, x):
-            from latentedit.toyfaces.factors import NUM_FACTORS
+            from latentedit_toyfaces.factors import NUM_FACTORS
 
             return torch.sigmoid(x.mean(dim=(1, 2, 3)))[:, None].expand(-1, NUM_FACTORS)
 

@@ -96,7 +96,7 @@ def test_isf_edit_gives_several_different_samples(setup, tmp_path):
 
 
 def test_full_targets_use_the_classifier_labels(setup, tmp_path):
-    from latentedit.toyfaces.judges import JudgeConfig, JudgeNet, save_judge
+    from latentedit_toyfaces.judges import JudgeConfig, JudgeNet, save_judge
 
     d, G, gpath, _, ipath = setup
     judge = save_judge(JudgeNet(JudgeConfig(name="attributes", channels=(4, 4, 4, 4), feature_dim=8)),
@@ -170,7 +170,7 @@ def test_errors_are_clear(setup, tmp_path, monkeypatch):
     assert res.exit_code != 0 and "holds a 'directions' mapper" in res.output
     res = _run([lat, "--attr", "smile=1", "--method", "nosuch", "--generator", gpath])
     assert res.exit_code != 0 and "no mapper plugin named 'nosuch'" in res.output
-    from latentedit import assets
+    from latentedit_toyfaces import assets
 
     shipped = assets.has_asset
     monkeypatch.setattr(assets, "has_asset", lambda name: name != "toyfaces_directions.safetensors" and shipped(name))

@@ -15,7 +15,7 @@ try:
 except ImportError:  # the editable install predates the plugin folder
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
-from latentedit.evaluation.reference_quality import intensity_gaps
+from latentedit_toyfaces.evaluation.reference_quality import intensity_gaps
 from latentedit.losses import AttributeLoss, attribute_loss, intensity_loss
 from latentedit.plugins import registered_mapper
 from latentedit.training.config import build_run_config
@@ -161,7 +161,7 @@ def test_intensity_loss_with_beta_zero_is_the_masked_l1():
 
 
 def _factor_judge(tmp_path, name="factors"):
-    from latentedit.toyfaces.judges import JudgeConfig, JudgeNet, save_judge
+    from latentedit_toyfaces.judges import JudgeConfig, JudgeNet, save_judge
 
     torch.manual_seed(3)
     out = 21 if name == "factors" else 5
@@ -171,8 +171,8 @@ def _factor_judge(tmp_path, name="factors"):
 
 @pytest.mark.parametrize("kind", ["factors", "attributes"])
 def test_the_reader_gives_the_judges_intensities_of_the_trained_attributes_in_their_order(tmp_path, kind):
-    from latentedit.toyfaces.factors import INDEX
-    from latentedit.toyfaces.judges import load_judge_file
+    from latentedit_toyfaces.factors import INDEX
+    from latentedit_toyfaces.judges import load_judge_file
     from latentedit.training.intensity_reader import load_intensity_reader
 
     path = _factor_judge(tmp_path, kind)

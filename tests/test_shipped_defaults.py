@@ -1,4 +1,4 @@
-"""The shipped toy-faces defaults (``latentedit/assets/``): they load, belong together (generator fingerprints),
+"""The shipped toy-faces defaults (``plugins/latentedit_toyfaces/assets/``): they load, belong together (generator fingerprints),
 do what their figures say on small held-out sets, and make the no-argument commands work end to end.
 
 Each test skips when its asset is not in this checkout (a build without the trained files)."""
@@ -10,7 +10,7 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from latentedit import assets
+from latentedit_toyfaces import assets
 from latentedit.cli.main import cli
 
 GEN = assets.DEFAULT_GENERATOR
@@ -33,7 +33,7 @@ def G():
 @need(GEN)
 @torch.no_grad()
 def test_generator_reproduces_the_renderer_on_held_out_latents(G):
-    from latentedit.training.distill_toyfaces import DistillConfig, heldout_l1
+    from latentedit_toyfaces.recipes.distill import DistillConfig, heldout_l1
 
     z = torch.randn(64, G.z_dim, generator=torch.Generator().manual_seed(2024))
     l1 = heldout_l1(G, z, DistillConfig())
@@ -56,11 +56,11 @@ def test_every_shipped_mapper_was_made_for_the_shipped_generator(G):
 @torch.no_grad()
 def test_shipped_isf_flips_attributes_and_varies_with_noise(G):
     from latentedit.cli.edit_cmd import load_mapper_for_edit
-    from latentedit.toyfaces.judges import load_judge
+    from latentedit_toyfaces.judges import load_judge
 
     isf = load_mapper_for_edit("isf", None)[0]
     est = load_judge("factors")
-    from latentedit.toyfaces.factors import INDEX
+    from latentedit_toyfaces.factors import INDEX
 
     w = G.mapping(torch.randn(48, G.z_dim, generator=torch.Generator().manual_seed(77)))
     before = est(G.synthesis(w, noise_mode="const"))
@@ -88,7 +88,7 @@ def test_shipped_isf_flips_attributes_and_varies_with_noise(G):
 def test_shipped_directions_edit_within_the_spread_of_the_samples(G):
     """A full edit must land where samples of the generator live: at most ~3.5 standard deviations of the signed
     distance past the boundary (an absolute 3.0 sent the second generator's smile 17 of them away)."""
-    from latentedit.toy_directions import load_toy_directions
+    from latentedit_toyfaces.directions import load_toy_directions
 
     m = load_toy_directions(G, fit_if_missing=False)
     w = G.mapping(torch.randn(1000, G.z_dim, generator=torch.Generator().manual_seed(12)))

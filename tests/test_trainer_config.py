@@ -95,7 +95,7 @@ def test_config_files(tmp_path):
 @pytest.fixture
 def cli_world(tmp_path, monkeypatch):
     from latentedit.io.ours import save_generator
-    from latentedit.toyfaces.judges import JudgeNet, default_config, save_judge
+    from latentedit_toyfaces.judges import JudgeNet, default_config, save_judge
 
     isolate_plugins(monkeypatch)
     register_mapper("toy-noise", ToyNoiseMapper)

@@ -28,7 +28,7 @@ class ToyRenders:
         self.resolution, self.batch_size, self.seed, self.prior = resolution, batch_size, seed, prior
 
     def batch(self, step: int) -> torch.Tensor:
-        from latentedit.toyfaces import render, sample_factors
+        from latentedit_toyfaces import render, sample_factors
 
         f = sample_factors(self.batch_size, step_generator(self.seed, step), prior=self.prior)
         return render(f, self.resolution)

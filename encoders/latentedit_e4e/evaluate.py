@@ -32,7 +32,7 @@ def _batched(fn, x: torch.Tensor, batch: int) -> torch.Tensor:
 
 @torch.no_grad()
 def _render_held_out(n: int, resolution: int):
-    from latentedit.toyfaces import attribute_labels, render, sample_factors
+    from latentedit_toyfaces import attribute_labels, render, sample_factors
 
     f = sample_factors(n, HELD_OUT_SEED)
     return render(f, resolution), attribute_labels(f)
@@ -43,7 +43,7 @@ def evaluate_encoder(encoder, G, *, n: int = 256, batch: int = 32, identity=None
     """Figures above for ``encoder`` (contract: ``invert``) and generator ``G``. ``identity`` / ``factors``
     default to the shipped toy judges (skipped when absent); ``lpips_model`` to LPIPS(alex) if available."""
     from latentedit.losses import MissingWeightsError, build_lpips
-    from latentedit.toyfaces.judges import load_judge
+    from latentedit_toyfaces.judges import load_judge
 
     out: dict[str, float] = {"n": n}
     if lpips_model is None:
@@ -108,7 +108,7 @@ def evaluate_encoder(encoder, G, *, n: int = 256, batch: int = 32, identity=None
 @torch.no_grad()
 def _reference_readings(x, *, batch, identity, factors) -> dict:
     """What the judges read on the renders ``x`` (n, 3, R, R): identity embeddings and attribute labels (n, n_attr)."""
-    from latentedit.toyfaces.factors import ATTRIBUTE_INDEX
+    from latentedit_toyfaces.factors import ATTRIBUTE_INDEX
 
     return {"embedding": None if identity is None else _batched(identity, x, batch),
             "labels": None if factors is None else _batched(factors, x, batch)[:, list(ATTRIBUTE_INDEX)] > 0.5}
@@ -118,7 +118,7 @@ def _fidelity(G, w, x, labels, ref, *, batch, identity, factors, lpips_model) ->
     """Reconstruction figures of codes ``w`` (n, num_ws, w_dim) for renders ``x`` with true ``labels`` (n, n_attr);
     ``ref``: the judges' readings of ``x`` (``_reference_readings``)."""
     from latentedit.losses import lpips_loss
-    from latentedit.toyfaces.factors import ATTRIBUTE_INDEX, ATTRIBUTE_NAMES
+    from latentedit_toyfaces.factors import ATTRIBUTE_INDEX, ATTRIBUTE_NAMES
 
     out: dict = {}
     with torch.no_grad():

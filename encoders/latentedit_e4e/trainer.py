@@ -59,7 +59,7 @@ def build_identity(cfg: E4ETrainConfig, embedder=None):
     crop = cfg.id_crop or None
     if cfg.identity == "facenet":
         return IdentityLoss.facenet(crop=crop or E4E_ID_CROP)
-    from latentedit.toyfaces.judges import load_judge
+    from latentedit_toyfaces.judges import load_judge
 
     try:
         return IdentityLoss(load_judge("identity"))
@@ -74,7 +74,7 @@ def build_attributes(cfg: E4ETrainConfig, classifier=None):
         return None
     if classifier is not None:
         return classifier.eval().requires_grad_(False)
-    from latentedit.toyfaces.judges import load_judge
+    from latentedit_toyfaces.judges import load_judge
 
     try:
         return load_judge("attributes")

@@ -107,7 +107,7 @@ def info(file, discriminator):
     """
     extra_rows = []
     if file is None:
-        from latentedit import assets
+        from latentedit_toyfaces import assets
 
         if not assets.has_asset(assets.DEFAULT_GENERATOR):
             raise click.ClickException("no FILE given and this installation ships no default generator; "

@@ -28,7 +28,7 @@ def load_generator_or_default(path: str | None, device: torch.device):
 
     Returns (generator in eval mode on ``device``, its ``CheckpointInfo``).
     """
-    from latentedit import assets
+    from latentedit_toyfaces import assets
 
     if path is None:
         if not assets.has_asset(assets.DEFAULT_GENERATOR):
@@ -54,7 +54,7 @@ def click_error(exc: BaseException) -> click.ClickException:
 def load_encoder(encoder_path: str | None, G, device):
     """The encoder at ``encoder_path`` (or the shipped toy e4e encoder), read by the installed encoder plugin that
     can load it, checked against generator ``G``'s fingerprint; ClickException on failure. Returns it in eval mode."""
-    from latentedit import assets
+    from latentedit_toyfaces import assets
     from latentedit.plugins import PluginError, discover, load_spec
 
     if encoder_path is None:

@@ -22,7 +22,7 @@ def attribute_flip_grid(G, mapper, w_plus: torch.Tensor):
     """Rows: the sampled faces, then each attribute flipped (present <-> absent) by ``mapper``.
 
     w_plus: (B, num_ws, w_dim). Returns (images (R*B, 3, H, W), row names, flip success per attribute)."""
-    from latentedit.toyfaces.judges import load_judge
+    from latentedit_toyfaces.judges import load_judge
 
     judge = load_judge("attributes")
     names = list(mapper.generator_info.attribute_names)
@@ -50,7 +50,7 @@ def demo(out, seeds):
     Example:
       latentedit demo --out out/demo
     """
-    from latentedit import assets
+    from latentedit_toyfaces import assets
     from latentedit.cli.sample_cmd import render_seeds
     from latentedit.images import save_image
     from latentedit.latents import parse_seeds, sample_w_plus
@@ -67,7 +67,7 @@ def demo(out, seeds):
         click.echo(f"wrote {path}")
         return
     from latentedit.cli.common import load_generator_or_default
-    from latentedit.toy_directions import load_toy_directions
+    from latentedit_toyfaces.directions import load_toy_directions
 
     G, _ = load_generator_or_default(None, torch.device("cpu"))
     mapper = load_toy_directions(G)

@@ -30,7 +30,7 @@ DEFAULT_MAPPERS = {"isf": "toyfaces_isf.safetensors", "directions": "toyfaces_di
 
 def load_mapper_for_edit(method: str | None, mapper_path: str | None):
     """(mapper in eval mode, plugin name, generator fingerprint recorded in the file or None)."""
-    from latentedit import assets
+    from latentedit_toyfaces import assets
     from latentedit.io.modelfile import ModelFileError, read_model_metadata
     from latentedit.plugins import PluginError, load_mapper, load_mapper_file
 
@@ -172,7 +172,7 @@ def _save_gif(frames, path: Path, ms: int = 400) -> Path:
 
 def _labeller(classifier_path, mapper, device):
     """images (B, 3, H, W) -> the classifier's labels (B, n_attr) in the mapper's attribute order."""
-    from latentedit.toyfaces.judges import JudgeError, load_judge
+    from latentedit_toyfaces.judges import JudgeError, load_judge
 
     try:
         clf = load_judge("attributes", classifier_path).to(device)

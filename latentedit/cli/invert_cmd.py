@@ -42,7 +42,7 @@ def expand_inputs(inputs) -> list[Path]:
 
 def load_encoder_file(spec: str, device):
     """'default' (the shipped toy-faces encoder) or a file; the first visible encoder plugin that can load it."""
-    from latentedit import assets
+    from latentedit_toyfaces import assets
     from latentedit.plugins import PluginError, discover, load_spec
 
     if spec == "default":

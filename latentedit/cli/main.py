@@ -1,7 +1,9 @@
 """The ``latentedit`` console script: a click group whose subcommands are imported only when used.
 
 Each subcommand lives in its own module (``latentedit/cli/<name>_cmd.py``); a command whose module fails to
-import becomes a command that explains the failure instead of taking the whole CLI down.
+import becomes a command that explains the failure instead of taking the whole CLI down. Installed packages add
+commands through the ``latentedit.commands`` entry point group (``name = "module:attribute"``, e.g. the toy-faces
+plugin's ``toyfaces`` group); they are listed without being imported, and a built-in name always wins.
 """
 
 from __future__ import annotations
@@ -20,10 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                      "Sample several edits per input with a noise/style mapper (random, clusters, reference, mix)."),
     "sample": ("latentedit.cli.sample_cmd", "sample", "Sample a grid of images (and W+ files) from a generator."),
     "ops": ("latentedit.cli.ops_cmd", "ops", "Native op kernels: status and pre-build."),
-    "toyfaces": ("latentedit.cli.toyfaces_cmd", "toyfaces", "The toy-faces domain: render, datasets, training."),
     "edit": ("latentedit.cli.edit_cmd", "edit", "Edit attributes of photos or W+ files (grid, GIF, several samples)."),
-    "evaluate": ("latentedit.cli.evaluate_cmd", "evaluate",
-                 "Score editing methods on the toy-faces domain (Markdown + JSON)."),
     "invert": ("latentedit.cli.invert_cmd", "invert",
                "Invert photos into W+ with an encoder (aligned crop, reconstruction, W+ file)."),
     "train-encoder": ("latentedit.cli.train_encoder_cmd", "train_encoder",
@@ -32,6 +31,28 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "plugins": ("latentedit.cli.plugins_cmd", "plugins", "List and inspect mapper/encoder plugins."),
     "new-plugin": ("latentedit.cli.plugins_cmd", "new_plugin", "Scaffold a standalone mapper plugin package."),
 }
+
+
+COMMAND_GROUP = "latentedit.commands"
+
+
+def _plugin_commands() -> dict[str, tuple[str, str, str]]:
+    """Commands declared by installed packages (entry points of ``COMMAND_GROUP``), read without importing them."""
+    from importlib.metadata import entry_points
+
+    found = {}
+    for ep in entry_points(group=COMMAND_GROUP):
+        if ep.name in COMMANDS or ":" not in ep.value:
+            continue
+        module, _, attr = ep.value.partition(":")
+        dist = getattr(getattr(ep, "dist", None), "name", None) or "an installed package"
+        found[ep.name] = (module.strip(), attr.strip(), f"(from {dist}; see `latentedit {ep.name} --help`)")
+    return found
+
+
+def all_commands() -> dict[str, tuple[str, str, str]]:
+    """Built-in commands plus those installed packages declare."""
+    return {**_plugin_commands(), **COMMANDS}
 
 
 def _broken_command(name: str, module: str, exc: BaseException) -> click.Command:
@@ -49,10 +70,10 @@ class LazyGroup(click.Group):
     """Lists commands from ``COMMANDS`` without importing them; imports one when it is invoked."""
 
     def list_commands(self, ctx):
-        return sorted(COMMANDS)
+        return sorted(all_commands())
 
     def get_command(self, ctx, name):
-        entry = COMMANDS.get(name)
+        entry = all_commands().get(name)
         if entry is None:
             return None
         module, attr, _ = entry
@@ -62,18 +83,20 @@ class LazyGroup(click.Group):
             return _broken_command(name, module, exc)
 
     def format_commands(self, ctx, formatter):
-        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        commands = all_commands()
+        rows = [(name, commands[name][2]) for name in sorted(commands)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
     def resolve_command(self, ctx, args):
         name = args[0] if args else None
-        if name is not None and name not in COMMANDS and not name.startswith("-"):
+        commands = all_commands()
+        if name is not None and name not in commands and not name.startswith("-"):
             import difflib
 
-            close = difflib.get_close_matches(name, list(COMMANDS), n=3)
+            close = difflib.get_close_matches(name, list(commands), n=3)
             hint = f" Did you mean: {', '.join(close)}?" if close else ""
-            ctx.fail(f"no such command {name!r}.{hint} Valid commands: {', '.join(sorted(COMMANDS))}")
+            ctx.fail(f"no such command {name!r}.{hint} Valid commands: {', '.join(sorted(commands))}")
         return super().resolve_command(ctx, args)
 
 

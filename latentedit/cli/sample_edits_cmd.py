@@ -60,7 +60,7 @@ def _face_codes(mapper, G, amounts: dict[str, float], pool: int, seed: int, clas
         keep, note = torch.ones(pool, dtype=torch.bool, device=device), f"all {pool} generated faces"
         names: list[str] = []
         try:
-            from latentedit.toyfaces.judges import load_judge
+            from latentedit_toyfaces.judges import load_judge
 
             clf = load_judge("attributes", classifier_path).to(device)
             names = [n for n in amounts if n in clf.output_names]

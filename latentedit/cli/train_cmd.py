@@ -23,7 +23,7 @@ def train():
 
 def _load_classifier(spec: str):
     """'toyfaces' = the shipped toy-faces attribute judge; else a toy-faces judge file (kind toyfaces-judge-attributes)."""
-    from latentedit.toyfaces.judges import JudgeError, load_judge
+    from latentedit_toyfaces.judges import JudgeError, load_judge
 
     try:
         return load_judge("attributes", None if spec == TOY_CLASSIFIER else spec)
@@ -32,7 +32,7 @@ def _load_classifier(spec: str):
 
 
 def _load_embedder(spec: str):
-    from latentedit.toyfaces.judges import JudgeError, load_judge
+    from latentedit_toyfaces.judges import JudgeError, load_judge
 
     try:
         return load_judge("identity", None if spec == TOY_CLASSIFIER else spec)

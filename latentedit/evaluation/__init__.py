@@ -1,1 +1,1 @@
-"""Evaluation against the toy-faces ground truth: generator quality, (later) edit quality."""
+"""Edit-quality metrics that need no ground truth (a domain may add ground-truth ones in its own package)."""

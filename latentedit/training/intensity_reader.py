@@ -6,8 +6,8 @@ A judge that reads the intensity itself — a toy-faces factor estimator, whose 
 intensities in [0, 1] — can say "the reference's glasses are faint, make them faint".
 
 The reader must not be an evaluation judge: the toy configs use the generator's teacher estimator
-(``training_runs/teachers/judge_factors_seed101.safetensors``, trained with another seed than the judges of
-``latentedit evaluate``).
+(``plugins/latentedit_toyfaces/assets/judge_factors_seed101.safetensors``, trained with another seed than the judges of
+``latentedit toyfaces evaluate``).
 """
 
 from __future__ import annotations
@@ -50,6 +50,6 @@ class IntensityReader(nn.Module):
 
 def load_intensity_reader(path: str | Path, attribute_names: Sequence[str]) -> IntensityReader:
     """The reader of a toy-faces judge file of kind ``factors`` or ``attributes`` (ModelFileError otherwise)."""
-    from latentedit.toyfaces.judges import load_judge_file
+    from latentedit_toyfaces.judges import load_judge_file
 
     return IntensityReader(load_judge_file(path, names=("factors", "attributes")), attribute_names)

@@ -1,0 +1,1 @@
+"""The ``latentedit toyfaces …`` commands, registered through the ``latentedit.commands`` entry point group."""

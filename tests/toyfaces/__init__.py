@@ -1,0 +1,1 @@
+"""Tests of the toy-faces domain plugin (latentedit_toyfaces)."""
