@@ -115,7 +115,7 @@ def test_full_targets_use_the_classifier_labels(setup, tmp_path):
     with registered_mapper("isf", ISFMapper):
         res = _run([lat, "--attr", "smile=1", "--mapper", ipath, "--generator", gpath, "--targets", "full",
                     "--classifier", tmp_path / "none.safetensors"])
-    assert res.exit_code != 0 and "no such judge file" in res.output
+    assert res.exit_code != 0 and "no such attribute classifier file" in res.output
 
 
 def test_apply_edit_semantics():
@@ -170,13 +170,8 @@ def test_errors_are_clear(setup, tmp_path, monkeypatch):
     assert res.exit_code != 0 and "holds a 'directions' mapper" in res.output
     res = _run([lat, "--attr", "smile=1", "--method", "nosuch", "--generator", gpath])
     assert res.exit_code != 0 and "no mapper plugin named 'nosuch'" in res.output
-    from latentedit_toyfaces import assets
-
-    shipped = assets.has_asset
-    monkeypatch.setattr(assets, "has_asset", lambda name: name != "toyfaces_directions.safetensors" and shipped(name))
-    res = _run([lat, "--attr", "smile=1", "--method", "directions", "--generator", gpath])
-    assert res.exit_code != 0 and "toyfaces_directions.safetensors is not shipped" in res.output
-    monkeypatch.setattr(assets, "has_asset", shipped)
+    res = _run([lat, "--attr", "smile=1", "--method", "directions", "--generator", gpath])  # no domain: no default
+    assert res.exit_code != 0 and "no mapper file (directions) for generator" in res.output
     photo = tmp_path / "face.png"
     Image.new("RGB", (20, 16), (90, 60, 40)).save(photo)
     res = _run([photo, "--attr", "smile=1", *base, "--no-align", "--encoder", tmp_path / "missing.safetensors"])

@@ -55,17 +55,21 @@ def _run(args):
 
 @pytest.mark.parametrize("mode", ["random", "clusters"])
 def test_sensorium_samples(setup, tmp_path, mode):
+    from latentedit_toyfaces.judges import JudgeConfig, JudgeNet, save_judge
+
     d, G, gpath, spath, _, lat = setup
+    # a tiny random attribute judge picks the faces with the attribute
+    judge = save_judge(JudgeNet(JudgeConfig(name="attributes", channels=(4, 4, 4, 4), feature_dim=8)),
+                       tmp_path / "judge.safetensors")
     res = _run([lat[0], "--attr", "smile=1", "--n", "4", "--method", "sensorium", "--mapper", spath, "--generator",
-                gpath, "--mode", mode, "--pool", "24", "--classifier", tmp_path / "no_judge.safetensors",
-                "--out", tmp_path])
+                gpath, "--mode", mode, "--pool", "24", "--classifier", judge, "--out", tmp_path])
     assert res.exit_code == 0, res.output
     grid = Image.open(tmp_path / "seed0000_samples.png")
     assert grid.size == (5 * CELL + 2, CELL + 2)               # source + 4 samples
     edits = load_latents(tmp_path / "seed0000_samples.wplus.safetensors", G).tensor
     assert edits.shape == (4, G.num_ws, G.w_dim) and torch.unique(edits.flatten(1), dim=0).shape[0] == 4
     if mode == "clusters":
-        assert "K-means over the style codes of all 24 generated faces" in res.output
+        assert "K-means over the style codes of" in res.output and "of 24 generated faces with smile" in res.output
 
 
 def test_isf_clusters_and_random(setup, tmp_path):

@@ -115,11 +115,13 @@ def test_train_reference_command(tmp_path):
 
     from latentedit.io.ours import save_generator
     from latentedit_sensorium.train_reference_cmd import train_reference
+    from latentedit_toyfaces.judges import default_path
 
     G = tiny_generator(32)
     gpath = save_generator(G, tmp_path / "g.safetensors")
     out = tmp_path / "sens.safetensors"
-    args = ["--generator", gpath, "--out", out, "--steps", "2", "--batch", "2", "--device", "cpu",
+    judge = default_path("attributes")  # a generator no domain knows: the classifier is named explicitly
+    args = ["--generator", gpath, "--out", out, "--classifier", judge, "--steps", "2", "--batch", "2", "--device", "cpu",
             "--set", "mapper.style_dim=8", "--set", "mapper.encoder_channels=[4]", "--set", "train.lr=0.01"]
     res = CliRunner().invoke(train_reference, [str(a) for a in args])
     assert res.exit_code == 0, res.output
@@ -128,10 +130,10 @@ def test_train_reference_command(tmp_path):
         m = load_mapper_file(out)
         assert isinstance(m, SensoriumMapper) and m.config.style_dim == 8
         res = CliRunner().invoke(train_reference, [str(a) for a in ["--generator", gpath, "--out", tmp_path / "b.st",
-                                                                    "--init", out, "--steps", "1", "--batch", "2",
+                                                                    "--init", out, "--steps", "1", "--batch", "2", "--classifier", judge,
                                                                     "--device", "cpu"]])
         assert res.exit_code == 0, res.output
-    res = CliRunner().invoke(train_reference, [str(a) for a in args[:4] + ["--set", "train.nope=1"]])
+    res = CliRunner().invoke(train_reference, [str(a) for a in args[:6] + ["--set", "train.nope=1"]])
     assert res.exit_code != 0 and "train.*" in res.output
-    res = CliRunner().invoke(train_reference, [str(a) for a in args[:4] + ["--set", "stepz=1"]])
+    res = CliRunner().invoke(train_reference, [str(a) for a in args[:6] + ["--set", "stepz=1"]])
     assert res.exit_code != 0 and "mapper.KEY=VALUE" in res.output

@@ -98,6 +98,10 @@ def cli_world(tmp_path, monkeypatch):
     from latentedit_toyfaces.judges import JudgeNet, default_config, save_judge
 
     isolate_plugins(monkeypatch)
+    from latentedit.domains import registry as domain_registry
+    from latentedit_toyfaces.domain import toyfaces_domain
+
+    monkeypatch.setattr(domain_registry, "_registered", {"toyfaces": toyfaces_domain()})  # reads the toy judge
     register_mapper("toy-noise", ToyNoiseMapper)
     save_generator(tiny_generator(), tmp_path / "g.safetensors")
     save_judge(JudgeNet(default_config("attributes")).eval(), tmp_path / "judge.safetensors")

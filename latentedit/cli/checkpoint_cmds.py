@@ -62,7 +62,7 @@ def _default_generator_rows(path) -> list[tuple[str, str]]:
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
     extra = json.loads(meta.get("latentedit.extra", "{}") or "{}")
-    rows = [("default", "the shipped toy-faces generator (used when no --generator is given)")]
+    rows = [("default", "the default domain's generator (used when no --generator is given)")]
     if extra.get("recipe"):
         ft = extra.get("synthesis_finetune")
         then = (f", then its synthesis fine-tuned {ft.get('steps', '?')} steps with the mapping frozen "
@@ -103,16 +103,13 @@ def info(file, discriminator):
       latentedit info stylegan2-ffhq-config-f.pkl
       latentedit info 550000.pt --discriminator
       latentedit info ffhq.safetensors
-      latentedit info                      # the shipped toy-faces generator
+      latentedit info                      # the default domain's generator (the shipped toy-faces one)
     """
     extra_rows = []
     if file is None:
-        from latentedit_toyfaces import assets
+        from latentedit.cli.domain_options import default_generator_path
 
-        if not assets.has_asset(assets.DEFAULT_GENERATOR):
-            raise click.ClickException("no FILE given and this installation ships no default generator; "
-                                       "pass a checkpoint file")
-        file = str(assets.asset_path(assets.DEFAULT_GENERATOR))
+        file = default_generator_path(None)
         extra_rows = _default_generator_rows(file)
     _, meta = _load(file, _wants_discriminator(file, discriminator))
     rows = extra_rows + describe(meta)

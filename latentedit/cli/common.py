@@ -7,8 +7,6 @@ from pathlib import Path
 import click
 import torch
 
-DEFAULT_ENCODER = "toyfaces_e4e.safetensors"
-
 
 def resolve_device(name: str) -> torch.device:
     """'auto' -> cuda when available else cpu; 'cuda' without a GPU is a clear error."""
@@ -23,18 +21,16 @@ device_option = click.option("--device", default="auto", show_default=True,
                              type=click.Choice(["auto", "cpu", "cuda"]), help="Where to run.")
 
 
-def load_generator_or_default(path: str | None, device: torch.device):
-    """Load ``path`` (any supported format) or the shipped toy-faces generator; ClickException on failure.
+def load_generator_or_default(path: str | None, device: torch.device, domain: str | None = None):
+    """Load ``path`` (any supported format) or the domain's generator (``--domain``, else the only installed domain
+    that ships one); ClickException on failure.
 
     Returns (generator in eval mode on ``device``, its ``CheckpointInfo``).
     """
-    from latentedit_toyfaces import assets
+    from latentedit.cli.domain_options import default_generator_path
 
     if path is None:
-        if not assets.has_asset(assets.DEFAULT_GENERATOR):
-            raise click.ClickException("no --generator given and this installation ships no default generator yet; "
-                                       "pass --generator FILE (.safetensors, rosinality .pt or NVIDIA .pkl)")
-        path = str(assets.asset_path(assets.DEFAULT_GENERATOR))
+        path = default_generator_path(domain)
     try:
         from latentedit.io.checkpoints import load_generator
     except ImportError as exc:  # pragma: no cover - only while io is incomplete
@@ -51,17 +47,14 @@ def click_error(exc: BaseException) -> click.ClickException:
     return click.ClickException(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
 
 
-def load_encoder(encoder_path: str | None, G, device):
-    """The encoder at ``encoder_path`` (or the shipped toy e4e encoder), read by the installed encoder plugin that
+def load_encoder(encoder_path: str | None, G, device, domain: str | None = None):
+    """The encoder at ``encoder_path`` (or the encoder of ``G``'s domain), read by the installed encoder plugin that
     can load it, checked against generator ``G``'s fingerprint; ClickException on failure. Returns it in eval mode."""
-    from latentedit_toyfaces import assets
+    from latentedit.cli.domain_options import default_file
     from latentedit.plugins import PluginError, discover, load_spec
 
     if encoder_path is None:
-        if not assets.has_asset(DEFAULT_ENCODER):
-            raise click.ClickException(f"editing photos needs an encoder: pass --encoder FILE ({DEFAULT_ENCODER} is "
-                                       "not shipped with this installation), or give W+ files instead")
-        encoder_path = str(assets.asset_path(DEFAULT_ENCODER))
+        encoder_path = default_file(G, "encoder", "--encoder", domain)
     if not Path(encoder_path).is_file():
         raise click.ClickException(f"--encoder {encoder_path}: no such file")
     candidates = []

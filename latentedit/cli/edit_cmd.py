@@ -21,33 +21,30 @@ import torch
 
 from latentedit.cli.common import click_error as _fail
 from latentedit.cli.common import device_option, load_encoder, load_generator_or_default, resolve_device
+from latentedit.cli.domain_options import default_file, domain_option, load_domain_model_for
 
 LATENT_SUFFIX = ".safetensors"
 PHOTO_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
-DEFAULT_MAPPERS = {"isf": "toyfaces_isf.safetensors", "directions": "toyfaces_directions.safetensors",
-                   "sensorium": "toyfaces_sensorium.safetensors"}
 
 
-def load_mapper_for_edit(method: str | None, mapper_path: str | None):
-    """(mapper in eval mode, plugin name, generator fingerprint recorded in the file or None)."""
-    from latentedit_toyfaces import assets
+def load_mapper_for_edit(method: str | None, mapper_path: str | None, G=None, domain: str | None = None):
+    """(mapper in eval mode, plugin name, generator fingerprint recorded in the file or None); without
+    ``mapper_path`` the mapper file of ``G``'s domain for ``method`` (default: the domain's first mapper)."""
+    from latentedit.domains import DomainError, domain_of
     from latentedit.io.modelfile import ModelFileError, read_model_metadata
     from latentedit.plugins import PluginError, load_mapper, load_mapper_file
 
     if mapper_path is None:
-        shipped = [m for m, asset in DEFAULT_MAPPERS.items() if assets.has_asset(asset)]
-        name = method or (shipped[0] if shipped else "isf")
+        try:
+            found = domain_of(G, domain) if G is not None else None
+        except DomainError as exc:
+            raise _fail(exc) from None
+        name = method or (next(iter(found.mappers), None) if found is not None else None) or "isf"
         try:
             load_mapper(name)  # unknown names fail here, listing the available plugins
         except PluginError as exc:
             raise _fail(exc) from None
-        asset = DEFAULT_MAPPERS.get(name)
-        if asset is None or not assets.has_asset(asset):
-            shipped = f" ({asset} is not shipped with this installation)" if asset else ""
-            raise click.ClickException(f"no --mapper FILE given for method {name!r} and no default one{shipped}; "
-                                       f"pass --mapper FILE (a mapper saved by `latentedit train` or a fitted "
-                                       f"directions file)")
-        mapper_path = str(assets.asset_path(asset))
+        mapper_path = default_file(G, "mapper", "--mapper", domain, mapper=name)
     if not Path(mapper_path).is_file():
         raise click.ClickException(f"--mapper {mapper_path}: no such file")
     try:
@@ -74,7 +71,8 @@ def _center_square(photo, size: int) -> torch.Tensor:
     return F.interpolate(x, size=(size, size), mode="area" if s >= size else "bilinear")
 
 
-def photos_to_wplus(paths, G, encoder_path, align: bool, face_choice, device, refine: int = 0):
+def photos_to_wplus(paths, G, encoder_path, align: bool, face_choice, device, refine: int = 0,
+                    domain: str | None = None):
     """Yield (stem, w_plus (1, L, D), paste-back callable or None, aligned crop (1, 3, S, S)) per face; ``refine``
     > 0 optimises each inverted W+ that many steps against the crop (the encoder plugin's ``refine``)."""
     try:
@@ -82,7 +80,7 @@ def photos_to_wplus(paths, G, encoder_path, align: bool, face_choice, device, re
     except ImportError as exc:
         raise click.ClickException(f"photo editing needs latentedit.faces, which fails to import here ({exc}); "
                                    "give W+ files instead") from None
-    enc = load_encoder(encoder_path, G, device)
+    enc = load_encoder(encoder_path, G, device, domain)
     if refine and not callable(getattr(enc, "refine", None)):
         raise click.ClickException("--refine: this encoder plugin has no refine(); drop --refine")
     size = max(int(getattr(enc, "input_resolution", G.resolution)), G.resolution)
@@ -170,14 +168,9 @@ def _save_gif(frames, path: Path, ms: int = 400) -> Path:
                                                        duration=ms, loop=0))
 
 
-def _labeller(classifier_path, mapper, device):
+def _labeller(classifier_path, mapper, device, G=None, domain: str | None = None):
     """images (B, 3, H, W) -> the classifier's labels (B, n_attr) in the mapper's attribute order."""
-    from latentedit_toyfaces.judges import JudgeError, load_judge
-
-    try:
-        clf = load_judge("attributes", classifier_path).to(device)
-    except (JudgeError, ValueError, OSError) as exc:
-        raise _fail(exc) from None
+    clf = load_domain_model_for(G, classifier_path, "classifier", "--classifier", domain).to(device)
     names = list(mapper.generator_info.attribute_names)
     missing = [n for n in names if n not in clf.output_names]
     if missing:
@@ -219,10 +212,11 @@ def _labeller(classifier_path, mapper, device):
               help="Attributes not edited: keep (NaN, the mapper leaves them) or full (their labels read by "
                    "--classifier on the source, for mappers trained on full targets only).")
 @click.option("--classifier", "classifier_path", type=click.Path(dir_okay=False), default=None,
-              help="With --targets full: attribute classifier file (default: the shipped toy-faces judge).")
+              help="With --targets full: attribute classifier file (default: the domain's classifier).")
+@domain_option
 @device_option
 def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, samples, strengths, seed, out_dir, gif,
-         align, face_spec, refine, targets, classifier_path, device):
+         align, face_spec, refine, targets, classifier_path, domain, device):
     """Edit attributes of photos or W+ files (several attributes at once, several samples per edit).
 
     \b
@@ -251,18 +245,18 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--face") from None
     dev = resolve_device(device)
-    mapper, name, fingerprint = load_mapper_for_edit(method, mapper_path)
+    G, _ = load_generator_or_default(generator_path, dev, domain)
+    mapper, name, fingerprint = load_mapper_for_edit(method, mapper_path, G, domain)
     try:
         check_edit(amounts, mapper.generator_info.attribute_names, source=f"the {name} mapper")
     except EditError as exc:
         raise click.BadParameter(str(exc), param_hint="--attr") from None
-    G, _ = load_generator_or_default(generator_path, dev)
     try:
         check_mapper_fits_generator(mapper, G, fingerprint=fingerprint, where=f"the {name} mapper")
     except EditError as exc:
         raise _fail(exc) from None
     mapper = mapper.to(dev)
-    labeller = _labeller(classifier_path, mapper, dev) if targets == "full" else None
+    labeller = _labeller(classifier_path, mapper, dev, G, domain) if targets == "full" else None
 
     latent_paths = [p for p in inputs if p.name.endswith(LATENT_SUFFIX)]
     photo_paths = [p for p in inputs if p.suffix.lower() in PHOTO_SUFFIXES]
@@ -272,7 +266,8 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
                                  f"({', '.join(sorted(PHOTO_SUFFIXES))})", param_hint="INPUTS")
     jobs = [(s, w, paste, None) for s, w, paste in latents_from_files(latent_paths, G)]
     if photo_paths:
-        jobs += list(photos_to_wplus(photo_paths, G, encoder_path, align, face_choice, dev, refine=refine))
+        jobs += list(photos_to_wplus(photo_paths, G, encoder_path, align, face_choice, dev, refine=refine,
+                                     domain=domain))
 
     n_samples = samples if mapper.takes_noise else 1
     z_dim = getattr(mapper, "z_dim", 0)

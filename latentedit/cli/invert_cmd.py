@@ -23,7 +23,8 @@ from pathlib import Path
 import click
 import torch
 
-from latentedit.cli.common import DEFAULT_ENCODER, device_option, resolve_device
+from latentedit.cli.common import device_option, resolve_device
+from latentedit.cli.domain_options import domain_option
 
 PHOTO_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
@@ -40,16 +41,17 @@ def expand_inputs(inputs) -> list[Path]:
     return out
 
 
-def load_encoder_file(spec: str, device):
-    """'default' (the shipped toy-faces encoder) or a file; the first visible encoder plugin that can load it."""
-    from latentedit_toyfaces import assets
+def load_encoder_file(spec: str, device, generator_path: str | None = None, domain: str | None = None):
+    """'default' (the encoder of the generator's domain) or a file; the first visible encoder plugin that can load
+    it."""
     from latentedit.plugins import PluginError, discover, load_spec
 
     if spec == "default":
-        if not assets.has_asset(DEFAULT_ENCODER):
-            raise click.ClickException(f"--encoder default: {DEFAULT_ENCODER} is not shipped with this installation; "
-                                       "pass --encoder FILE (an e4e .pt or a latentedit encoder .safetensors)")
-        spec = str(assets.asset_path(DEFAULT_ENCODER))
+        from latentedit.cli.common import load_generator_or_default
+        from latentedit.cli.domain_options import default_file
+
+        G, _ = load_generator_or_default(generator_path, torch.device("cpu"), domain)
+        spec = default_file(G, "encoder", "--encoder", domain)
     path = Path(spec)
     if not path.is_file():
         raise click.ClickException(f"--encoder {spec}: no such file")
@@ -70,13 +72,13 @@ def load_encoder_file(spec: str, device):
                                f"{', '.join(tried) or 'none installed'})")
 
 
-def pick_generator(generator_path, encoder, device):
-    """--generator FILE, else the generator bundled with the encoder, else the shipped default."""
+def pick_generator(generator_path, encoder, device, domain: str | None = None):
+    """--generator FILE, else the generator bundled with the encoder, else the domain's."""
     from latentedit.cli.common import load_generator_or_default
 
     if generator_path is None and getattr(encoder, "generator", None) is not None:
         return encoder.generator.to(device).eval().requires_grad_(False)
-    G, _ = load_generator_or_default(generator_path, device)
+    G, _ = load_generator_or_default(generator_path, device, domain)
     fp = getattr(encoder, "generator_fingerprint", None)
     if fp and fp != G.fingerprint():
         raise click.ClickException(f"the encoder was trained for generator {fp}, but --generator is "
@@ -115,17 +117,18 @@ def crops_of(path: Path, size: int, face_choice, align: bool):
 @click.command("invert")
 @click.argument("photos", nargs=-1, required=True, type=click.Path())
 @click.option("--encoder", "encoder_spec", default="default", show_default=True,
-              help="Encoder file (e4e .pt or latentedit .safetensors), or 'default' for the shipped toy encoder.")
+              help="Encoder file (e4e .pt or latentedit .safetensors), or 'default' for the domain's encoder.")
 @click.option("--generator", "generator_path", type=click.Path(dir_okay=False), default=None,
-              help="Generator (any supported format); default: the one bundled with the encoder, else the toy one.")
+              help="Generator (any supported format); default: the one bundled with the encoder, else the domain's.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output folder.")
 @click.option("--refine", type=click.IntRange(0), default=0, show_default=True,
               help="Optimise each W+ code this many steps against the crop (LPIPS + L2); 0 = encoder only.")
 @click.option("--face", "face_spec", default="largest", show_default=True,
               help="Which faces: 'all', 'largest', or N (the N-th from the left, counting from 1).")
 @click.option("--no-align", is_flag=True, help="Photos are already aligned crops: use the central square as is.")
+@domain_option
 @device_option
-def invert(photos, encoder_spec, generator_path, out_dir, refine, face_spec, no_align, device):
+def invert(photos, encoder_spec, generator_path, out_dir, refine, face_spec, no_align, domain, device):
     """Invert photos into W+ with an encoder; write aligned crops, reconstructions, W+ files and side-by-sides.
 
     \b
@@ -146,8 +149,8 @@ def invert(photos, encoder_spec, generator_path, out_dir, refine, face_spec, no_
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--face") from None
     dev = resolve_device(device)
-    encoder, encoder_path = load_encoder_file(encoder_spec, dev)
-    G = pick_generator(generator_path, encoder, dev)
+    encoder, encoder_path = load_encoder_file(encoder_spec, dev, generator_path, domain)
+    G = pick_generator(generator_path, encoder, dev, domain)
     paths = expand_inputs(photos)
     if not paths:
         raise click.ClickException("no photos found in the given paths")

@@ -21,6 +21,7 @@ import torch
 
 from latentedit.cli.common import device_option, load_generator_or_default, resolve_device
 from latentedit.cli.common import click_error as _fail
+from latentedit.cli.domain_options import domain_option, load_domain_model_for
 from latentedit.cli.edit_cmd import (
     LATENT_SUFFIX,
     PHOTO_SUFFIXES,
@@ -49,7 +50,8 @@ def load_reference(path: Path, G, device) -> torch.Tensor:
         raise _fail(exc) from None
 
 
-def _face_codes(mapper, G, amounts: dict[str, float], pool: int, seed: int, classifier_path, device):
+def _face_codes(mapper, G, amounts: dict[str, float], pool: int, seed: int, classifier_path, device,
+                domain: str | None = None):
     """Style codes (N, style_dim) of generated faces that show the asked attributes (all faces when no classifier
     reads them), and a note saying which."""
     from latentedit.latents import z_from_seeds
@@ -59,14 +61,12 @@ def _face_codes(mapper, G, amounts: dict[str, float], pool: int, seed: int, clas
         images = G.synthesis(w, noise_mode="const")
         keep, note = torch.ones(pool, dtype=torch.bool, device=device), f"all {pool} generated faces"
         names: list[str] = []
-        try:
-            from latentedit_toyfaces.judges import load_judge
-
-            clf = load_judge("attributes", classifier_path).to(device)
-            names = [n for n in amounts if n in clf.output_names]
+        if amounts:  # the classifier of the generator's domain (or --classifier) picks the faces
+            clf = load_domain_model_for(G, classifier_path, "classifier", "--classifier", domain).to(device)
+            names = [n for n in amounts if n in getattr(clf, "output_names", ())]
             logits = clf(images) if names else None
-        except Exception as exc:  # noqa: BLE001 - no usable judge: cluster every face, and say so
-            names, note = [], f"all {pool} generated faces (no attribute judge: {type(exc).__name__})"
+            if not names:
+                note = f"all {pool} generated faces (the classifier reads none of {', '.join(amounts)})"
         for n in names:
             has = logits[:, clf.output_names.index(n)] > 0
             keep &= has if amounts[n] > 0 else ~has
@@ -105,7 +105,7 @@ def _strip(images: list[torch.Tensor], path: Path) -> Path:
 @click.option("--pool", type=click.IntRange(2, 4096), default=256, show_default=True,
               help="clusters: generated faces (style mappers) or prior draws (noise mappers) to cluster.")
 @click.option("--classifier", "classifier_path", type=click.Path(dir_okay=False), default=None,
-              help="clusters: attribute judge that picks faces with the attribute (default: toy-faces judge).")
+              help="clusters: attribute classifier that picks faces with the attribute (default: the domain's).")
 @click.option("--reference", "reference", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Transfer from this photo or W+ file (style mappers).")
 @click.option("--mix", "mix", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
@@ -120,9 +120,11 @@ def _strip(images: list[torch.Tensor], path: Path) -> Path:
 @click.option("--align/--no-align", default=True, show_default=True, help="Photos: align the face first.")
 @click.option("--refine", type=click.IntRange(0), default=0, show_default=True,
               help="Photos: optimise each inverted W+ this many steps against the crop first (see `edit --refine`).")
+@domain_option
 @device_option
 def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_path, mode, cluster_on, pool,
-                 classifier_path, reference, mix, mix_groups, interpolate, steps, seed, out_dir, align, refine, device):
+                 classifier_path, reference, mix, mix_groups, interpolate, steps, seed, out_dir, align, refine, domain,
+                 device):
     """Sample several edits of each input with a noise or style mapper (random, clusters, reference, mix, morph)."""
     from latentedit import sampling_modes as sm
     from latentedit.edits import EditError, check_edit, check_mapper_fits_generator, parse_attr, target_from_amounts
@@ -140,7 +142,8 @@ def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_
     if mix is not None and not mix_groups:
         raise click.UsageError("--mix REF2 needs --mix-group G (the attribute group(s) to take from REF2)")
     dev = resolve_device(device)
-    mapper, name, fingerprint = load_mapper_for_edit(method, mapper_path)
+    G, _ = load_generator_or_default(generator_path, dev, domain)
+    mapper, name, fingerprint = load_mapper_for_edit(method, mapper_path, G, domain)
     try:
         kind = sm.condition_kind(mapper)
         check_edit(amounts, mapper.generator_info.attribute_names, source=f"the {name} mapper")
@@ -151,7 +154,6 @@ def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_
         takes = "a style without an encoder" if kind == "style" else "noise"
         raise click.ClickException(f"--reference needs a style mapper with a style encoder (e.g. sensorium); the "
                                    f"{name} mapper takes {takes}")
-    G, _ = load_generator_or_default(generator_path, dev)
     try:
         check_mapper_fits_generator(mapper, G, fingerprint=fingerprint, where=f"the {name} mapper")
     except EditError as exc:
@@ -166,7 +168,7 @@ def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_
                                  param_hint="INPUTS")
     jobs = [(s, w) for s, w, _ in latents_from_files(latent_paths, G)]
     if photo_paths:
-        faces = photos_to_wplus(photo_paths, G, encoder_path, align, "largest", dev, refine=refine)
+        faces = photos_to_wplus(photo_paths, G, encoder_path, align, "largest", dev, refine=refine, domain=domain)
         jobs += [(s, w) for s, w, _, _ in faces]
 
     cols: list[int] = []
@@ -188,7 +190,7 @@ def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_
         if reference is None and mode == "clusters" and kind == "style" and cluster_on == "edits":
             click.echo(f"clusters: K-means over the edits of {pool} prior styles on each input")
         elif reference is None and mode == "clusters" and kind == "style" and has_encoder:
-            codes, note = _face_codes(mapper, G, amounts, pool, seed, classifier_path, dev)
+            codes, note = _face_codes(mapper, G, amounts, pool, seed, classifier_path, dev, domain)
             click.echo(f"clusters: K-means over the style codes of {note}")
         for stem, w in jobs:
             w = w.to(dev)

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import click
 
+from latentedit.cli.domain_options import domain_option
+
 DEFAULT_GENERATOR = "default"
-TOY_CLASSIFIER = "toyfaces"
 
 
 @click.group("train")
@@ -21,23 +22,18 @@ def train():
     """Train mappers (and, later, encoders)."""
 
 
-def _load_classifier(spec: str):
-    """'toyfaces' = the shipped toy-faces attribute judge; else a toy-faces judge file (kind toyfaces-judge-attributes)."""
-    from latentedit_toyfaces.judges import JudgeError, load_judge
+def _load_classifier(spec: str | None, G=None, domain: str | None = None):
+    """The attribute classifier file ``spec``, else the classifier of ``G``'s domain (read by its domain's reader)."""
+    from latentedit.cli.domain_options import load_domain_model_for
 
-    try:
-        return load_judge("attributes", None if spec == TOY_CLASSIFIER else spec)
-    except (JudgeError, ValueError, OSError) as exc:
-        raise click.ClickException(f"--classifier {spec}: {exc}") from None
+    return load_domain_model_for(G, spec, "classifier", "--classifier", domain)
 
 
-def _load_embedder(spec: str):
-    from latentedit_toyfaces.judges import JudgeError, load_judge
+def _load_embedder(spec: str | None, G=None, domain: str | None = None):
+    """The identity embedder file ``spec``, else the identity embedder of ``G``'s domain."""
+    from latentedit.cli.domain_options import load_domain_model_for
 
-    try:
-        return load_judge("identity", None if spec == TOY_CLASSIFIER else spec)
-    except (JudgeError, ValueError, OSError) as exc:
-        raise click.ClickException(f"--embedder {spec}: {exc}") from None
+    return load_domain_model_for(G, spec, "identity", "--embedder", domain)
 
 
 def _merged(base: dict, top: dict) -> dict:
@@ -74,16 +70,18 @@ def _config_data(config: str | None, out: Path, resume: bool, cls: type) -> tupl
               help="Override one field: trainer.steps=100, mapper.hidden=64, trainer.loss_weights.lpips=0, or a bare "
                    "field name found in one section. Repeatable.")
 @click.option("--generator", "generator", default=DEFAULT_GENERATOR, show_default=True,
-              help="Generator checkpoint (.safetensors, rosinality .pt, NVIDIA .pkl), or 'default' for the shipped "
-                   "toy-faces generator.")
+              help="Generator checkpoint (.safetensors, rosinality .pt, NVIDIA .pkl), or 'default' for the "
+                   "domain's generator.")
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True, help="Run folder.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
-@click.option("--classifier", default=TOY_CLASSIFIER, show_default=True,
-              help="Attribute classifier: 'toyfaces' (the shipped judge) or a toy-faces judge file.")
-@click.option("--embedder", default=TOY_CLASSIFIER, show_default=True,
-              help="Identity embedder for the 'identity' loss with trainer.losses.identity=embedder.")
+@click.option("--classifier", default=None,
+              help="Attribute classifier file [default: the classifier of the generator's domain].")
+@click.option("--embedder", default=None,
+              help="Identity embedder file for the 'identity' loss with trainer.losses.identity=embedder "
+                   "[default: the identity embedder of the generator's domain].")
+@domain_option
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
-def mapper(name, config, overrides, generator, out, resume, classifier, embedder, device):
+def mapper(name, config, overrides, generator, out, resume, classifier, embedder, domain, device):
     """Train mapper plugin NAME with the shared trainer.
 
     \b
@@ -115,12 +113,12 @@ def mapper(name, config, overrides, generator, out, resume, classifier, embedder
         ctx = DistContext.from_env(None if device == "auto" else device)
     except DistributedSetupError as exc:
         raise click.ClickException(str(exc)) from None
-    G, _ = load_generator_or_default(None if generator == DEFAULT_GENERATOR else generator, ctx.device)
-    judge = _load_classifier(classifier)
+    G, _ = load_generator_or_default(None if generator == DEFAULT_GENERATOR else generator, ctx.device, domain)
+    judge = _load_classifier(classifier, G, domain)
     tc = run.trainer
     needs_embedder = tc.resolved_loss_weights(cls.default_loss_weights()).get("identity", 0) > 0 and \
         tc.losses.identity == "embedder"
-    emb = _load_embedder(embedder) if needs_embedder else None
+    emb = _load_embedder(embedder, G, domain) if needs_embedder else None
     try:
         trainer = MapperTrainer(run, G, out_dir, mapper_class=cls, classifier=judge, embedder=emb, resume=resume,
                                 ctx=ctx)

@@ -49,7 +49,18 @@ class IntensityReader(nn.Module):
 
 
 def load_intensity_reader(path: str | Path, attribute_names: Sequence[str]) -> IntensityReader:
-    """The reader of a toy-faces judge file of kind ``factors`` or ``attributes`` (ModelFileError otherwise)."""
-    from latentedit_toyfaces.judges import load_judge_file
+    """The reader of a factor-estimator or attribute-classifier file, read by the reader its domain declares
+    (``latentedit.domains.load_domain_model``; the toy-faces ``factors``/``attributes`` judges)."""
+    from latentedit.domains import DomainError, load_domain_model
+    from latentedit.io.modelfile import read_model_metadata
 
-    return IntensityReader(load_judge_file(path, names=("factors", "attributes")), attribute_names)
+    kind = read_model_metadata(path)[0]
+    try:
+        judge = load_domain_model(path, "estimator")
+    except DomainError:
+        try:
+            judge = load_domain_model(path, "classifier")
+        except DomainError:
+            raise DomainError(f"{path}: no installed domain reads '{kind}' files as its factor estimator or "
+                              "attribute classifier") from None
+    return IntensityReader(judge, attribute_names)

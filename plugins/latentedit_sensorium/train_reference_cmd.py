@@ -39,16 +39,15 @@ def _overrides(pairs) -> tuple[list[str], dict]:
 
 @click.command("train-reference")
 @click.option("--generator", "generator_path", type=click.Path(dir_okay=False), default=None,
-              help="Generator file (default: the shipped toy-faces generator).")
+              help="Generator file (default: the domain's generator).")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Mapper file to write (.safetensors).")
 @click.option("--init", "init", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Start from this sensorium mapper file (e.g. a shared-trainer result).")
-@click.option("--classifier", default="toyfaces", show_default=True,
-              help="Attribute judge: 'toyfaces' (shipped) or a toy-faces judge file.")
+@click.option("--classifier", default=None,
+              help="Attribute classifier file [default: the classifier of the generator's domain].")
 @click.option("--embedder", default="none", show_default=True,
-              help="Identity embedder for the identity term: 'toyfaces' (the shipped toy identity judge), a judge "
-                   "file, or 'none'.")
+              help="Identity embedder for the identity term: 'domain' (the generator's domain's), a file, or 'none'.")
 @click.option("--steps", type=click.IntRange(1), default=2000, show_default=True)
 @click.option("--batch", type=click.IntRange(1), default=16, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -58,7 +57,7 @@ def _overrides(pairs) -> tuple[list[str], dict]:
 def train_reference(generator_path, out, init, classifier, embedder, steps, batch, seed, overrides, device):
     """Train a sensorium mapper for reference transfer (reference attributes onto the source)."""
     from latentedit.cli.common import load_generator_or_default, resolve_device
-    from latentedit.cli.train_cmd import _load_classifier, _load_embedder
+    from latentedit.cli.domain_options import load_domain_model_for
     from latentedit.plugins import ConfigError, GeneratorInfo, PluginError, load_mapper_file
     from latentedit_sensorium import SensoriumConfig, SensoriumMapper
     from latentedit_sensorium.training import ReferenceTrainConfig, reference_agreement, train_reference_transfer
@@ -66,8 +65,9 @@ def train_reference(generator_path, out, init, classifier, embedder, steps, batc
     mapper_sets, train_sets = _overrides(overrides)
     dev = resolve_device(device)
     G, _ = load_generator_or_default(generator_path, dev)
-    judge = _load_classifier(classifier).to(dev)
-    emb = None if embedder == "none" else _load_embedder(embedder).to(dev).eval().requires_grad_(False)
+    judge = load_domain_model_for(G, classifier, "classifier", "--classifier").to(dev)
+    emb = None if embedder == "none" else load_domain_model_for(
+        G, None if embedder == "domain" else embedder, "identity", "--embedder").to(dev).eval().requires_grad_(False)
     try:
         cfg = ReferenceTrainConfig(**{"steps": steps, "batch": batch, "seed": seed, **train_sets})
     except (TypeError, ValueError) as exc:

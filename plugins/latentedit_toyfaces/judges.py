@@ -192,3 +192,18 @@ def load_judge_file(path, names: tuple[str, ...] = JUDGE_NAMES) -> JudgeNet:
 def judge_extra(path) -> dict:
     """The ``extra`` metadata (training figures) stored with a judge file."""
     return read_model_metadata(path)[2]
+
+
+def load_attributes_judge(path) -> JudgeNet:
+    """The domain reader of attribute-classifier files (``toyfaces-judge-attributes``)."""
+    return load_judge_file(path, names=("attributes",))
+
+
+def load_identity_judge(path) -> JudgeNet:
+    """The domain reader of identity-embedder files (``toyfaces-judge-identity``)."""
+    return load_judge_file(path, names=("identity",))
+
+
+def load_factors_judge(path) -> JudgeNet:
+    """The domain reader of factor-estimator files (``toyfaces-judge-factors``)."""
+    return load_judge_file(path, names=("factors",))

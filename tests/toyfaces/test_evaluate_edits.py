@@ -130,7 +130,8 @@ def test_evaluate_command_writes_markdown_and_json(world, tmp_path):
     bad = CliRunner().invoke(evaluate, ["--generator", str(gpath), "--method", "nosuch", "--n", "4"])
     assert bad.exit_code != 0 and "no mapper plugin named 'nosuch'" in bad.output
     bad = CliRunner().invoke(evaluate, ["--generator", str(gpath), "--method", f"x={tmp_path / 'dirs.safetensors'}",
-                                        "--factors", str(tmp_path / "nope.safetensors"), "--n", "4"])
+                                        "--factors", str(tmp_path / "nope.safetensors"), "--identity",
+                                        str(judges["identity"]), "--n", "4"])
     assert bad.exit_code != 0 and "no such judge file" in bad.output
 
 

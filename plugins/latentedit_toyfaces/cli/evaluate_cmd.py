@@ -12,6 +12,7 @@ import click
 import torch
 
 from latentedit.cli.common import device_option, load_generator_or_default, resolve_device
+from latentedit.cli.domain_options import domain_option
 
 
 def _sha256(path: str) -> str:
@@ -21,22 +22,27 @@ def _sha256(path: str) -> str:
     return file_sha256(path)[:16]
 
 
-def _methods(specs, generator):
-    """{name: mapper} from ``NAME`` (the shipped file) or ``NAME=FILE`` specs; default: every shipped one."""
-    from latentedit_toyfaces import assets
+def _methods(specs, generator, domain=None):
+    """{name: mapper} from ``NAME`` (the domain's file) or ``NAME=FILE`` specs; default: every one the generator's
+    domain ships."""
     from latentedit.cli.common import click_error as _fail
-    from latentedit.cli.edit_cmd import DEFAULT_MAPPERS, load_mapper_for_edit
+    from latentedit.cli.edit_cmd import load_mapper_for_edit
+    from latentedit.domains import DomainError, domain_of
     from latentedit.edits import EditError, check_mapper_fits_generator
 
     if not specs:
-        specs = [name for name, asset in DEFAULT_MAPPERS.items() if assets.has_asset(asset)]
+        try:
+            found = domain_of(generator, domain)
+        except DomainError as exc:
+            raise _fail(exc) from None
+        specs = [name for name, f in (found.mappers if found else {}).items() if f.path and Path(f.path).is_file()]
         if not specs:
-            raise click.ClickException("no --method given and this installation ships no toy-faces mapper; pass "
-                                       "--method NAME=FILE (e.g. --method isf=isf.safetensors)")
+            raise click.ClickException(f"no --method given and generator {generator.fingerprint()} has no domain "
+                                       "that ships mappers: pass --method NAME=FILE (e.g. --method isf=isf.safetensors)")
     out, files = {}, {}
     for spec in specs:
         label, sep, path = spec.partition("=")
-        mapper, name, fingerprint = load_mapper_for_edit(None if sep else label, path or None)
+        mapper, name, fingerprint = load_mapper_for_edit(None if sep else label, path or None, generator, domain)
         label = label if sep else name
         try:
             check_mapper_fits_generator(mapper, generator, fingerprint=fingerprint, where=f"the {label} mapper")
@@ -48,6 +54,23 @@ def _methods(specs, generator):
         out[label] = mapper
         files[label] = {"plugin": name, "sha256": _sha256(path) if path else "shipped"}
     return out, files
+
+
+def _require_toy_judges(G, factors_path, identity_path, domain) -> None:
+    """The shipped toy judges score only generators of the toy-faces domain: others must name theirs."""
+    from latentedit.domains import DomainError, domain_of
+
+    if factors_path is not None and identity_path is not None:
+        return
+    try:
+        found = domain_of(G, domain)
+    except DomainError as exc:
+        raise click.ClickException(str(exc)) from None
+    if found is None or found.name != "toyfaces":
+        flag = "--factors" if factors_path is None else "--identity"
+        raise click.ClickException(f"no toy-faces judges for generator {G.fingerprint()} (its domain is "
+                                   f"{found.name if found else 'unknown: no domain matches its fingerprint'}): "
+                                   f"pass {flag} FILE or --domain toyfaces")
 
 
 @click.command("evaluate")
@@ -85,10 +108,11 @@ def _methods(specs, generator):
                    "0 = skip.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("edit_quality"),
               show_default=True)
+@domain_option
 @device_option
 def evaluate(methods, generator_path, factors_path, identity_path, encoder_path, n, inverted, samples,
              diversity_sources, strength, seed, batch_size, diversity, targets, reference_pairs, coverage_sources,
-             out_dir, device):
+             out_dir, domain, device):
     """Score editing methods on the toy-faces domain: success, identity, disentanglement, realism, diversity.
 
     \b
@@ -101,8 +125,9 @@ def evaluate(methods, generator_path, factors_path, identity_path, encoder_path,
     from latentedit_toyfaces.judges import JudgeError, load_judge
 
     dev = resolve_device(device)
-    G, g_info = load_generator_or_default(generator_path, dev)
-    mappers, files = _methods(methods, G)
+    G, g_info = load_generator_or_default(generator_path, dev, domain)
+    mappers, files = _methods(methods, G, domain)
+    _require_toy_judges(G, factors_path, identity_path, domain)
     try:
         estimator, embedder = load_judge("factors", factors_path), load_judge("identity", identity_path)
     except (JudgeError, ValueError, OSError) as exc:
@@ -112,14 +137,14 @@ def evaluate(methods, generator_path, factors_path, identity_path, encoder_path,
     encoder = None
     if inverted is None:  # use the encoder when there is one; say so when there is none
         try:
-            encoder, inverted = load_encoder(encoder_path, G, dev), n
+            encoder, inverted = load_encoder(encoder_path, G, dev, domain), n
         except click.ClickException as exc:
             if encoder_path is not None:
                 raise
             inverted = 0
             click.echo(f"note: generator samples only, no inverted renders ({exc.message})", err=True)
     elif inverted:
-        encoder = load_encoder(encoder_path, G, dev)
+        encoder = load_encoder(encoder_path, G, dev, domain)
     cfg = EditBenchmarkConfig(n=n, inverted=inverted, seed=seed, samples=samples,
                               diversity_sources=diversity_sources, strength=strength,
                               batch_size=batch_size, diversity=diversity, targets=targets)

@@ -44,11 +44,12 @@ def test_generator_reproduces_the_renderer_on_held_out_latents(G):
 
 @need(GEN, ISF, DIRS)
 def test_every_shipped_mapper_was_made_for_the_shipped_generator(G):
-    from latentedit.cli.edit_cmd import DEFAULT_MAPPERS, load_mapper_for_edit
+    from latentedit.cli.edit_cmd import load_mapper_for_edit
+    from latentedit_toyfaces.domain import MAPPER_ASSETS
 
-    for name, asset in DEFAULT_MAPPERS.items():
+    for name, asset in MAPPER_ASSETS.items():
         if assets.has_asset(asset):
-            mapper, plugin, fingerprint = load_mapper_for_edit(name, None)
+            mapper, plugin, fingerprint = load_mapper_for_edit(name, None, G)
             assert plugin == name and fingerprint == G.fingerprint(), (name, fingerprint)
 
 
@@ -58,7 +59,7 @@ def test_shipped_isf_flips_attributes_and_varies_with_noise(G):
     from latentedit.cli.edit_cmd import load_mapper_for_edit
     from latentedit_toyfaces.judges import load_judge
 
-    isf = load_mapper_for_edit("isf", None)[0]
+    isf = load_mapper_for_edit("isf", None, G)[0]
     est = load_judge("factors")
     from latentedit_toyfaces.factors import INDEX
 
