@@ -21,15 +21,15 @@ resume_flag() { [ -e "$1" ] && echo --resume || true; }
 # 1. The generator: distillation from the renderer, 30,000 steps with DistillConfig's defaults, then 3,000 steps
 #    (session 7) in which two teachers -- judges trained with other seeds than the evaluation judges -- must read
 #    in G(z) what they read in the render, at a restarted learning rate (5e-4, cosine to 1e-4). The teachers are
-#    committed in training_runs/teachers/; they were made by the two train-judge commands below.
-TEACHERS=training_runs/teachers
+#    shipped in plugins/latentedit_toyfaces/assets/; they were made by the two train-judge commands below.
+TEACHERS=plugins/latentedit_toyfaces/assets
 [ -e "$TEACHERS/judge_factors_seed101.safetensors" ] || \
     $LE toyfaces train-judge factors --seed 101 --eval-n 500 --out "$TEACHERS/judge_factors_seed101.safetensors"
 [ -e "$TEACHERS/judge_attributes_seed102.safetensors" ] || \
     $LE toyfaces train-judge attributes --seed 102 --eval-n 500 --out "$TEACHERS/judge_attributes_seed102.safetensors"
 $LE toyfaces train-generator --run-dir "$RUNS/generator" --steps 33000 --threads 2 \
     --set teacher_weight=1 --set teacher_from_step=30000 \
-    --set 'teacher_files=["training_runs/teachers/judge_factors_seed101.safetensors","training_runs/teachers/judge_attributes_seed102.safetensors"]' \
+    --set 'teacher_files=["plugins/latentedit_toyfaces/assets/judge_factors_seed101.safetensors","plugins/latentedit_toyfaces/assets/judge_attributes_seed102.safetensors"]' \
     --set detail_from_step=30000 --set detail_lr=5e-4 --set detail_decay_to_step=33000 \
     $(resume_flag "$RUNS/generator/checkpoint.pt")
 $LE toyfaces export-generator --run-dir "$RUNS/generator" --out "$ASSETS/toyfaces_generator.safetensors"
@@ -63,8 +63,8 @@ mv "$ASSETS/toyfaces_sensorium.safetensors.tmp" "$ASSETS/toyfaces_sensorium.safe
 
 # 5. (session 11) The fourth generator: the third one's synthesis alone fine-tuned, the mapping frozen, so W and the
 #    fingerprint are unchanged and every model above stays valid: 6,000 steps of distillation + teachers + the
-#    re-render term (finetune_synthesis.py's defaults; about 30 minutes on 2 threads). The e4e file bundles a copy of its
-#    generator (the default decoder of `latentedit invert`): it is re-bundled with the new one.
+#    re-render term (finetune_synthesis.py's defaults; about 30 minutes on 2 threads). The shipped e4e file bundles no
+#    generator: `latentedit invert` decodes with the toy domain's generator (same fingerprint), so the copy is dropped.
 $LE toyfaces finetune-generator --generator "$RUNS/generator/generator_v3.safetensors" --run-dir "$RUNS/generator-ft" \
     --steps 6000 --threads 2 --out "$RUNS/generator-ft/generator.safetensors" \
     $(resume_flag "$RUNS/generator-ft/checkpoint.pt")
@@ -72,7 +72,7 @@ $LE toyfaces eval-generator --generator "$RUNS/generator-ft/generator.safetensor
     --json "$RUNS/generator-ft/quality.json"
 $LE toyfaces finetune-generator --generator "$RUNS/generator/generator_v3.safetensors" --run-dir "$RUNS/generator-ft" \
     --steps 6000 --resume --out "$ASSETS/toyfaces_generator.safetensors" --quality-json "$RUNS/generator-ft/quality.json"
-$PY -m latentedit_e4e.rebundle "$ASSETS/toyfaces_e4e.safetensors" "$ASSETS/toyfaces_generator.safetensors"
+$PY -m latentedit_e4e.rebundle "$ASSETS/toyfaces_e4e.safetensors" none
 
 # 6. The edit-quality table of the README.
-$LE evaluate --out "$RUNS/edit_quality"
+$LE toyfaces evaluate --out "$RUNS/edit_quality"

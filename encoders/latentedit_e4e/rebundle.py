@@ -1,6 +1,7 @@
 """Replace the generator bundled in an e4e file by another one with the *same* W (fingerprint), keeping the encoder.
 
     python -m latentedit_e4e.rebundle ENCODER GENERATOR [--out FILE]     # default: ENCODER, rewritten atomically
+    python -m latentedit_e4e.rebundle ENCODER none [--out FILE]          # drop the bundled generator
 
 The bundled generator is the default decoder of ``latentedit invert``. When a generator's synthesis network is
 fine-tuned with its mapping frozen (``latentedit toyfaces finetune-generator``), W and the fingerprint do not change
@@ -37,6 +38,19 @@ def rebundle(encoder_path, generator_path, out=None) -> Path:
     return enc.save(out or encoder_path, generator=G, extra=extra)
 
 
+def unbundle(encoder_path, out=None) -> Path:
+    """Write ``out`` (default ``encoder_path``): the encoder without a bundled generator (its decoder is then the
+    generator of its domain, found by ``generator_fingerprint``); the training metadata is kept."""
+    from latentedit.io.modelfile import read_model_metadata
+    from latentedit_e4e.encoder import E4EEncoder
+
+    enc = E4EEncoder.load(encoder_path)
+    extra = {k: v for k, v in read_model_metadata(encoder_path)[2].items()
+             if k in ("training_steps", "training_config", "decoder_rebundled")}
+    enc.set_generator(None)
+    return enc.save(out or encoder_path, extra=extra)
+
+
 def main(argv=None) -> None:
     import argparse
 
@@ -46,7 +60,10 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default=None, help="default: rewrite ENCODER (atomically)")
     args = ap.parse_args(argv)
     try:
-        print(f"wrote {rebundle(args.encoder, args.generator, args.out)}")
+        if args.generator == "none":
+            print(f"wrote {unbundle(args.encoder, args.out)}")
+        else:
+            print(f"wrote {rebundle(args.encoder, args.generator, args.out)}")
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
 

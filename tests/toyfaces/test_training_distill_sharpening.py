@@ -1,5 +1,5 @@
 """The sharpening terms of the toy-faces generator recipe: the teacher (a separately trained factor estimator
-must read in G(z) the factors it reads in the render) and the adversarial patch discriminator."""
+must read in G(z) the factors it reads in the render)."""
 
 from __future__ import annotations
 
@@ -109,62 +109,3 @@ def test_teacher_term_is_part_of_the_loss_only_when_on(tmp_path, monkeypatch):
     assert [s[0] for s in seen] == run.teachers and [t.config.name for t in run.teachers] == ["factors", "attributes"]
     assert all(s[1] == (4, 3, 16, 16) and s[2] == 5.0 for s in seen)
     assert loss - without == pytest.approx(2.0 * 7.0, abs=1e-4)  # weight x the mean over teachers, nothing else
-
-
-# --- the adversarial term (distill_adversarial) ---
-
-def test_patch_discriminator_shape_and_it_leaves_the_random_stream_alone():
-    from latentedit_toyfaces.recipes.distill_adversarial import patch_discriminator
-
-    torch.manual_seed(5)
-    before = torch.get_rng_state()
-    D = patch_discriminator((8, 16, 32), seed=3)
-    assert torch.equal(before, torch.get_rng_state())
-    assert D(torch.zeros(2, 3, 64, 64)).shape == (2, 1, 8, 8)
-    assert torch.equal(D[0].weight, patch_discriminator((8, 16, 32), seed=3)[0].weight)
-
-
-def test_r1_term_matches_its_closed_form_for_a_linear_discriminator():
-    from latentedit_toyfaces.recipes.distill_adversarial import discriminator_loss
-
-    D = torch.nn.Conv2d(3, 1, 1, bias=False)
-    with torch.no_grad():
-        D.weight.copy_(torch.tensor([1.0, -2.0, 0.5]).view(1, 3, 1, 1))
-    real, fake = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
-    # d sum D(x) / dx = the weight at every pixel: |grad|^2 = 16 pixels * (1 + 4 + 0.25) per image
-    r1 = float(discriminator_loss(D, fake, real, r1_gamma=0.3) - discriminator_loss(D, fake, real, 0.0))
-    assert r1 == pytest.approx(0.3 / 2 * 16 * 5.25, rel=1e-5)
-
-
-def test_discriminator_learns_to_tell_renders_from_blurred_renders_and_the_generator_loss_follows():
-    from latentedit_toyfaces.recipes.distill_adversarial import (discriminator_loss, generator_adversarial_loss,
-                                                         patch_discriminator)
-
-    torch.manual_seed(0)
-    D = patch_discriminator(seed=0)
-    opt = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.99))
-    for i in range(100):
-        sharp = render(sample_factors(16, seed=100 + i), 64)
-        soft = torch.nn.functional.avg_pool2d(sharp, 3, 1, 1)
-        opt.zero_grad()
-        discriminator_loss(D, soft, sharp).backward()
-        opt.step()
-    held_sharp = render(sample_factors(16, seed=2), 64)
-    held_soft = torch.nn.functional.avg_pool2d(held_sharp, 3, 1, 1)
-    with torch.no_grad():
-        assert float(D(held_sharp).mean()) > float(D(held_soft).mean()) + 1.0
-        assert float(generator_adversarial_loss(D, held_sharp)) < float(generator_adversarial_loss(D, held_soft))
-
-
-def test_adversarial_run_resumes_bit_identically(tmp_path):
-    from latentedit_toyfaces.recipes.distill import train
-
-    cfg = dataclasses.replace(TINY, adv_weight=0.1, adv_from_step=1, adv_channels=(8, 8, 8))
-    straight = train(cfg, tmp_path / "a", steps=4, progress=False, sample_every=100, eval_every=100)
-    train(cfg, tmp_path / "b", steps=2, progress=False, sample_every=100, eval_every=100)
-    resumed = train(cfg, tmp_path / "b", steps=4, resume=True, progress=False, sample_every=100, eval_every=100)
-    for name in ("G_ema", "D"):
-        a, b = straight._modules()[name].state_dict(), resumed._modules()[name].state_dict()
-        assert all(torch.equal(a[k], b[k]) for k in a), name
-    fresh = DistillRun(cfg, tmp_path / "c", resume=False).D[0].weight
-    assert not torch.equal(straight.D[0].weight, fresh)  # the discriminator trained

@@ -87,7 +87,7 @@ def finetune_generator(generator_path, run_dir, steps, resume, overrides, thread
                        quality_json):
     """Fine-tune a distilled generator's synthesis network, its mapping (W, the fingerprint) frozen.
 
-    Distillation + teachers + a re-render term (latentedit/training/finetune_synthesis.py). Every file made on the
+    Distillation + teachers + a re-render term (latentedit_toyfaces.recipes.finetune_synthesis). Every file made on the
     generator's W stays valid.
 
     \b

@@ -24,9 +24,6 @@ readout, and lost the smile from W. The options (``docs/toyfaces_generator.md`` 
 * the *latent readout* (``readout_weight``, ``readout_from_step``, ``readout_factors``): a zero-initialised linear
   head regresses the normalised z (or chosen factors of it) from w, so no factor can leave W — the first
   generator's mapping squeezed the small-footprint ones out (R² of the smile coordinate from w: 0.07);
-* the *paired-flip loss* (off; ``pair_weight``, ``pair_from_step``, ``pair_attributes``; ``distill_losses.pair_loss``):
-  half of each batch is the other half with one attribute flipped, and the generator's change must match the
-  renderer's change;
 * the *detail phase* (off; ``detail_from_step``): the smile's change map boosted by ``smile_weight / attr_weight``
   (``smile_boost_from_step`` boosts it from any step), the image-gradient term weighted by the map, and a
   learning-rate restart at ``detail_lr`` with a cosine to ``lr * lr_final_ratio`` at ``detail_decay_to_step``.
@@ -34,9 +31,9 @@ readout, and lost the smile from W. The options (``docs/toyfaces_generator.md`` 
 * the *teachers* (off; ``teacher_weight``, ``teacher_from_step``, ``teacher_files``; ``distill_losses.teacher_loss``):
   judges trained with other seeds than the evaluation judges (a factor estimator, an attribute classifier) must
   read in ``G(z)`` what they read in its render, so a mouth drawn too soft to read costs as much as a wrong hair
-  colour;
-* the *adversarial term* (off; ``adv_weight`` and friends; ``distill_adversarial``): a patch discriminator on renders
-  vs samples, against the softness a pixel loss accepts.
+  colour.
+
+The paired-flip loss and the adversarial term were tried, never shipped, and removed (``RETIRED_FIELDS``).
 """
 
 from __future__ import annotations
@@ -52,10 +49,9 @@ import torch.nn.functional as F
 from latentedit.stylegan2 import Generator
 from latentedit.stylegan2.layers import normalize_2nd_moment
 from latentedit.training.checkpoint import ema_update, load_training_state, save_training_state
-from latentedit_toyfaces.recipes.distill_adversarial import discriminator_loss, generator_adversarial_loss
 from latentedit_toyfaces.recipes.distill_config import DistillConfig  # noqa: F401 (re-exported)
 from latentedit_toyfaces.recipes.distill_losses import (  # noqa: F401 (re-exported)
-    distill_loss, pair_loss, paired_batch, teacher_loss)
+    distill_loss, teacher_loss)
 
 
 def targets_for(z: torch.Tensor, resolution: int, prior: bool = True, per_attribute: bool = False,
@@ -131,12 +127,6 @@ class DistillRun:
 
             with torch.random.fork_rng():  # building a net draws initial weights: keep the run's random stream
                 self.teachers = [load_teacher(f) for f in cfg.teacher_files]  # eval mode, frozen
-        self.D = self.d_opt = None
-        if cfg.adv_weight > 0:
-            from latentedit_toyfaces.recipes.distill_adversarial import patch_discriminator
-
-            self.D = patch_discriminator(tuple(cfg.adv_channels), seed=cfg.seed + 1)
-            self.d_opt = torch.optim.Adam(self.D.parameters(), lr=cfg.adv_lr, betas=(0.5, 0.99))
         self.step = 0
         self.ckpt = self.dir / "checkpoint.pt"
         if resume and self.ckpt.exists():
@@ -151,22 +141,17 @@ class DistillRun:
                                            optimizers=self._optimizers())
 
     def _modules(self):
-        adversarial = {"D": self.D} if self.D is not None else {}
-        return {"G": self.G, "G_ema": self.G_ema, "readout": self.readout} | adversarial
+        return {"G": self.G, "G_ema": self.G_ema, "readout": self.readout}
 
     def save(self) -> None:
         save_training_state(self.ckpt, config=self.cfg, step=self.step, modules=self._modules(),
                             optimizers=self._optimizers())
 
     def _optimizers(self):
-        adversarial = {"d_opt": self.d_opt} if self.D is not None else {}
-        return {"opt": self.opt, "readout_opt": self.readout_opt} | adversarial
+        return {"opt": self.opt, "readout_opt": self.readout_opt}
 
     def train_step(self) -> float:
         z = batch_z(self.cfg, self.step, self.G.z_dim)
-        pair_on = self.cfg.pair_on(self.step)
-        if pair_on:
-            z = paired_batch(z, self.cfg.pair_attribute(self.step), self.cfg.prior)
         per_attr = self.step >= self.cfg.per_attribute_from_step
         real, wmap = targets_for(z, self.cfg.resolution, self.cfg.prior, per_attribute=per_attr,
                                  smile_boost=self.cfg.smile_boost(self.step))
@@ -176,8 +161,6 @@ class DistillRun:
         fake = self.G.synthesis(ws, noise_mode="random")
         detail = self.cfg.in_detail_phase(self.step)
         loss = distill_loss(fake, real, wmap, self.cfg, weighted_gradient=detail)
-        if pair_on:
-            loss = loss + self.cfg.pair_weight * pair_loss(fake, real)
         readout_on = self.cfg.readout_on(self.step)
         if readout_on:
             cols = self._readout_columns
@@ -186,11 +169,6 @@ class DistillRun:
         if self.cfg.teacher_on(self.step):
             taught = [teacher_loss(t, fake, real, self.cfg.teacher_attribute_weight) for t in self.teachers]
             loss = loss + self.cfg.teacher_weight * sum(taught) / len(taught)
-        adv_on = self.cfg.adv_on(self.step)
-        if adv_on:
-            self.D.requires_grad_(False)  # G's step: gradients reach the image, not D's weights
-            loss = loss + self.cfg.adv_weight * generator_adversarial_loss(self.D, fake)
-            self.D.requires_grad_(True)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at step {self.step}; resume from the last checkpoint")
         self.opt.zero_grad(set_to_none=True)
@@ -199,10 +177,6 @@ class DistillRun:
         self.opt.step()
         if readout_on:
             self.readout_opt.step()
-        if adv_on:  # the discriminator's step, on this batch's renders and (detached) samples
-            self.d_opt.zero_grad(set_to_none=True)
-            discriminator_loss(self.D, fake, real, self.cfg.adv_r1_gamma).backward()
-            self.d_opt.step()
         self.G.mapping.update_w_avg(ws[:, 0])
         beta = min(self.cfg.ema_beta, (1 + self.step) / (10 + self.step))
         ema_update(self.G_ema, self.G, beta)

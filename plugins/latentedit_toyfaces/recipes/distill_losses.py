@@ -1,12 +1,11 @@
-"""Losses of the toy-faces generator recipe (``distill_toyfaces``): the weighted multi-scale pixel loss, the
-paired-flip loss (and the batch layout it needs) and the teacher's factor-reading loss."""
+"""Losses of the toy-faces generator recipe (``distill_toyfaces``): the weighted multi-scale pixel loss and
+the teacher's factor-reading loss."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-from latentedit.stylegan2.layers import normalize_2nd_moment
 
 
 def distill_loss(fake: torch.Tensor, real: torch.Tensor, weight_map: torch.Tensor, cfg,
@@ -24,35 +23,6 @@ def distill_loss(fake: torch.Tensor, real: torch.Tensor, weight_map: torch.Tenso
         gw = w.narrow(dim, 1, w.shape[dim] - 1) if weighted_gradient else 1.0
         loss = loss + cfg.grad_weight * (gw * (gf - gr).abs()).mean()
     return loss
-
-
-def pair_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """Paired-flip loss: the batch's second half is the first half with one attribute flipped (ground truth), and
-    the generator's change must match the renderer's change, relative to the size of that change.
-
-    fake/real: (2P, 3, R, R). ``sum |dG - dR| / sum |dR|`` over the batch, at full and half resolution, averaged: 1
-    when the generator does not react to the flip at all (the small-footprint factors' failure mode), 0 when it
-    draws the change exactly; pixels the flip should leave alone count too. Unlike a pixel loss, its size does not
-    shrink with the attribute's footprint, so the mouth's thin curve pulls as hard as a pair of glasses. The
-    normaliser is the batch's total change, not each pair's: a face whose intensity sits near the threshold barely
-    changes when flipped, and dividing by its own tiny change would let it dominate the batch.
-    """
-    fa, fb = fake.chunk(2)
-    ra, rb = real.chunk(2)
-    d_fake, d_real = fa - fb, ra - rb  # (P, 3, R, R)
-    total = fake.new_zeros(())
-    for _ in range(2):
-        total = total + (d_fake - d_real).abs().sum() / (d_real.abs().sum() + 1e-3)
-        d_fake, d_real = F.avg_pool2d(d_fake, 2), F.avg_pool2d(d_real, 2)
-    return total / 2
-
-
-def paired_batch(z: torch.Tensor, attribute: str, prior: bool) -> torch.Tensor:
-    """(B, Z) -> (B, Z): the first half of ``z`` followed by the same faces with ``attribute`` flipped."""
-    from latentedit_toyfaces.factors import flip_attribute_gaussian
-
-    half = normalize_2nd_moment(z[: z.shape[0] // 2])
-    return torch.cat([half, flip_attribute_gaussian(half, attribute, prior)])
 
 
 def load_teacher(path) -> torch.nn.Module:

@@ -1,7 +1,7 @@
 """Continuing a finished distillation run with a later phase of its recipe (``train-generator --extend-from``).
 
 A run's config is its whole recipe, and ``--resume`` refuses a checkpoint written by another config. A later phase
-(detail, readout, paired flips) is a change of config that only acts from some step on, so a checkpoint at step
+(detail, readout, teachers) is a change of config that only acts from some step on, so a checkpoint at step
 ``s`` of the old config is also a checkpoint at step ``s`` of the new one when both configs make the same steps
 before ``s``. ``extension_conflicts`` checks exactly that (static fields equal, every schedule identical on
 ``0..s-1``); ``load_for_extension`` then restores the state, tolerating modules the old recipe did not have yet
@@ -23,20 +23,16 @@ SCHEDULE_FIELDS = frozenset({
     "per_attribute_from_step", "lr", "lr_decay_from_step", "lr_decay_to_step", "lr_final_ratio",
     "detail_from_step", "detail_lr", "detail_decay_to_step", "smile_weight", "smile_boost_from_step",
     "readout_weight", "readout_from_step", "readout_lr", "readout_factors",
-    "pair_weight", "pair_from_step", "pair_attributes",
     "teacher_weight", "teacher_from_step", "teacher_files", "teacher_attribute_weight",
-    "adv_weight", "adv_from_step", "adv_lr", "adv_channels", "adv_r1_gamma",
 })
 
 
 def _schedule(cfg, step: int) -> tuple:
     """Everything the config decides about training step ``step``."""
     readout = cfg.readout_on(step) and (cfg.readout_weight, cfg.readout_lr, cfg.readout_factors)
-    pair = cfg.pair_on(step) and (cfg.pair_weight, cfg.pair_attribute(step))
     teacher = cfg.teacher_on(step) and (cfg.teacher_weight, tuple(cfg.teacher_files), cfg.teacher_attribute_weight)
-    adv = cfg.adv_on(step) and (cfg.adv_weight, cfg.adv_lr, tuple(cfg.adv_channels), cfg.adv_r1_gamma)
     return (step >= cfg.per_attribute_from_step, round(cfg.lr_at(step), 12), cfg.smile_boost(step),
-            cfg.in_detail_phase(step), readout, pair, teacher, adv)
+            cfg.in_detail_phase(step), readout, teacher)
 
 
 def _read_state(path) -> dict:
@@ -54,8 +50,10 @@ def _read_state(path) -> dict:
 def _config_of(state: dict, cls):
     """The recipe a checkpoint was written with; fields it predates take their defaults (all "off")."""
     from latentedit.training.config import dataclass_from_dict
+    from latentedit_toyfaces.recipes.distill_config import without_retired
 
-    return dataclass_from_dict(cls, json.loads(state["config"]), source="checkpoint config")
+    data = without_retired(json.loads(state["config"]), source="checkpoint config")
+    return dataclass_from_dict(cls, data, source="checkpoint config")
 
 
 def read_checkpoint(path, cls) -> tuple[dict, object]:

@@ -109,7 +109,10 @@ class FinetuneRun:
         if self.source_extra.get("recipe") != "toyfaces-distill":
             raise ValueError(f"{self.source}: not a distilled toy-faces generator (its metadata has no "
                              "'toyfaces-distill' recipe), so there is no renderer target to fine-tune towards")
-        self.recipe = dataclass_from_dict(DistillConfig, self.source_extra["recipe_config"], source="recipe_config")
+        from latentedit_toyfaces.recipes.distill_config import without_retired
+
+        recipe = without_retired(self.source_extra["recipe_config"], source="recipe_config")
+        self.recipe = dataclass_from_dict(DistillConfig, recipe, source="recipe_config")
         self.G = G.train()
         self.G.mapping.requires_grad_(False)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
