@@ -121,7 +121,8 @@ def test_train_reference_command(tmp_path):
     gpath = save_generator(G, tmp_path / "g.safetensors")
     out = tmp_path / "sens.safetensors"
     judge = default_path("attributes")  # a generator no domain knows: the classifier is named explicitly
-    args = ["--generator", gpath, "--out", out, "--classifier", judge, "--steps", "2", "--batch", "2", "--device", "cpu",
+    args = ["--generator", gpath, "--out", out, "--classifier", judge, "--steps", "2", "--batch", "2",
+            "--device", "cpu",
             "--set", "mapper.style_dim=8", "--set", "mapper.encoder_channels=[4]", "--set", "train.lr=0.01"]
     res = CliRunner().invoke(train_reference, [str(a) for a in args])
     assert res.exit_code == 0, res.output
@@ -130,7 +131,8 @@ def test_train_reference_command(tmp_path):
         m = load_mapper_file(out)
         assert isinstance(m, SensoriumMapper) and m.config.style_dim == 8
         res = CliRunner().invoke(train_reference, [str(a) for a in ["--generator", gpath, "--out", tmp_path / "b.st",
-                                                                    "--init", out, "--steps", "1", "--batch", "2", "--classifier", judge,
+                                                                    "--init", out, "--steps", "1", "--batch", "2",
+                                                                    "--classifier", judge,
                                                                     "--device", "cpu"]])
         assert res.exit_code == 0, res.output
     res = CliRunner().invoke(train_reference, [str(a) for a in args[:6] + ["--set", "train.nope=1"]])

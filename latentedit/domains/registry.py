@@ -7,7 +7,6 @@ An entry point names a ``Domain`` or a callable returning one. The plugin visibi
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata as metadata
 import threading
 from pathlib import Path

@@ -1,5 +1,5 @@
-"""The shipped toy-faces defaults (``plugins/latentedit_toyfaces/assets/``): they load, belong together (generator fingerprints),
-do what their figures say on small held-out sets, and make the no-argument commands work end to end.
+"""The shipped toy-faces defaults (``plugins/latentedit_toyfaces/assets/``): they load, belong together (generator
+fingerprints), do what their figures say on small held-out sets, and make the no-argument commands work end to end.
 
 Each test skips when its asset is not in this checkout (a build without the trained files)."""
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from latentedit.training.checkpoint import CheckpointStateError, load_training_state
-from latentedit_toyfaces.recipes.distill import (DistillConfig, DistillRun, distill_loss, heldout_l1, targets_for, train,
-                                                  validation_z)
+from latentedit_toyfaces.recipes.distill import (DistillConfig, DistillRun, distill_loss, heldout_l1, targets_for,
+                                                  train, validation_z)
 
 # All three phases and both learning-rate decays fall inside the 6-step runs below, so resume is tested across them.
 TINY = DistillConfig(resolution=16, w_dim=16, mapping_layers=2, channels=(16, 16, 8), batch_size=4, lr=5e-3,

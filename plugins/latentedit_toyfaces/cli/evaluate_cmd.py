@@ -1,4 +1,5 @@
-"""``latentedit toyfaces evaluate``: the toy-domain edit benchmark (``latentedit_toyfaces.evaluation.edit_quality``) as one command.
+"""``latentedit toyfaces evaluate``: the toy-domain edit benchmark (``latentedit_toyfaces.evaluation.edit_quality``)
+as one command.
 
 Writes ``edit_quality.md`` and ``edit_quality.json`` into ``--out``; the same arguments give the same table.
 """
@@ -38,7 +39,7 @@ def _methods(specs, generator, domain=None):
         specs = [name for name, f in (found.mappers if found else {}).items() if f.path and Path(f.path).is_file()]
         if not specs:
             raise click.ClickException(f"no --method given and generator {generator.fingerprint()} has no domain "
-                                       "that ships mappers: pass --method NAME=FILE (e.g. --method isf=isf.safetensors)")
+                                       "that ships mappers: pass --method NAME=FILE (e.g. --method isf=FILE)")
     out, files = {}, {}
     for spec in specs:
         label, sep, path = spec.partition("=")

@@ -131,7 +131,7 @@ def export_generator_cmd(run_dir, out, quality_json):
 
     \b
     Example:
-      latentedit toyfaces export-generator --run-dir runs/g --out plugins/latentedit_toyfaces/assets/toyfaces_generator.safetensors
+      latentedit toyfaces export-generator --run-dir runs/g --out g.safetensors
     """
     import json
     from pathlib import Path
