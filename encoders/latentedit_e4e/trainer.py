@@ -48,6 +48,17 @@ def encoder_config(cfg: E4ETrainConfig, G) -> E4EConfig:
                            start_from_latent_avg=cfg.start_from_latent_avg, **kw)
 
 
+def _toy_domain_model(role: str):
+    """The toy-faces domain's ``role`` model ("identity" | "classifier"), read by the domain's own reader."""
+    from latentedit.domains import DomainError, load_domain, load_domain_model
+
+    domain = load_domain("toyfaces")
+    f = domain.file(role)
+    if f is None or f.path is None:
+        raise DomainError(f"the toyfaces domain names no {role} file")
+    return load_domain_model(f.path, role, domain)
+
+
 def build_identity(cfg: E4ETrainConfig, embedder=None):
     """IdentityLoss for the configured embedder (None when the identity term is off)."""
     from latentedit.losses import IdentityLoss
@@ -59,10 +70,8 @@ def build_identity(cfg: E4ETrainConfig, embedder=None):
     crop = cfg.id_crop or None
     if cfg.identity == "facenet":
         return IdentityLoss.facenet(crop=crop or E4E_ID_CROP)
-    from latentedit_toyfaces.judges import load_judge
-
     try:
-        return IdentityLoss(load_judge("identity"))
+        return IdentityLoss(_toy_domain_model("identity"))
     except (ValueError, OSError) as exc:
         raise ValueError(f"identity='toy' needs the toy-faces identity judge: {exc}; or set identity=none / "
                          "id_lambda=0") from None
@@ -74,10 +83,8 @@ def build_attributes(cfg: E4ETrainConfig, classifier=None):
         return None
     if classifier is not None:
         return classifier.eval().requires_grad_(False)
-    from latentedit_toyfaces.judges import load_judge
-
     try:
-        return load_judge("attributes")
+        return _toy_domain_model("classifier")
     except (ValueError, OSError) as exc:
         raise ValueError(f"attributes='toy' needs the toy-faces attribute judge: {exc}; or set attr_lambda=0") \
             from None
