@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 import torch
 
@@ -46,42 +44,76 @@ def load_generator_or_default(path: str | None, device: torch.device):
     return G.eval().requires_grad_(False).to(device), info
 
 
-def click_error(exc: BaseException) -> click.ClickException:
-    """A ClickException carrying the first line of ``exc``'s message (its type name when it has none)."""
-    return click.ClickException(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+def click_error(exc: BaseException, prefix: str = "") -> click.ClickException:
+    """A ClickException carrying the first line of ``exc``'s message (its type name when it has none), after
+    ``prefix`` (e.g. the option it concerns: ``"--encoder "``)."""
+    return click.ClickException(prefix + (str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__))
+
+
+def _file_or_default(path: str | None, asset: str, missing: str) -> str:
+    """``path``, else the shipped asset ``asset``; ClickException ``missing`` when it is not shipped."""
+    from latentedit import assets
+
+    if path is not None:
+        return path
+    if not assets.has_asset(asset):
+        raise click.ClickException(missing)
+    return str(assets.asset_path(asset))
 
 
 def load_encoder(encoder_path: str | None, G, device):
     """The encoder at ``encoder_path`` (or the shipped toy e4e encoder), read by the installed encoder plugin that
-    can load it, checked against generator ``G``'s fingerprint; ClickException on failure. Returns it in eval mode."""
-    from latentedit import assets
-    from latentedit.plugins import PluginError, discover, load_spec
+    can load it, checked against generator ``G``; ClickException on failure. Returns it in eval mode."""
+    from latentedit.editing import EditingError
+    from latentedit.editing import load_encoder as load
 
-    if encoder_path is None:
-        if not assets.has_asset(DEFAULT_ENCODER):
-            raise click.ClickException(f"editing photos needs an encoder: pass --encoder FILE ({DEFAULT_ENCODER} is "
-                                       "not shipped with this installation), or give W+ files instead")
-        encoder_path = str(assets.asset_path(DEFAULT_ENCODER))
-    if not Path(encoder_path).is_file():
-        raise click.ClickException(f"--encoder {encoder_path}: no such file")
-    candidates = []
-    for spec in discover("encoders"):
-        try:
-            cls = load_spec(spec)
-        except PluginError:
-            continue
-        if getattr(cls, "can_load", None) and cls.can_load(encoder_path):
-            candidates.append(cls)
-    if not candidates:
-        names = ", ".join(s.name for s in discover("encoders")) or "(none installed)"
-        raise click.ClickException(f"--encoder {encoder_path}: no installed encoder plugin reads this file "
-                                   f"(encoder plugins: {names}); install latentedit's e4e encoder or pass W+ files")
+    encoder_path = _file_or_default(encoder_path, DEFAULT_ENCODER, f"editing photos needs an encoder: pass --encoder "
+                                    f"FILE ({DEFAULT_ENCODER} is not shipped with this installation), or give W+ "
+                                    "files instead")
     try:
-        enc = candidates[0].load(encoder_path, map_location=device)
-    except (ValueError, OSError) as exc:
-        raise click_error(exc) from None
-    fp = getattr(enc, "generator_fingerprint", None)
-    if fp and fp != G.fingerprint():
-        raise click.ClickException(f"--encoder {encoder_path} was trained for generator {fp}, not "
-                                   f"{G.fingerprint()}; pass the matching --generator or --encoder")
-    return enc.eval()
+        return load(encoder_path, generator=G, device=device)
+    except EditingError as exc:
+        raise click_error(exc, "--encoder ") from None
+
+
+DEFAULT_MAPPERS = {"isf": "toyfaces_isf.safetensors", "directions": "toyfaces_directions.safetensors",
+                   "sensorium": "toyfaces_sensorium.safetensors"}
+
+
+def load_mapper_for_edit(method: str | None, mapper_path: str | None):
+    """``LoadedMapper`` (mapper in eval mode, plugin name, generator fingerprint recorded in the file or None) of
+    --mapper FILE, else of the shipped toy-faces file of --method (default: the first shipped one)."""
+    from latentedit import assets
+    from latentedit.editing import EditingError, load_mapper
+    from latentedit.plugins import PluginError
+    from latentedit.plugins import load_mapper as load_plugin
+
+    if mapper_path is None:
+        shipped = [m for m, asset in DEFAULT_MAPPERS.items() if assets.has_asset(asset)]
+        name = method or (shipped[0] if shipped else "isf")
+        try:
+            load_plugin(name)  # unknown names fail here, listing the available plugins
+        except PluginError as exc:
+            raise click_error(exc) from None
+        asset = DEFAULT_MAPPERS.get(name)
+        if asset is None or not assets.has_asset(asset):
+            shipped = f" ({asset} is not shipped with this installation)" if asset else ""
+            raise click.ClickException(f"no --mapper FILE given for method {name!r} and no default one{shipped}; "
+                                       f"pass --mapper FILE (a mapper saved by `latentedit train` or a fitted "
+                                       f"directions file)")
+        mapper_path = str(assets.asset_path(asset))
+    try:
+        return load_mapper(mapper_path, method=method)
+    except EditingError as exc:
+        raise click_error(exc, "--mapper ") from None
+
+
+def load_toy_judge(kind: str, spec: str | None, option: str):
+    """A toy-faces judge ('attributes', 'identity' or 'factors'): the shipped one for ``spec`` None or
+    'toyfaces', else the judge file ``spec``; ClickException naming ``option`` otherwise."""
+    from latentedit.toyfaces.judges import JudgeError, load_judge
+
+    try:
+        return load_judge(kind, None if spec in (None, "toyfaces") else spec)
+    except (JudgeError, ValueError, OSError) as exc:
+        raise click.ClickException(f"{option} {spec}: {exc}") from None

@@ -21,25 +21,6 @@ def train():
     """Train mappers (and, later, encoders)."""
 
 
-def _load_classifier(spec: str):
-    """'toyfaces' = the shipped toy-faces attribute judge; else a toy-faces judge file (kind toyfaces-judge-attributes)."""
-    from latentedit.toyfaces.judges import JudgeError, load_judge
-
-    try:
-        return load_judge("attributes", None if spec == TOY_CLASSIFIER else spec)
-    except (JudgeError, ValueError, OSError) as exc:
-        raise click.ClickException(f"--classifier {spec}: {exc}") from None
-
-
-def _load_embedder(spec: str):
-    from latentedit.toyfaces.judges import JudgeError, load_judge
-
-    try:
-        return load_judge("identity", None if spec == TOY_CLASSIFIER else spec)
-    except (JudgeError, ValueError, OSError) as exc:
-        raise click.ClickException(f"--embedder {spec}: {exc}") from None
-
-
 def _merged(base: dict, top: dict) -> dict:
     """``top`` over ``base``, nested dicts merged key by key."""
     out = dict(base)
@@ -57,8 +38,10 @@ def _config_data(config: str | None, out: Path, resume: bool, cls: type) -> tupl
     if config is None and resume and (out / CHECKPOINT_NAME).exists():
         stored = load_checkpoint_config(out)
         return {"mapper": stored["mapper"], "trainer": stored["trainer"]}, f"{out / CHECKPOINT_NAME}"
-    recipe = getattr(cls, "default_trainer_config", None)
-    base = {"trainer": dict(recipe())} if callable(recipe) else {}
+    from latentedit.plugins.contract import optional_hook
+
+    recipe = optional_hook(cls, "default_trainer_config")
+    base = {"trainer": dict(recipe())} if recipe is not None else {}
     if config is not None:
         return _merged(base, read_config_file(config)), str(config)
     return base, "defaults" if not base else f"the '{cls.__name__}' training recipe"
@@ -93,7 +76,7 @@ def mapper(name, config, overrides, generator, out, resume, classifier, embedder
       latentedit train mapper isf --out runs/isf --resume --set trainer.steps=4000
       torchrun --nproc_per_node=2 $(which latentedit) train mapper isf --config isf.yaml --out runs/ddp
     """
-    from latentedit.cli.common import load_generator_or_default
+    from latentedit.cli.common import load_generator_or_default, load_toy_judge
     from latentedit.losses import LossWeightError, MissingWeightsError
     from latentedit.plugins import ConfigError, PluginError, load_mapper
     from latentedit.training.checkpoint import CheckpointStateError
@@ -116,11 +99,11 @@ def mapper(name, config, overrides, generator, out, resume, classifier, embedder
     except DistributedSetupError as exc:
         raise click.ClickException(str(exc)) from None
     G, _ = load_generator_or_default(None if generator == DEFAULT_GENERATOR else generator, ctx.device)
-    judge = _load_classifier(classifier)
+    judge = load_toy_judge("attributes", classifier, "--classifier")
     tc = run.trainer
     needs_embedder = tc.resolved_loss_weights(cls.default_loss_weights()).get("identity", 0) > 0 and \
         tc.losses.identity == "embedder"
-    emb = _load_embedder(embedder) if needs_embedder else None
+    emb = load_toy_judge("identity", embedder, "--embedder") if needs_embedder else None
     try:
         trainer = MapperTrainer(run, G, out_dir, mapper_class=cls, classifier=judge, embedder=emb, resume=resume,
                                 ctx=ctx)

@@ -57,8 +57,7 @@ def _overrides(pairs) -> tuple[list[str], dict]:
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 def train_reference(generator_path, out, init, classifier, embedder, steps, batch, seed, overrides, device):
     """Train a sensorium mapper for reference transfer (reference attributes onto the source)."""
-    from latentedit.cli.common import load_generator_or_default, resolve_device
-    from latentedit.cli.train_cmd import _load_classifier, _load_embedder
+    from latentedit.cli.common import load_generator_or_default, load_toy_judge, resolve_device
     from latentedit.plugins import ConfigError, GeneratorInfo, PluginError, load_mapper_file
     from latentedit_sensorium import SensoriumConfig, SensoriumMapper
     from latentedit_sensorium.training import ReferenceTrainConfig, reference_agreement, train_reference_transfer
@@ -66,8 +65,9 @@ def train_reference(generator_path, out, init, classifier, embedder, steps, batc
     mapper_sets, train_sets = _overrides(overrides)
     dev = resolve_device(device)
     G, _ = load_generator_or_default(generator_path, dev)
-    judge = _load_classifier(classifier).to(dev)
-    emb = None if embedder == "none" else _load_embedder(embedder).to(dev).eval().requires_grad_(False)
+    judge = load_toy_judge("attributes", classifier, "--classifier").to(dev)
+    emb = None if embedder == "none" else load_toy_judge("identity", embedder, "--embedder").to(dev)
+    emb = None if emb is None else emb.eval().requires_grad_(False)
     try:
         cfg = ReferenceTrainConfig(**{"steps": steps, "batch": batch, "seed": seed, **train_sets})
     except (TypeError, ValueError) as exc:
