@@ -25,9 +25,9 @@ def need(*names):
 
 @pytest.fixture(scope="module")
 def G():
-    from latentedit.cli.common import load_generator_or_default
+    from latentedit.editing import load_generator
 
-    return load_generator_or_default(None, torch.device("cpu"))[0]
+    return load_generator(assets.asset_path(GEN))
 
 
 @need(GEN)
@@ -44,21 +44,21 @@ def test_generator_reproduces_the_renderer_on_held_out_latents(G):
 
 @need(GEN, ISF, DIRS)
 def test_every_shipped_mapper_was_made_for_the_shipped_generator(G):
-    from latentedit.cli.edit_cmd import DEFAULT_MAPPERS, load_mapper_for_edit
+    from latentedit.editing import load_mapper
 
-    for name, asset in DEFAULT_MAPPERS.items():
+    for name, asset in {"isf": ISF, "directions": DIRS, "sensorium": SENS}.items():
         if assets.has_asset(asset):
-            mapper, plugin, fingerprint = load_mapper_for_edit(name, None)
+            mapper, plugin, fingerprint = load_mapper(assets.asset_path(asset), method=name)
             assert plugin == name and fingerprint == G.fingerprint(), (name, fingerprint)
 
 
 @need(GEN, ISF)
 @torch.no_grad()
 def test_shipped_isf_flips_attributes_and_varies_with_noise(G):
-    from latentedit.cli.edit_cmd import load_mapper_for_edit
+    from latentedit.editing import load_mapper
     from latentedit.toyfaces.judges import load_judge
 
-    isf = load_mapper_for_edit("isf", None)[0]
+    isf = load_mapper(assets.asset_path(ISF), method="isf").mapper
     est = load_judge("factors")
     from latentedit.toyfaces.factors import INDEX
 

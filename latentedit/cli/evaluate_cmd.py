@@ -25,8 +25,8 @@ def _methods(specs, generator):
     """{name: mapper} from ``NAME`` (the shipped file) or ``NAME=FILE`` specs; default: every shipped one."""
     from latentedit import assets
     from latentedit.cli.common import click_error as _fail
-    from latentedit.cli.edit_cmd import DEFAULT_MAPPERS, load_mapper_for_edit
-    from latentedit.edits import EditError, check_mapper_fits_generator
+    from latentedit.cli.common import DEFAULT_MAPPERS, load_mapper_for_edit
+    from latentedit.editing import EditError, check_mapper_fits_generator
 
     if not specs:
         specs = [name for name, asset in DEFAULT_MAPPERS.items() if assets.has_asset(asset)]

@@ -16,8 +16,8 @@ def invert(encoder: Any, images: torch.Tensor, *, generator=None, refine: int = 
     optional ``refine`` hook; needs ``generator``); EditingError when the encoder has no such hook."""
     hook = optional_hook(encoder, "refine") if refine else None
     if refine and hook is None:
-        raise EditingError(f"refine={refine}: this encoder plugin ({type(encoder).__name__}) has no refine(); "
-                           "invert without refining (refine=0 / drop --refine)")
+        raise EditingError(f"this encoder plugin ({type(encoder).__name__}) has no refine(); invert without "
+                           "refining (refine=0, or drop --refine)")
     if refine and generator is None:
         raise EditingError("refine needs the generator the codes are drawn with (generator=G)")
     with torch.no_grad():
