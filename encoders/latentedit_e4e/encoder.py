@@ -113,8 +113,8 @@ class E4EEncoder(Encoder):
         """Train (or resume) a run; returns the trainer (``.step``, ``.ckpt``, ``.export(path)``)."""
         from latentedit_e4e.trainer import train
 
-        return train(config, generator, run_dir, encoder_cls=cls, steps=steps, resume=resume, checkpoint_minutes=checkpoint_minutes,
-                     progress=progress)
+        return train(config, generator, run_dir, encoder_cls=cls, steps=steps, resume=resume,
+                     checkpoint_minutes=checkpoint_minutes, progress=progress)
 
     # ---- files ---------------------------------------------------------------------------------------------
     def save(self, path: str | Path, *, generator=None, extra: dict | None = None) -> Path:
