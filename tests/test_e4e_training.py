@@ -36,7 +36,7 @@ class StubEmbedder(torch.nn.Module):
 def test_tiny_training_lowers_reconstruction_error(tmp_path):
     G = tiny_generator(16)
     cfg = E4ETrainConfig(**{**SMALL, "batch_size": 8})
-    run = E4ETrainer(cfg, G, tmp_path / "run")
+    run = E4ETrainer(cfg, G, tmp_path / "run", encoder_cls=E4EEncoder)
     held = run.held_out()
     before = run.reconstruction_error(held)
     for _ in range(30):
@@ -55,15 +55,15 @@ def _state(run):
 def test_resume_is_exactly_equivalent(tmp_path):
     G = tiny_generator(16)
     cfg = E4ETrainConfig(**SMALL)
-    straight = E4ETrainer(cfg, G, tmp_path / "a")
+    straight = E4ETrainer(cfg, G, tmp_path / "a", encoder_cls=E4EEncoder)
     for _ in range(6):
         straight.train_step()
-    first = E4ETrainer(cfg, G, tmp_path / "b")
+    first = E4ETrainer(cfg, G, tmp_path / "b", encoder_cls=E4EEncoder)
     for _ in range(3):
         first.train_step()
     first.save()
     torch.manual_seed(123)  # the resumed run must not depend on the caller's RNG state
-    resumed = E4ETrainer(cfg, G, tmp_path / "b", resume=True)
+    resumed = E4ETrainer(cfg, G, tmp_path / "b", resume=True, encoder_cls=E4EEncoder)
     assert resumed.step == 3
     for _ in range(3):
         resumed.train_step()
@@ -74,15 +74,17 @@ def test_resume_is_exactly_equivalent(tmp_path):
 
 def test_resume_refuses_another_config_or_overwrite(tmp_path):
     G = tiny_generator(16)
-    run = E4ETrainer(E4ETrainConfig(**SMALL), G, tmp_path / "r")
+    run = E4ETrainer(E4ETrainConfig(**SMALL), G, tmp_path / "r", encoder_cls=E4EEncoder)
     run.train_step()
     run.save()
     with pytest.raises(FileExistsError, match="pass --resume"):
-        E4ETrainer(E4ETrainConfig(**SMALL), G, tmp_path / "r")
+        E4ETrainer(E4ETrainConfig(**SMALL), G, tmp_path / "r", encoder_cls=E4EEncoder)
     with pytest.raises(CheckpointStateError, match="learning_rate"):
-        E4ETrainer(E4ETrainConfig(**{**SMALL, "learning_rate": 1e-5}), G, tmp_path / "r", resume=True)
+        E4ETrainer(E4ETrainConfig(**{**SMALL, "learning_rate": 1e-5}), G, tmp_path / "r", resume=True,
+                   encoder_cls=E4EEncoder)
     with pytest.raises(ValueError, match="trained for generator"):
-        E4ETrainer(E4ETrainConfig(**SMALL), tiny_generator(16, seed=3), tmp_path / "r", resume=True)
+        E4ETrainer(E4ETrainConfig(**SMALL), tiny_generator(16, seed=3), tmp_path / "r", resume=True,
+                   encoder_cls=E4EEncoder)
 
 
 def test_progressive_stage_schedule():
@@ -117,7 +119,8 @@ def test_delta_regulariser_and_loss_terms():
 def test_identity_term_and_export_store_the_recipe(tmp_path):
     G = tiny_generator(16)
     cfg = E4ETrainConfig(**{**SMALL, "id_lambda": 0.1, "identity": "toy", "progressive_start": None})
-    run = train(cfg, G, tmp_path / "run", steps=2, progress=False, sample_every=2, identity_embedder=StubEmbedder())
+    run = train(cfg, G, tmp_path / "run", steps=2, progress=False, sample_every=2, identity_embedder=StubEmbedder(),
+                encoder_cls=E4EEncoder)
     assert (tmp_path / "run" / "checkpoint.pt").is_file() and list((tmp_path / "run" / "samples").glob("*.png"))
     rec = run.train_step()
     assert "id" in rec and "delta" not in rec    # no offset regularisation without progressive training
@@ -172,7 +175,7 @@ def test_toy_data_and_evaluation_figures(tmp_path):
     from latentedit_e4e.evaluate import evaluate_encoder
 
     G = tiny_generator(16)
-    run = E4ETrainer(E4ETrainConfig(**{**SMALL, "data": "toy"}), G, tmp_path / "toy")
+    run = E4ETrainer(E4ETrainConfig(**{**SMALL, "data": "toy"}), G, tmp_path / "toy", encoder_cls=E4EEncoder)
     rec = run.train_step()
     assert rec["l2"] > 0 and run.held_out(4).shape == (4, 3, 16, 16)
 
@@ -206,8 +209,9 @@ def test_attribute_preservation_term_is_zero_gradient_at_a_perfect_reconstructio
     y2 = x + 0.3 * torch.randn_like(x)
     assert float(attribute_preservation_loss(judge, y2, x)) > float(attribute_preservation_loss(judge, x, x))
     run = E4ETrainer(E4ETrainConfig(**{**SMALL, "attr_lambda": 1.0}), G, tmp_path / "a",
-                     attribute_classifier=judge)
+                     attribute_classifier=judge, encoder_cls=E4EEncoder)
     rec = run.train_step()
-    assert rec["attr"] > 0 and "attr" not in E4ETrainer(E4ETrainConfig(**SMALL), G, tmp_path / "b").train_step()
+    plain = E4ETrainer(E4ETrainConfig(**SMALL), G, tmp_path / "b", encoder_cls=E4EEncoder)
+    assert rec["attr"] > 0 and "attr" not in plain.train_step()
     with pytest.raises(ValueError, match="attributes must be one of"):
         E4ETrainConfig(attributes="facenet")

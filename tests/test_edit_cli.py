@@ -16,9 +16,9 @@ try:
 except ImportError:  # the editable install predates the plugin folder
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
-from latentedit.cli.edit_cmd import edit, edit_rows
+from latentedit.cli.edit_cmd import edit
 from latentedit.cli.main import cli
-from latentedit.edits import EditError, apply_edit, parse_attr, parse_strengths
+from latentedit.editing import EditError, apply_edit, edit_rows, parse_attr, parse_strengths
 from latentedit.latents import load_latents
 from latentedit.plugins import GeneratorInfo, load_mapper, registered_mapper
 from latentedit_directions import DirectionsConfig, DirectionsMapper

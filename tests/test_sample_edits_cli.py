@@ -122,7 +122,7 @@ def test_errors_are_one_line(setup, tmp_path):
 def test_sensorium_clusters_on_edits_use_prior_styles_not_face_codes(setup, tmp_path):
     """--cluster-on edits: the same K-means as for noise mappers (prior styles clustered by their edit of the
     input), so no faces are generated or judged, and the n styles are members of the prior pool."""
-    from latentedit import sampling_modes as sm
+    from latentedit.editing import sampling as sm
     from latentedit.plugins import load_mapper_file
 
     d, G, gpath, spath, _, lat = setup

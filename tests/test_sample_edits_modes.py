@@ -1,4 +1,4 @@
-"""latentedit.sampling_modes: random, clusters (pix2pixHD), mixing and interpolation, generic over noise/style."""
+"""latentedit.editing.sampling: random, clusters (pix2pixHD), mixing and interpolation, generic over noise/style."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ try:
 except ImportError:  # the editable install predates the plugin folder
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
-from latentedit import sampling_modes as sm
+from latentedit.editing import sampling as sm
 from latentedit.testing.mapper_contract import TINY_GENERATOR
 from latentedit.training.toys import ToyNoiseMapper, ToyShiftConfig, ToyShiftMapper
 from latentedit_sensorium import SensoriumConfig, SensoriumMapper

@@ -21,7 +21,7 @@ from latentedit.io.errors import CheckpointError
 from latentedit.io.modelfile import ModelFileError, load_state_dict_strict, read_model_file, save_model_file
 from latentedit.plugins.config import GeneratorInfo
 from latentedit_e4e.config import E4EConfig
-from latentedit_e4e.contract import ENCODER_FILE_KIND, Encoder
+from latentedit.plugins.encoder import ENCODER_FILE_KIND, Encoder
 from latentedit_e4e.network import E4ENetwork
 
 PLUGIN_NAME = "e4e"
@@ -113,8 +113,8 @@ class E4EEncoder(Encoder):
         """Train (or resume) a run; returns the trainer (``.step``, ``.ckpt``, ``.export(path)``)."""
         from latentedit_e4e.trainer import train
 
-        return train(config, generator, run_dir, steps=steps, resume=resume, checkpoint_minutes=checkpoint_minutes,
-                     progress=progress)
+        return train(config, generator, run_dir, encoder_cls=cls, steps=steps, resume=resume,
+                     checkpoint_minutes=checkpoint_minutes, progress=progress)
 
     # ---- files ---------------------------------------------------------------------------------------------
     def save(self, path: str | Path, *, generator=None, extra: dict | None = None) -> Path:

@@ -24,7 +24,6 @@ from latentedit.losses import r1_penalty
 from latentedit.training.checkpoint import load_training_state, save_training_state
 from latentedit_e4e.config import E4EConfig
 from latentedit_e4e.data import ToyRenders, make_source, step_generator
-from latentedit_e4e.encoder import E4EEncoder
 from latentedit_e4e.latent_disc import LatentCodesDiscriminator, WPool
 from latentedit_e4e.losses import active_dims, e4e_loss
 from latentedit_e4e.train_config import E4E_ID_CROP, E4ETrainConfig, stage_at
@@ -93,13 +92,13 @@ def build_attributes(cfg: E4ETrainConfig, classifier=None):
 class E4ETrainer:
     """One run folder; ``train_step`` advances one step, ``save`` checkpoints, ``export`` writes the encoder."""
 
-    def __init__(self, cfg: E4ETrainConfig, G, run_dir, *, resume: bool = False, identity_embedder=None,
+    def __init__(self, cfg: E4ETrainConfig, G, run_dir, *, encoder_cls, resume: bool = False, identity_embedder=None,
                  lpips_model=None, attribute_classifier=None):
         self.cfg, self.dir = cfg, Path(run_dir)
         self.G = G.eval().requires_grad_(False)
         torch.manual_seed(cfg.seed)
         self.device = G.mapping.w_avg.device
-        self.encoder = E4EEncoder.for_generator(G, encoder_config(cfg, G)).train().to(self.device)
+        self.encoder = encoder_cls.for_generator(G, encoder_config(cfg, G)).train().to(self.device)
         self.encoder.training_config = cfg.to_dict()
         self.disc = LatentCodesDiscriminator(G.w_dim, cfg.w_discriminator_layers).to(self.device)
         size = cfg.w_pool_size if cfg.use_w_pool else 0
@@ -240,13 +239,15 @@ class E4ETrainer:
             fh.write(json.dumps(record) + "\n")
 
 
-def train(cfg: E4ETrainConfig, G, run_dir, *, steps: int, resume: bool = False, checkpoint_minutes: float = 5.0,
-          sample_every: int = 500, eval_every: int = 250, progress: bool = True, identity_embedder=None,
-          lpips_model=None) -> E4ETrainer:
-    """Train until ``steps`` total steps; checkpoint every ``checkpoint_minutes`` and at the end."""
+def train(cfg: E4ETrainConfig, G, run_dir, *, encoder_cls, steps: int, resume: bool = False,
+          checkpoint_minutes: float = 5.0, sample_every: int = 500, eval_every: int = 250, progress: bool = True,
+          identity_embedder=None, lpips_model=None) -> E4ETrainer:
+    """Train until ``steps`` total steps; checkpoint every ``checkpoint_minutes`` and at the end. ``encoder_cls``:
+    the encoder class to train (``E4EEncoder``; passed in so that the encoder module never imports the trainer)."""
     from tqdm import tqdm
 
-    run = E4ETrainer(cfg, G, run_dir, resume=resume, identity_embedder=identity_embedder, lpips_model=lpips_model)
+    run = E4ETrainer(cfg, G, run_dir, encoder_cls=encoder_cls, resume=resume, identity_embedder=identity_embedder,
+                     lpips_model=lpips_model)
     held = run.held_out()
     last = time.time()
     bar = tqdm(total=steps, initial=run.step, desc="e4e", disable=not progress, dynamic_ncols=True)

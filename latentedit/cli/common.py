@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import click
 import torch
@@ -42,39 +41,48 @@ def load_generator_or_default(path: str | None, device: torch.device, domain: st
     return G.eval().requires_grad_(False).to(device), info
 
 
-def click_error(exc: BaseException) -> click.ClickException:
-    """A ClickException carrying the first line of ``exc``'s message (its type name when it has none)."""
-    return click.ClickException(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+def click_error(exc: BaseException, prefix: str = "") -> click.ClickException:
+    """A ClickException carrying the first line of ``exc``'s message (its type name when it has none), after
+    ``prefix`` (e.g. the option it concerns: ``"--encoder "``)."""
+    return click.ClickException(prefix + (str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__))
 
 
 def load_encoder(encoder_path: str | None, G, device, domain: str | None = None):
     """The encoder at ``encoder_path`` (or the encoder of ``G``'s domain), read by the installed encoder plugin that
     can load it, checked against generator ``G``'s fingerprint; ClickException on failure. Returns it in eval mode."""
     from latentedit.cli.domain_options import default_file
-    from latentedit.plugins import PluginError, discover, load_spec
+    from latentedit.editing import EditingError
+    from latentedit.editing import load_encoder as load
 
     if encoder_path is None:
         encoder_path = default_file(G, "encoder", "--encoder", domain)
-    if not Path(encoder_path).is_file():
-        raise click.ClickException(f"--encoder {encoder_path}: no such file")
-    candidates = []
-    for spec in discover("encoders"):
-        try:
-            cls = load_spec(spec)
-        except PluginError:
-            continue
-        if getattr(cls, "can_load", None) and cls.can_load(encoder_path):
-            candidates.append(cls)
-    if not candidates:
-        names = ", ".join(s.name for s in discover("encoders")) or "(none installed)"
-        raise click.ClickException(f"--encoder {encoder_path}: no installed encoder plugin reads this file "
-                                   f"(encoder plugins: {names}); install latentedit's e4e encoder or pass W+ files")
     try:
-        enc = candidates[0].load(encoder_path, map_location=device)
-    except (ValueError, OSError) as exc:
-        raise click_error(exc) from None
-    fp = getattr(enc, "generator_fingerprint", None)
-    if fp and fp != G.fingerprint():
-        raise click.ClickException(f"--encoder {encoder_path} was trained for generator {fp}, not "
-                                   f"{G.fingerprint()}; pass the matching --generator or --encoder")
-    return enc.eval()
+        return load(encoder_path, generator=G, device=device)
+    except EditingError as exc:
+        raise click_error(exc, "--encoder ") from None
+
+
+def load_mapper_for_edit(method: str | None, mapper_path: str | None, G=None, domain: str | None = None):
+    """``LoadedMapper`` (mapper in eval mode, plugin name, generator fingerprint recorded in the file or None) of
+    --mapper FILE, else the mapper file of ``G``'s domain for ``method`` (default: the domain's first mapper)."""
+    from latentedit.cli.domain_options import default_file
+    from latentedit.domains import DomainError, domain_of
+    from latentedit.editing import EditingError, load_mapper
+    from latentedit.plugins import PluginError
+    from latentedit.plugins import load_mapper as load_plugin
+
+    if mapper_path is None:
+        try:
+            found = domain_of(G, domain) if G is not None else None
+        except DomainError as exc:
+            raise click_error(exc) from None
+        name = method or (next(iter(found.mappers), None) if found is not None else None) or "isf"
+        try:
+            load_plugin(name)  # unknown names fail here, listing the available plugins
+        except PluginError as exc:
+            raise click_error(exc) from None
+        mapper_path = default_file(G, "mapper", "--mapper", domain, mapper=name)
+    try:
+        return load_mapper(mapper_path, method=method)
+    except EditingError as exc:
+        raise click_error(exc, "--mapper ") from None

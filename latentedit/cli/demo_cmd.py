@@ -47,7 +47,7 @@ def demo(out, seeds, domain):
     """
     from latentedit.cli.common import load_generator_or_default
     from latentedit.cli.domain_options import load_domain_model_for
-    from latentedit.cli.edit_cmd import load_mapper_for_edit
+    from latentedit.cli.common import load_mapper_for_edit
     from latentedit.images import save_image
     from latentedit.latents import parse_seeds, sample_w_plus
 

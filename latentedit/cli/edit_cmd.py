@@ -20,87 +20,53 @@ import click
 import torch
 
 from latentedit.cli.common import click_error as _fail
-from latentedit.cli.common import device_option, load_encoder, load_generator_or_default, resolve_device
-from latentedit.cli.domain_options import default_file, domain_option, load_domain_model_for
-
-LATENT_SUFFIX = ".safetensors"
-PHOTO_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
-
-
-def load_mapper_for_edit(method: str | None, mapper_path: str | None, G=None, domain: str | None = None):
-    """(mapper in eval mode, plugin name, generator fingerprint recorded in the file or None); without
-    ``mapper_path`` the mapper file of ``G``'s domain for ``method`` (default: the domain's first mapper)."""
-    from latentedit.domains import DomainError, domain_of
-    from latentedit.io.modelfile import ModelFileError, read_model_metadata
-    from latentedit.plugins import PluginError, load_mapper, load_mapper_file
-
-    if mapper_path is None:
-        try:
-            found = domain_of(G, domain) if G is not None else None
-        except DomainError as exc:
-            raise _fail(exc) from None
-        name = method or (next(iter(found.mappers), None) if found is not None else None) or "isf"
-        try:
-            load_mapper(name)  # unknown names fail here, listing the available plugins
-        except PluginError as exc:
-            raise _fail(exc) from None
-        mapper_path = default_file(G, "mapper", "--mapper", domain, mapper=name)
-    if not Path(mapper_path).is_file():
-        raise click.ClickException(f"--mapper {mapper_path}: no such file")
-    try:
-        extra = read_model_metadata(mapper_path, expect_kind="mapper")[2]
-        mapper = load_mapper_file(mapper_path)
-    except (ModelFileError, PluginError, ValueError, OSError) as exc:
-        raise _fail(exc) from None
-    name = extra.get("mapper_name") or type(mapper).__name__
-    if method is not None and method != name:
-        raise click.ClickException(f"--method {method} but --mapper {mapper_path} holds a {name!r} mapper; drop "
-                                   f"--method or pass a {method} mapper file")
-    return mapper.eval().requires_grad_(False), name, extra.get("generator_fingerprint")
-
-
-def _center_square(photo, size: int) -> torch.Tensor:
-    """An (H, W, 3) uint8 photo -> its central square resized to (1, 3, size, size) in [-1, 1]."""
-    import torch.nn.functional as F
-
-    from latentedit.faces import photo_to_tensor
-
-    h, w = photo.shape[:2]
-    s = min(h, w)
-    x = photo_to_tensor(photo[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s].copy())
-    return F.interpolate(x, size=(size, size), mode="area" if s >= size else "bilinear")
+from latentedit.cli.common import device_option, load_encoder, load_generator_or_default, load_mapper_for_edit
+from latentedit.cli.common import resolve_device
+from latentedit.cli.domain_options import domain_option, load_domain_model_for
 
 
 def photos_to_wplus(paths, G, encoder_path, align: bool, face_choice, device, refine: int = 0,
                     domain: str | None = None):
-    """Yield (stem, w_plus (1, L, D), paste-back callable or None, aligned crop (1, 3, S, S)) per face; ``refine``
-    > 0 optimises each inverted W+ that many steps against the crop (the encoder plugin's ``refine``)."""
-    try:
-        from latentedit import faces
-    except ImportError as exc:
-        raise click.ClickException(f"photo editing needs latentedit.faces, which fails to import here ({exc}); "
-                                   "give W+ files instead") from None
+    """Yield (stem, w_plus (1, L, D), paste-back callable or None, aligned crop (1, 3, S, S)) per face, through
+    ``latentedit.editing`` (an ``Editor`` without a mapper's part); ClickException on failure."""
+    from latentedit.editing import EditingError, PhotoError, align_faces, invert, load_photo
+
     enc = load_encoder(encoder_path, G, device, domain)
-    if refine and not callable(getattr(enc, "refine", None)):
-        raise click.ClickException("--refine: this encoder plugin has no refine(); drop --refine")
     size = max(int(getattr(enc, "input_resolution", G.resolution)), G.resolution)
     for path in paths:
         try:
-            photo = faces.load_photo(path)
-            found = faces.select_faces(faces.detect_faces(photo), face_choice, path) if align else [None]
-        except (faces.PhotoError, ValueError) as exc:
+            found = align_faces(load_photo(path), size, face=face_choice, align=align, source=path)
+        except (PhotoError, ValueError) as exc:
             raise _fail(exc) from None
-        for i, face in enumerate(found):
-            if face is None:
-                crop, paste = _center_square(photo, size), None
-            else:
-                crop, t = faces.align_face(photo, face.landmarks, size)
-                paste = (lambda edited, _p=photo, _t=t: faces.paste_back(_p, edited, _t))
-            with torch.no_grad():
-                w = enc.invert(crop.to(device))
-            if refine:
-                w = enc.refine(w, crop.to(device), G, steps=refine).detach()
-            yield (path.stem if len(found) == 1 else f"{path.stem}_face{i + 1}"), w, paste, crop
+        for f in found:
+            try:
+                w = invert(enc, f.crop.to(device), generator=G, refine=refine)
+            except EditingError as exc:
+                raise _fail(exc, "--refine: " if refine else "") from None
+            yield path.stem + f.suffix, w, (f.paste if f.transform is not None else None), f.crop
+
+
+def latent_jobs(paths, G):
+    """(stem, w_plus (1, L, D), paste-back or None) per latent in the W+ files; ClickException on failure."""
+    from latentedit.editing import EditingError, latents_from_files
+
+    try:
+        return list(latents_from_files(paths, G))
+    except EditingError as exc:
+        raise _fail(exc) from None
+
+
+def split_inputs(inputs):
+    """(W+ files, photos); BadParameter naming anything else."""
+    from latentedit.editing import PHOTO_SUFFIXES, is_latent_file, is_photo
+
+    latent_paths = [p for p in inputs if is_latent_file(p)]
+    photo_paths = [p for p in inputs if not is_latent_file(p) and is_photo(p)]
+    other = [str(p) for p in inputs if p not in latent_paths and p not in photo_paths]
+    if other:
+        raise click.BadParameter(f"{', '.join(other)}: expected W+ files (*.safetensors) or photos "
+                                 f"({', '.join(sorted(PHOTO_SUFFIXES))})", param_hint="INPUTS")
+    return latent_paths, photo_paths
 
 
 def _save_photo(arr, path: Path) -> Path:
@@ -109,52 +75,6 @@ def _save_photo(arr, path: Path) -> Path:
     from latentedit.io.modelfile import atomic_write
 
     return atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp, format="PNG"))
-
-
-def _paste_from_metadata(extra: dict):
-    """A paste-back callable for a W+ file written by ``latentedit invert`` (its metadata names the photo and the
-    alignment transform), or None when the file has none or the photo is gone."""
-    if not extra.get("aligned") or "transform" not in extra or not extra.get("photo"):
-        return None
-    try:
-        from latentedit import faces
-
-        photo = faces.load_photo(extra["photo"])
-        t = faces.AlignTransform.from_dict(extra["transform"])
-    except (ImportError, ValueError, KeyError, OSError):
-        return None
-    if tuple(photo.shape[:2]) != tuple(t.photo_hw):
-        return None
-    return lambda edited: faces.paste_back(photo, edited, t)
-
-
-def latents_from_files(paths, G):
-    """Yield (stem, w_plus (1, L, D), paste-back or None) per latent in each W+ file (tied to ``G``: another
-    generator's is an error). Files from ``latentedit invert`` paste back into their photo when it still exists."""
-    from latentedit.latents import LatentError, load_latents, w_to_wplus
-
-    for path in paths:
-        try:
-            lf = load_latents(path, G)
-        except LatentError as exc:
-            raise _fail(exc) from None
-        t = lf.tensor
-        if lf.space == "w":
-            t = w_to_wplus(t, G.num_ws)
-        elif lf.space != "w_plus":
-            raise click.ClickException(f"{path}: holds {lf.space!r} latents; edit needs W or W+ files "
-                                       "(`latentedit sample --save-latents` writes W+)")
-        stem = path.name[: -len(".wplus.safetensors")] if path.name.endswith(".wplus.safetensors") else path.stem
-        paste = _paste_from_metadata(lf.extra) if t.shape[0] == 1 else None
-        for i in range(t.shape[0]):
-            yield (stem if t.shape[0] == 1 else f"{stem}_{i}"), t[i: i + 1], paste
-
-
-def edit_rows(amounts: dict[str, float], strengths: list[float]) -> list[tuple[str, float, dict[str, float]]]:
-    """Grid rows: each attribute alone (when several are asked for), then all together; each at every strength."""
-    groups = [(name, {name: a}) for name, a in amounts.items()] if len(amounts) > 1 else []
-    groups.append(("all" if len(amounts) > 1 else next(iter(amounts)), dict(amounts)))
-    return [(label, s, {k: v * s for k, v in group.items()}) for label, group in groups for s in strengths]
 
 
 def _save_gif(frames, path: Path, ms: int = 400) -> Path:
@@ -226,8 +146,8 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
       latentedit sample --seeds 0-3 --save-latents lat/ && latentedit edit lat/*.wplus.safetensors --attr smile=1
       latentedit edit lat/seed0000.wplus.safetensors --attr eyeglasses=1 --method directions --strengths -2:2:5
     """
-    from latentedit.edits import EditError, apply_edit, check_edit, check_mapper_fits_generator, parse_attr
-    from latentedit.edits import parse_strengths
+    from latentedit.editing import EditError, apply_edit, check_edit, check_mapper_fits_generator, edit_rows
+    from latentedit.editing import noise_draws, parse_attr, parse_strengths
     from latentedit.images import make_grid, save_image
     from latentedit.latents import save_latents
 
@@ -258,21 +178,14 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
     mapper = mapper.to(dev)
     labeller = _labeller(classifier_path, mapper, dev, G, domain) if targets == "full" else None
 
-    latent_paths = [p for p in inputs if p.name.endswith(LATENT_SUFFIX)]
-    photo_paths = [p for p in inputs if p.suffix.lower() in PHOTO_SUFFIXES]
-    other = [str(p) for p in inputs if p not in latent_paths and p not in photo_paths]
-    if other:
-        raise click.BadParameter(f"{', '.join(other)}: expected W+ files (*.safetensors) or photos "
-                                 f"({', '.join(sorted(PHOTO_SUFFIXES))})", param_hint="INPUTS")
-    jobs = [(s, w, paste, None) for s, w, paste in latents_from_files(latent_paths, G)]
+    latent_paths, photo_paths = split_inputs(inputs)
+    jobs = [(s, w, paste, None) for s, w, paste in latent_jobs(latent_paths, G)]
     if photo_paths:
         jobs += list(photos_to_wplus(photo_paths, G, encoder_path, align, face_choice, dev, refine=refine,
                                      domain=domain))
 
-    n_samples = samples if mapper.takes_noise else 1
-    z_dim = getattr(mapper, "z_dim", 0)
-    zs = [torch.randn(1, z_dim, generator=torch.Generator().manual_seed(seed + k)).to(dev) if z_dim else None
-          for k in range(n_samples)]
+    zs = [None if z is None else z.to(dev) for z in noise_draws(mapper, samples, seed=seed)]
+    n_samples = len(zs)
     rows = edit_rows(amounts, strength_list)
     for stem, w, paste, crop in jobs:
         w = w.to(dev)

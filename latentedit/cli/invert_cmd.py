@@ -23,95 +23,37 @@ from pathlib import Path
 import click
 import torch
 
-from latentedit.cli.common import device_option, resolve_device
+from latentedit.cli.common import click_error, device_option, load_generator_or_default, resolve_device
 from latentedit.cli.domain_options import domain_option
-
-PHOTO_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
-
-
-def expand_inputs(inputs) -> list[Path]:
-    """Files as given; folders -> their image files (sorted, not recursive)."""
-    out: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            out += sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in PHOTO_SUFFIXES)
-        else:
-            out.append(p)
-    return out
 
 
 def load_encoder_file(spec: str, device, generator_path: str | None = None, domain: str | None = None):
-    """'default' (the encoder of the generator's domain) or a file; the first visible encoder plugin that can load
-    it."""
-    from latentedit.plugins import PluginError, discover, load_spec
+    """'default' (the encoder of the generator's domain) or a file -> (encoder, path); ClickException on failure."""
+    from latentedit.editing import EditingError, load_encoder
 
     if spec == "default":
-        from latentedit.cli.common import load_generator_or_default
         from latentedit.cli.domain_options import default_file
 
         G, _ = load_generator_or_default(generator_path, torch.device("cpu"), domain)
         spec = default_file(G, "encoder", "--encoder", domain)
-    path = Path(spec)
-    if not path.is_file():
-        raise click.ClickException(f"--encoder {spec}: no such file")
-    tried = []
-    for s in discover("encoders"):
-        try:
-            cls = load_spec(s)
-        except PluginError as exc:
-            tried.append(f"{s.name} (broken: {exc})")
-            continue
-        tried.append(s.name)
-        if callable(getattr(cls, "can_load", None)) and cls.can_load(path):
-            try:
-                return cls.load(path, map_location=device).eval(), path
-            except (ValueError, OSError) as exc:
-                raise click.ClickException(str(exc).strip().splitlines()[0]) from None
-    raise click.ClickException(f"--encoder {spec}: no encoder plugin reads this file (tried: "
-                               f"{', '.join(tried) or 'none installed'})")
+    try:
+        return load_encoder(spec, device=device), Path(spec)
+    except EditingError as exc:
+        raise click_error(exc, "--encoder ") from None
 
 
 def pick_generator(generator_path, encoder, device, domain: str | None = None):
     """--generator FILE, else the generator bundled with the encoder, else the domain's."""
-    from latentedit.cli.common import load_generator_or_default
+    from latentedit.editing import EditingError, check_encoder_fits_generator
 
     if generator_path is None and getattr(encoder, "generator", None) is not None:
         return encoder.generator.to(device).eval().requires_grad_(False)
     G, _ = load_generator_or_default(generator_path, device, domain)
-    fp = getattr(encoder, "generator_fingerprint", None)
-    if fp and fp != G.fingerprint():
-        raise click.ClickException(f"the encoder was trained for generator {fp}, but --generator is "
-                                   f"{G.fingerprint()}; pass the generator it was trained with")
-    if (G.num_ws, G.w_dim) != (encoder.num_ws, encoder.w_dim):
-        raise click.ClickException(f"the encoder gives W+ {encoder.num_ws}x{encoder.w_dim}; the generator takes "
-                                   f"{G.num_ws}x{G.w_dim}")
+    try:
+        check_encoder_fits_generator(encoder, G)
+    except EditingError as exc:
+        raise click_error(exc) from None
     return G
-
-
-def crops_of(path: Path, size: int, face_choice, align: bool):
-    """[(name suffix, crop (1, 3, size, size), metadata dict, paste-back callable or None)] for one photo;
-    PhotoError when unusable."""
-    import torch.nn.functional as F
-
-    from latentedit import faces
-
-    photo = faces.load_photo(path)
-    if not align:
-        h, w = photo.shape[:2]
-        s = min(h, w)
-        sq = faces.photo_to_tensor(photo[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s])
-        mode = "area" if s > size else "bilinear"
-        sq = F.interpolate(sq, size=(size, size), mode=mode) if s != size else sq
-        return [("", sq.clamp(-1, 1), {"aligned": False}, None)]
-    found = faces.select_faces(faces.detect_faces(photo), face_choice, path)
-    out = []
-    for k, f in enumerate(found):
-        crop, t = faces.align_face(photo, f.landmarks, size)
-        suffix = f"_face{k + 1}" if len(found) > 1 else ""
-        meta = {"aligned": True, "box": list(f.box), "score": f.score, "transform": t.to_dict()}
-        out.append((suffix, crop, meta, lambda img, _t=t: faces.paste_back(photo, img, _t)))
-    return out
 
 
 @click.command("invert")
@@ -139,7 +81,9 @@ def invert(photos, encoder_spec, generator_path, out_dir, refine, face_spec, no_
     """
     from tqdm import tqdm
 
-    from latentedit.faces import PhotoError, parse_face_choice
+    from latentedit.editing import EditingError, PhotoError, align_faces, expand_photo_paths, load_photo, synthesize
+    from latentedit.editing import invert as invert_images
+    from latentedit.faces import parse_face_choice
     from latentedit.images import save_image
     from latentedit.io.modelfile import atomic_write
     from latentedit.latents import save_latents
@@ -151,7 +95,7 @@ def invert(photos, encoder_spec, generator_path, out_dir, refine, face_spec, no_
     dev = resolve_device(device)
     encoder, encoder_path = load_encoder_file(encoder_spec, dev, generator_path, domain)
     G = pick_generator(generator_path, encoder, dev, domain)
-    paths = expand_inputs(photos)
+    paths = expand_photo_paths(photos)
     if not paths:
         raise click.ClickException("no photos found in the given paths")
     out = Path(out_dir)
@@ -160,34 +104,32 @@ def invert(photos, encoder_spec, generator_path, out_dir, refine, face_spec, no_
     written = 0
     for path in tqdm(paths, desc="invert", unit="photo", disable=len(paths) < 2):
         try:
-            items = crops_of(path, G.resolution, choice, align=not no_align)
+            items = align_faces(load_photo(path), G.resolution, face=choice, align=not no_align, source=path)
         except PhotoError as exc:
             failures.append(str(exc))
             continue
         except Exception as exc:  # noqa: BLE001 - one bad photo never stops the batch
             failures.append(f"{path}: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}")
             continue
-        for suffix, crop, meta, paste in items:
-            name = f"{path.stem}{suffix}"
-            crop = crop.to(dev)
-            w = encoder.invert(crop)
-            if refine:
-                if not callable(getattr(encoder, "refine", None)):
-                    raise click.ClickException("--refine: this encoder plugin has no refine(); drop --refine")
-                w = encoder.refine(w, crop, G, steps=refine)
-            with torch.no_grad():
-                recon = G.synthesis(w, noise_mode="const").clamp(-1, 1)
+        for face in items:
+            name = f"{path.stem}{face.suffix}"
+            crop = face.crop.to(dev)
+            try:
+                w = invert_images(encoder, crop, generator=G, refine=refine)
+            except EditingError as exc:
+                raise click_error(exc, "--refine: ") from None
+            recon = synthesize(G, w)
+            meta = face.metadata()
             save_image(crop[0], out / f"{name}_aligned.png")
             save_image(recon[0], out / f"{name}_recon.png")
             save_image(torch.cat([crop, recon]).cpu(), out / f"{name}_side.png", ncol=2)
             extra = {"photo": str(path), "encoder": str(encoder_path), "refine_steps": refine, **meta}
             save_latents(out / f"{name}.wplus.safetensors", w, space="w_plus", generator=G, extra=extra)
-            if paste is not None:
+            if face.transform is not None:
                 from PIL import Image
 
-                pasted = Image.fromarray(paste(recon.cpu()))
+                pasted = Image.fromarray(face.paste(recon.cpu()))
                 atomic_write(out / f"{name}_pasted.png", lambda tmp, _im=pasted: _im.save(tmp, format="PNG"))
-            if meta.get("aligned"):
                 text = json.dumps(meta["transform"])
                 atomic_write(out / f"{name}_transform.json", lambda tmp, _t=text: Path(tmp).write_text(_t))
             written += 1

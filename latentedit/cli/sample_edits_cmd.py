@@ -19,63 +19,28 @@ from pathlib import Path
 import click
 import torch
 
-from latentedit.cli.common import device_option, load_generator_or_default, resolve_device
 from latentedit.cli.common import click_error as _fail
+from latentedit.cli.common import device_option, load_generator_or_default, load_mapper_for_edit, resolve_device
 from latentedit.cli.domain_options import domain_option, load_domain_model_for
-from latentedit.cli.edit_cmd import (
-    LATENT_SUFFIX,
-    PHOTO_SUFFIXES,
-    _center_square,
-    latents_from_files,
-    load_mapper_for_edit,
-    photos_to_wplus,
-)
-
-
-def load_reference(path: Path, G, device) -> torch.Tensor:
-    """A reference image (1, 3, R, R) in [-1, 1]: a W+ file rendered by ``G`` (its first latent), or a photo's
-    central square at the generator's resolution."""
-    if path.name.endswith(LATENT_SUFFIX):
-        _, w, _ = next(iter(latents_from_files([path], G)))
-        with torch.no_grad():
-            return G.synthesis(w.to(device), noise_mode="const")
-    if path.suffix.lower() not in PHOTO_SUFFIXES:
-        raise click.BadParameter(f"{path}: expected a photo ({', '.join(sorted(PHOTO_SUFFIXES))}) or a W+ file",
-                                 param_hint="--reference")
-    from latentedit.faces import PhotoError, load_photo
-
-    try:
-        return _center_square(load_photo(path), G.resolution).to(device)
-    except (PhotoError, ValueError, OSError) as exc:
-        raise _fail(exc) from None
+from latentedit.cli.edit_cmd import latent_jobs, photos_to_wplus, split_inputs
 
 
 def _face_codes(mapper, G, amounts: dict[str, float], pool: int, seed: int, classifier_path, device,
                 domain: str | None = None):
-    """Style codes (N, style_dim) of generated faces that show the asked attributes (all faces when no classifier
-    reads them), and a note saying which."""
-    from latentedit.latents import z_from_seeds
+    """Style codes (N, style_dim) of generated faces that show the asked attributes, as the classifier of the
+    generator's domain (or --classifier) reads them (all faces when no attribute is asked), and a note saying which."""
+    from latentedit.editing import EditingError, face_style_codes
 
-    with torch.no_grad():
-        w = G.mapping(z_from_seeds(range(seed, seed + pool), G.z_dim).to(device), truncation_psi=0.7)
-        images = G.synthesis(w, noise_mode="const")
-        keep, note = torch.ones(pool, dtype=torch.bool, device=device), f"all {pool} generated faces"
-        names: list[str] = []
-        if amounts:  # the classifier of the generator's domain (or --classifier) picks the faces
-            clf = load_domain_model_for(G, classifier_path, "classifier", "--classifier", domain).to(device)
-            names = [n for n in amounts if n in getattr(clf, "output_names", ())]
-            logits = clf(images) if names else None
-            if not names:
-                note = f"all {pool} generated faces (the classifier reads none of {', '.join(amounts)})"
-        for n in names:
-            has = logits[:, clf.output_names.index(n)] > 0
-            keep &= has if amounts[n] > 0 else ~has
-        if names:
-            note = f"{int(keep.sum())} of {pool} generated faces with {', '.join(names)} as asked"
-        if not bool(keep.any()):
-            raise click.ClickException(f"clusters: none of {pool} generated faces shows {', '.join(names)} as asked; "
-                                       "raise --pool or use --mode random")
-        return mapper.encode_style(images[keep]), note
+    clf = (load_domain_model_for(G, classifier_path, "classifier", "--classifier", domain).to(device)
+           if amounts else None)
+    try:
+        with torch.no_grad():
+            codes, note = face_style_codes(mapper, G, amounts, pool=pool, seed=seed, classifier=clf)
+    except EditingError as exc:
+        raise _fail(exc) from None
+    if clf is not None and not any(n in clf.output_names for n in amounts):
+        note += f" (the classifier reads none of {', '.join(amounts)})"
+    return codes, note
 
 
 def _strip(images: list[torch.Tensor], path: Path) -> Path:
@@ -126,8 +91,9 @@ def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_
                  classifier_path, reference, mix, mix_groups, interpolate, steps, seed, out_dir, align, refine, domain,
                  device):
     """Sample several edits of each input with a noise or style mapper (random, clusters, reference, mix, morph)."""
-    from latentedit import sampling_modes as sm
-    from latentedit.edits import EditError, check_edit, check_mapper_fits_generator, parse_attr, target_from_amounts
+    from latentedit import editing
+    from latentedit.editing import EditError, check_edit, check_mapper_fits_generator, parse_attr, target_from_amounts
+    from latentedit.editing import sampling as sm
     from latentedit.images import save_image
     from latentedit.latents import save_latents
 
@@ -147,49 +113,50 @@ def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_
     try:
         kind = sm.condition_kind(mapper)
         check_edit(amounts, mapper.generator_info.attribute_names, source=f"the {name} mapper")
-    except (sm.SamplingError, EditError) as exc:
+    except editing.EditingError as exc:
         raise _fail(exc) from None
-    has_encoder = callable(getattr(mapper, "encode_style", None))
-    if reference is not None and not (kind == "style" and has_encoder):
-        takes = "a style without an encoder" if kind == "style" else "noise"
-        raise click.ClickException(f"--reference needs a style mapper with a style encoder (e.g. sensorium); the "
-                                   f"{name} mapper takes {takes}")
+    try:
+        encode_style = editing.style_encoder(mapper)
+    except editing.EditingError as exc:
+        if reference is not None:
+            raise _fail(exc, "--reference: ") from None
+        encode_style = None
     try:
         check_mapper_fits_generator(mapper, G, fingerprint=fingerprint, where=f"the {name} mapper")
     except EditError as exc:
         raise _fail(exc) from None
     mapper = mapper.to(dev)
 
-    latent_paths = [p for p in inputs if p.name.endswith(LATENT_SUFFIX)]
-    photo_paths = [p for p in inputs if p.suffix.lower() in PHOTO_SUFFIXES]
-    other = [str(p) for p in inputs if p not in latent_paths and p not in photo_paths]
-    if other:
-        raise click.BadParameter(f"{', '.join(other)}: expected W+ files (*.safetensors) or photos",
-                                 param_hint="INPUTS")
-    jobs = [(s, w) for s, w, _ in latents_from_files(latent_paths, G)]
+    latent_paths, photo_paths = split_inputs(inputs)
+    jobs = [(s, w) for s, w, _ in latent_jobs(latent_paths, G)]
     if photo_paths:
         faces = photos_to_wplus(photo_paths, G, encoder_path, align, "largest", dev, refine=refine, domain=domain)
         jobs += [(s, w) for s, w, _, _ in faces]
 
     cols: list[int] = []
     if mix is not None:
-        slices = mapper.group_slices() if hasattr(mapper, "group_slices") else {}
-        unknown = [g for g in mix_groups if g not in slices]
-        if unknown:
-            raise click.BadParameter(f"unknown group(s) {unknown}; the {name} mapper's groups: "
-                                     f"{', '.join(slices) or '(none)'}", param_hint="--mix-group")
-        cols = sorted({c for g in mix_groups for c in range(slices[g].start, slices[g].stop)})
+        try:
+            cols = editing.group_columns(mapper, mix_groups)
+        except editing.EditingError as exc:
+            raise click.BadParameter(str(exc), param_hint="--mix-group") from None
     names = mapper.generator_info.attribute_names
     render = (lambda w: G.synthesis(w, noise_mode="const"))  # noqa: E731
+
+    def load_reference(path):
+        try:
+            return editing.load_reference(path, G)
+        except (editing.EditingError, editing.PhotoError, OSError) as exc:
+            raise _fail(exc, "--reference " if path == reference else "") from None
+
     with torch.no_grad():
         ref_style = ref_img = None
         if reference is not None:
-            ref_img = load_reference(reference, G, dev)
-            ref_style = mapper.encode_style(ref_img)
+            ref_img = load_reference(reference)
+            ref_style = encode_style(ref_img)
         codes = None
         if reference is None and mode == "clusters" and kind == "style" and cluster_on == "edits":
             click.echo(f"clusters: K-means over the edits of {pool} prior styles on each input")
-        elif reference is None and mode == "clusters" and kind == "style" and has_encoder:
+        elif reference is None and mode == "clusters" and kind == "style" and encode_style is not None:
             codes, note = _face_codes(mapper, G, amounts, pool, seed, classifier_path, dev, domain)
             click.echo(f"clusters: K-means over the style codes of {note}")
         for stem, w in jobs:
@@ -199,8 +166,7 @@ def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_
             try:
                 if reference is None:
                     if mode == "clusters":
-                        kcols = mapper.style_columns(amounts) if codes is not None and hasattr(
-                            mapper, "style_columns") else None
+                        kcols = editing.edited_style_columns(mapper, amounts) if codes is not None else None
                         conds = sm.cluster_conditions(mapper, n, codes=codes, w_plus=w, target=target, pool=pool,
                                                       seed=seed, columns=kcols)
                     else:
@@ -213,13 +179,13 @@ def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_
                 edit = sm.edit_with_conditions(mapper, w, ref_style, target)
                 _strip([source, ref_img, render(edit)], out_dir / f"{stem}_reference.png")
                 if mix is not None:
-                    img2 = load_reference(mix, G, dev)
-                    mixed = sm.mix_by_columns(ref_style, mapper.encode_style(img2), cols)
+                    img2 = load_reference(mix)
+                    mixed = sm.mix_by_columns(ref_style, encode_style(img2), cols)
                     _strip([source, ref_img, img2, render(sm.edit_with_conditions(mapper, w, mixed, target))],
                            out_dir / f"{stem}_mix.png")
                 if interpolate is not None:
-                    img2 = load_reference(interpolate, G, dev)
-                    line = sm.interpolate_conditions(ref_style, mapper.encode_style(img2), steps)
+                    img2 = load_reference(interpolate)
+                    line = sm.interpolate_conditions(ref_style, encode_style(img2), steps)
                     edits = sm.edit_with_conditions(mapper, w, line, target)
                     _strip([source, ref_img, render(edits), img2], out_dir / f"{stem}_interp.png")
                     save_latents(out_dir / f"{stem}_interp.wplus.safetensors", edits.cpu(), space="w_plus",

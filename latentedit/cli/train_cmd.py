@@ -53,8 +53,10 @@ def _config_data(config: str | None, out: Path, resume: bool, cls: type) -> tupl
     if config is None and resume and (out / CHECKPOINT_NAME).exists():
         stored = load_checkpoint_config(out)
         return {"mapper": stored["mapper"], "trainer": stored["trainer"]}, f"{out / CHECKPOINT_NAME}"
-    recipe = getattr(cls, "default_trainer_config", None)
-    base = {"trainer": dict(recipe())} if callable(recipe) else {}
+    from latentedit.plugins.contract import optional_hook
+
+    recipe = optional_hook(cls, "default_trainer_config")
+    base = {"trainer": dict(recipe())} if recipe is not None else {}
     if config is not None:
         return _merged(base, read_config_file(config)), str(config)
     return base, "defaults" if not base else f"the '{cls.__name__}' training recipe"

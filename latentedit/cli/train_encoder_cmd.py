@@ -54,7 +54,11 @@ def train_encoder(encoder_type, generator_path, run_dir, steps, resume, preset, 
         cls = load_encoder(encoder_type)
     except PluginError as exc:
         raise click.ClickException(str(exc)) from None
-    missing = [a for a in ("make_training_config", "run_training") if not callable(getattr(cls, a, None))]
+    from latentedit.plugins.contract import optional_hook
+
+    hooks = {"make_training_config": optional_hook(cls, "make_training_config"),
+             "run_training": optional_hook(cls, "run_training")}
+    missing = [name for name, hook in hooks.items() if hook is None]
     if missing:
         raise click.ClickException(f"encoder plugin {encoder_type!r} cannot be trained from the CLI (it lacks "
                                    f"{', '.join(missing)})")

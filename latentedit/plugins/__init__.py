@@ -1,6 +1,9 @@
 """latentedit's plugin system: the mapper contract and entry-point discovery.
 
-- ``latentedit.plugins.contract``: ``Mapper`` (the base class and the documented contract, like a hook spec).
+- ``latentedit.plugins.contract``: ``Mapper`` (the base class and the documented contract, like a hook spec),
+  ``MapperHooks`` (every optional hook, documented) and ``optional_hook`` (how the core reaches them).
+- ``latentedit.plugins.encoder``: ``Encoder`` (the image -> W+ base class and contract) and ``EncoderHooks``.
+- ``latentedit.plugins.targets``: ``keep_unchanged`` (target conditioning shared by mappers; no trainer import).
 - ``latentedit.plugins.config``: ``MapperConfig`` (frozen dataclass base) and ``GeneratorInfo``.
 - ``latentedit.plugins.registry``: discovery without import, loading on demand, ``PluginLoadError``, allow-list and
   ``LATENTEDIT_DISABLE_PLUGIN_AUTOLOAD``, ``register_mapper`` for tests and notebooks.
@@ -36,7 +39,7 @@ and in the plugin's pyproject::
 """
 
 from latentedit.plugins.config import ConfigError, FieldInfo, GeneratorInfo, MapperConfig
-from latentedit.plugins.contract import CONTRACT_KEYWORDS, KINDS, Mapper, MapperContractError
+from latentedit.plugins.contract import CONTRACT_KEYWORDS, KINDS, Mapper, MapperContractError, optional_hook
 from latentedit.plugins.registry import (
     ENV_ALLOW,
     ENV_DISABLE,
@@ -68,6 +71,7 @@ __all__ = [
     "Mapper", "MapperConfig", "MapperContractError", "PluginError", "PluginLoadError", "PluginSpec",
     "UnknownPluginError", "allow_list", "autoload_disabled", "build_mapper", "clear_cache", "discover",
     "hidden_plugins",
-    "load_encoder", "load_mapper", "load_mapper_file", "load_plugin", "load_spec", "register", "register_encoder",
+    "load_encoder", "load_mapper", "load_mapper_file", "load_plugin", "load_spec", "optional_hook", "register",
+    "register_encoder",
     "register_mapper", "registered_mapper", "unregister",
 ]

@@ -31,14 +31,24 @@ Rules (the base class enforces them, so every plugin behaves the same):
   the mapper's ``format_version``; bump ``format_version`` when the state-dict layout changes and override
   ``upgrade_state`` to read older files.
 
-``latentedit.testing.mapper_contract.check_mapper_contract`` checks all of this for any mapper class.
+Optional hooks (``MapperHooks`` below documents each one; the core reaches them only through
+``optional_hook(mapper, "name")``, so a mapper without one simply does not get that behaviour):
+
+- editing: ``edit_steps`` (move along directions), ``sample_noise`` / ``sample_style`` (prior draws),
+  ``encode_style`` (reference images -> styles), ``group_slices`` / ``style_columns`` (which style columns belong
+  to which attribute group);
+- training: ``default_trainer_config`` (a recipe), ``lr_multipliers``, ``condition_target``, ``style_mask``,
+  ``pop_style_terms``.
+
+``latentedit.testing.mapper_contract.check_mapper_contract`` checks all of this for any mapper class;
+``tests/test_contract_hooks.py`` fails when the core calls a hook this module does not document.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -55,6 +65,25 @@ KINDS = ("trainable", "fit")
 
 class MapperContractError(TypeError):
     """A mapper class or call does not follow the mapper contract."""
+
+
+def documented_hooks() -> frozenset[str]:
+    """Names of every optional hook documented for mappers (``MapperHooks``) and encoders (``EncoderHooks``)."""
+    from latentedit.plugins.encoder import OPTIONAL_ENCODER_HOOKS
+
+    return OPTIONAL_MAPPER_HOOKS | OPTIONAL_ENCODER_HOOKS
+
+
+def optional_hook(plugin: Any, name: str):
+    """The optional hook ``name`` of a mapper or encoder (object or class) as a callable, or None when the plugin
+    does not provide it. ``name`` must be documented (``MapperHooks`` / ``EncoderHooks``): the core calls no
+    hook the contract does not describe, and a typo here fails at once instead of silently disabling a hook."""
+    if name not in documented_hooks():
+        raise MapperContractError(f"optional_hook: {name!r} is not a documented hook; document it in "
+                                  "latentedit.plugins.contract.MapperHooks or latentedit.plugins.encoder.EncoderHooks "
+                                  f"(documented: {', '.join(sorted(documented_hooks()))})")
+    fn = getattr(plugin, name, None)
+    return fn if callable(fn) else None
 
 
 def _shape(t: Any) -> str:
@@ -249,3 +278,69 @@ class Mapper(nn.Module):
 
     def extra_repr(self) -> str:
         return f"kind={self.kind}, config={self.config}"
+
+
+class MapperHooks:
+    """The optional mapper hooks, documented (a specification: never instantiated or subclassed). A mapper may
+    implement any of them with the signature shown (it may accept fewer keywords); the core finds them with
+    ``optional_hook(mapper, name)`` and does without them when they are absent."""
+
+    # ---- editing (``latentedit.editing``, ``latentedit edit`` / ``sample-edits`` / ``evaluate``) ---------------
+    def edit_steps(self, w_plus: torch.Tensor, steps: Mapping[str, float]) -> torch.Tensor:
+        """Linear mappers: move ``w_plus (B, num_ws, w_dim)`` ``steps[name]`` units along each attribute's direction
+        (signed); returns (B, num_ws, w_dim). When present, ``apply_edit`` uses it instead of calling the mapper
+        with a target and scaling the change."""
+
+    def sample_noise(self, batch: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Noise mappers (``takes_noise``): ``batch`` draws from the prior, (batch, z_dim). Default without it:
+        N(0, I)."""
+
+    def sample_style(self, batch: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Style mappers (``takes_style``): ``batch`` styles from the prior, (batch, style_dim). Default without
+        it: N(0, I)."""
+
+    def encode_style(self, images: torch.Tensor, *, w_plus: torch.Tensor | None = None,
+                     labels: torch.Tensor | None = None, sample: bool | None = None) -> torch.Tensor:
+        """Style mappers: reference ``images (B, 3, H, W)`` in [-1, 1] -> styles (B, style_dim) for ``style=``.
+        Needed for reference-guided editing (``--reference``), clustering of face styles, and the trainer's
+        reference targets and ``style_reconstruction`` loss. In training the trainer may pass ``w_plus`` (the
+        latents that drew the images), ``labels`` (B, n_attr) (the judge's labels) and ``sample=False`` (take the
+        mean of a stochastic encoder); a hook that does not accept a keyword is not given it."""
+
+    def group_slices(self) -> dict[str, slice]:
+        """Style mappers with attribute groups: {group name: the slice of style columns it reads}. Lets
+        ``sample-edits --mix REF2 --mix-group G`` take group G's style from a second reference."""
+
+    def style_columns(self, attributes: Sequence[str]) -> list[int]:
+        """Style mappers: the style columns that matter for editing ``attributes`` (names); clustering of styles
+        runs on these columns only (the others are set to the mean)."""
+
+    # ---- training (``latentedit.training``: the shared mapper trainer) ----------------------------------------
+    @classmethod
+    def default_trainer_config(cls) -> dict:
+        """Trainable mappers: a recipe for the trainer's ``trainer`` section (``TrainerConfig`` fields as a dict);
+        the user's ``--config`` and ``--set`` go on top of it."""
+
+    def lr_multipliers(self) -> dict[str, float]:
+        """{parameter-name prefix: positive multiplier of the learning rate} (e.g. a style encoder that learns
+        faster than the edit it drives). Parameters matching no prefix learn at the base rate."""
+
+    def condition_target(self, target: torch.Tensor, source: torch.Tensor, *, keep_u: torch.Tensor | None = None,
+                         generator: torch.Generator | None = None) -> torch.Tensor:
+        """The target to call the mapper with, given the full ``target`` and the ``source`` labels (both
+        (B, n_attr) in {0, 1}); e.g. attributes left unchanged become NaN (keep) with some probability
+        (``latentedit.plugins.targets.keep_unchanged``). ``keep_u (B, n_attr)``: the trainer's uniform draws.
+        The losses still compare against the full target."""
+
+    def style_mask(self, w_plus: torch.Tensor, *, target: torch.Tensor | None, style: torch.Tensor) -> torch.Tensor:
+        """For the ``style_reconstruction`` loss: (B, style_dim) weights, 1 on the style columns that the call
+        ``self(w_plus, target=target, style=style)`` uses (target None: a reference transfer). Without it every
+        column counts."""
+
+    def pop_style_terms(self) -> dict[str, torch.Tensor]:
+        """Weighted scalar loss terms the ``encode_style`` hook queued during the last forward (e.g. an attribute
+        head's BCE), then cleared; the trainer adds them to the objective's terms."""
+
+
+#: names of the documented optional mapper hooks
+OPTIONAL_MAPPER_HOOKS = frozenset(n for n in vars(MapperHooks) if not n.startswith("_"))

@@ -84,15 +84,6 @@ def flip_targets(source: torch.Tensor, flip_keys: torch.Tensor, n_flips: torch.T
     return torch.where(flip.to(source.device), 1.0 - source, source)
 
 
-def keep_unchanged(target: torch.Tensor, source: torch.Tensor, u: torch.Tensor, prob: float) -> torch.Tensor:
-    """The target a mapper is asked (``condition_target`` hooks): each attribute ``target (b, n_attr)`` leaves at
-    its ``source (b, n_attr)`` label becomes NaN (keep) where the uniform draw ``u (b, n_attr)`` is below ``prob``."""
-    if prob == 0.0:
-        return target
-    drop = (target == source) & (u.to(target.device) < prob)
-    return torch.where(drop, torch.full_like(target, float("nan")), target)
-
-
 class GeneratorLatents:
     """Source latents sampled from the generator: ``w_plus (b, num_ws, w_dim)`` from ``z`` with truncation
     ``psi`` toward ``w_avg`` and, with probability ``mixing_prob``, style mixing with a second ``z`` at a random

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from latentedit.losses import attribute_loss, generator_adversarial_loss, intensity_loss
+from latentedit.plugins.contract import optional_hook
 
 IMAGE_LOSSES = ("attribute", "adversarial", "lpips", "identity", "image_cycle", "lpips_cycle", "diversity",
                 "style_reconstruction", "reference_intensity")
@@ -98,8 +99,7 @@ def attribute_loss_target(b: "Batch") -> torch.Tensor:
 
 def style_hook(mapper: nn.Module):
     """The mapper's ``encode_style`` hook, or None."""
-    fn = getattr(mapper, "encode_style", None)
-    return fn if callable(fn) else None
+    return optional_hook(mapper, "encode_style")
 
 
 def hook_takes(hook, name: str) -> bool:
@@ -203,8 +203,8 @@ class MapperObjective(nn.Module):
             style = hook(images=b.ref_images, w_plus=b.ref_w_plus, **ref_kw)
             b = dataclasses.replace(b, style=style, style2=style,
                                     back_style=hook(images=b.images, w_plus=b.w_plus, **src_kw))
-            pop = getattr(mapper, "pop_style_terms", None)  # terms the hook queued (e.g. an attribute head's)
-            if callable(pop):
+            pop = optional_hook(mapper, "pop_style_terms")  # terms the hook queued (e.g. an attribute head's)
+            if pop is not None:
                 terms.update(pop())
         call_target = None if b.reference_targets else b.target if b.call_target is None else b.call_target
         w_edit = mapper(b.w_plus, **self._kw(target=call_target, z=b.noise, style=b.style))
@@ -271,9 +271,9 @@ class MapperObjective(nn.Module):
     def _style_reconstruction(self, hook, x_edit: torch.Tensor, b: Batch, call_target) -> torch.Tensor:
         """L1 between the style read back from the edited images (B, 3, R, R) and the style they were made with."""
         style_hat = hook(images=x_edit, **({"sample": False} if self.hook_sample else {}))
-        mask_fn = getattr(self.mapper, "style_mask", None)
+        mask_fn = optional_hook(self.mapper, "style_mask")
         mask = None
-        if callable(mask_fn):
+        if mask_fn is not None:
             with torch.no_grad():
                 mask = mask_fn(b.w_plus, target=call_target, style=b.style.detach())
         return style_reconstruction_loss(style_hat, b.style, mask)

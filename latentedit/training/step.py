@@ -11,6 +11,7 @@ import contextlib
 import torch
 from torch import nn
 
+from latentedit.plugins.contract import optional_hook
 from latentedit.training.checkpoint import ema_update
 from latentedit.training.data import draw_randoms, flip_targets, step_generator
 from latentedit.training.objective import Batch, style_hook, synthesize
@@ -102,8 +103,9 @@ class StepRunner:
         source_prob = source_logits.float().sigmoid() if tc.losses.attribute_keep == "source_prob" else None
         target = flip_targets(source, r.flip_keys.to(dev), r.n_flips.to(dev))
         call_target = None  # what the mapper is asked (NaN = keep), when it has a condition_target hook
-        if callable(getattr(m, "condition_target", None)):
-            call_target = m.condition_target(target, source, keep_u=r.keep_u.to(dev))
+        condition_target = optional_hook(m, "condition_target")
+        if condition_target is not None:
+            call_target = condition_target(target, source, keep_u=r.keep_u.to(dev))
         mv = (lambda x: None if x is None else x.to(dev))  # noqa: E731
         style, style2, back_style = mv(r.style_noise), mv(r.style_noise2), mv(r.style_noise2)
         ref_w = ref_img = None

@@ -26,6 +26,7 @@ from torch import nn
 from latentedit.io.modelfile import atomic_write
 from latentedit.losses import build_loss_modules
 from latentedit.plugins.config import ConfigError, GeneratorInfo
+from latentedit.plugins.contract import optional_hook
 from latentedit.plugins.registry import load_mapper
 from latentedit.training.checkpoint import CheckpointStateError, load_training_state, save_training_state
 from latentedit.training.config import RunConfig, TrainerConfig
@@ -63,7 +64,8 @@ def parameter_groups(mapper: nn.Module, lr: float) -> list[dict]:
     """The optimiser's parameter groups: one at ``lr``, plus one per learning-rate multiplier the mapper asks for
     through an optional ``lr_multipliers() -> {parameter-name prefix: multiplier}`` (e.g. a style encoder that
     must learn faster than the edit it drives). Empty groups are dropped; the order is deterministic (resume)."""
-    muls = dict(mapper.lr_multipliers()) if callable(getattr(mapper, "lr_multipliers", None)) else {}
+    hook = optional_hook(mapper, "lr_multipliers")
+    muls = dict(hook()) if hook is not None else {}
     bad = {k: v for k, v in muls.items() if not (isinstance(v, (int, float)) and v > 0)}
     if bad:
         raise ConfigError(f"{type(mapper).__name__}.lr_multipliers() must give positive numbers; got {bad}")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 
 from latentedit.plugins import ConfigError, Mapper
-from latentedit.training.data import keep_unchanged
+from latentedit.plugins.targets import keep_unchanged
 from latentedit_isf.config import ISFConfig
 from latentedit_isf.network import AdaLN, ConditionNetwork, output_mlp
 

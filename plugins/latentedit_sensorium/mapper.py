@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from latentedit.plugins import ConfigError, Mapper
-from latentedit.training.data import keep_unchanged
+from latentedit.plugins.targets import keep_unchanged
 from latentedit_sensorium.config import SensoriumConfig
 from latentedit_sensorium.kl_hook import with_kl_gradient
 from latentedit_sensorium.modulation import GroupedLinear, ModulatedLinear

@@ -25,9 +25,9 @@ def need(*names):
 
 @pytest.fixture(scope="module")
 def G():
-    from latentedit.cli.common import load_generator_or_default
+    from latentedit.editing import load_generator
 
-    return load_generator_or_default(None, torch.device("cpu"))[0]
+    return load_generator(assets.asset_path(GEN))
 
 
 @need(GEN)
@@ -44,7 +44,7 @@ def test_generator_reproduces_the_renderer_on_held_out_latents(G):
 
 @need(GEN, ISF, DIRS)
 def test_every_shipped_mapper_was_made_for_the_shipped_generator(G):
-    from latentedit.cli.edit_cmd import load_mapper_for_edit
+    from latentedit.cli.common import load_mapper_for_edit
     from latentedit_toyfaces.domain import MAPPER_ASSETS
 
     for name, asset in MAPPER_ASSETS.items():
@@ -56,7 +56,7 @@ def test_every_shipped_mapper_was_made_for_the_shipped_generator(G):
 @need(GEN, ISF)
 @torch.no_grad()
 def test_shipped_isf_flips_attributes_and_varies_with_noise(G):
-    from latentedit.cli.edit_cmd import load_mapper_for_edit
+    from latentedit.cli.common import load_mapper_for_edit
     from latentedit_toyfaces.judges import load_judge
 
     isf = load_mapper_for_edit("isf", None, G)[0]

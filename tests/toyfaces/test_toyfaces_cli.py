@@ -107,20 +107,21 @@ def test_render_refuses_huge_sheets_and_unwritable_paths(tmp_path):
 def test_latents_writes_samples_then_inverted_renders(tmp_path):
     """`toyfaces latents`: the first rows are the mapping of the seeded z, the rest the encoder's inversions of
     the renders of factor seed SEED+1; tied to the generator; refuses to overwrite and empty requests."""
-    from latentedit.cli.common import load_generator_or_default
-    from latentedit.cli.common import load_encoder
+    from latentedit_toyfaces import assets
+    from latentedit.editing import load_encoder, load_generator
     from latentedit.latents import load_latents
 
     out = tmp_path / "lat.safetensors"
     r = run("latents", "--out", out, "--samples", 3, "--inverted", 2, "--seed", 5)
     assert r.exit_code == 0 and "3 samples + 2 inverted" in r.output
-    G, _ = load_generator_or_default(None, torch.device("cpu"))
+    G = load_generator(assets.asset_path(assets.DEFAULT_GENERATOR))
     w = load_latents(out, G, expect_space="w_plus").tensor
     assert w.shape == (5, G.num_ws, G.w_dim)
     with torch.no_grad():
         ws = G.mapping(torch.randn(3, G.z_dim, generator=torch.Generator().manual_seed(5)))
         ws = ws[:, None].repeat(1, G.num_ws, 1) if ws.ndim == 2 else ws
-        wi = load_encoder(None, G, torch.device("cpu")).invert(render(sample_factors(2, 6), G.resolution))
+        enc = load_encoder(assets.asset_path("toyfaces_e4e.safetensors"), generator=G)
+        wi = enc.invert(render(sample_factors(2, 6), G.resolution))
     assert torch.allclose(w[:3], ws, atol=1e-5) and torch.allclose(w[3:], wi, atol=1e-4)
     assert (w[3:].std(dim=1) > 0).all() and (w[:3].std(dim=1) == 0).all()   # inversions differ per layer
     again = CliRunner().invoke(toyfaces, ["latents", "--out", str(out), "--samples", "1", "--inverted", "0"])

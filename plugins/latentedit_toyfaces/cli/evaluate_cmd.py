@@ -27,9 +27,9 @@ def _methods(specs, generator, domain=None):
     """{name: mapper} from ``NAME`` (the domain's file) or ``NAME=FILE`` specs; default: every one the generator's
     domain ships."""
     from latentedit.cli.common import click_error as _fail
-    from latentedit.cli.edit_cmd import load_mapper_for_edit
+    from latentedit.cli.common import load_mapper_for_edit
     from latentedit.domains import DomainError, domain_of
-    from latentedit.edits import EditError, check_mapper_fits_generator
+    from latentedit.editing import EditError, check_mapper_fits_generator
 
     if not specs:
         try:

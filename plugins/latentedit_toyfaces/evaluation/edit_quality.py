@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 
-from latentedit import sampling_modes as sm
+from latentedit.editing import sampling as sm
 from latentedit.evaluation.frechet import frechet_distance
 
 #: The issue's bars for the shipped toy ISF mapper.

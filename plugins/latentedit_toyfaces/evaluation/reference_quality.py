@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from latentedit.plugins.contract import optional_hook
 from latentedit_toyfaces.evaluation.edit_quality import _batched
 
 
@@ -91,7 +92,7 @@ def evaluate_reference_transfer(G, mapper, *, estimator, embedder, n: int = 500,
     """Score ``mapper(w_src, style=mapper.encode_style(x_ref))`` on ``n`` held-out pairs (see the module doc)."""
     from latentedit_toyfaces.factors import IDENTITY_INDEX
 
-    if not callable(getattr(mapper, "encode_style", None)):
+    if optional_hook(mapper, "encode_style") is None:
         raise ValueError(f"{method}: reference transfer needs a mapper with encode_style(images); "
                          f"{type(mapper).__name__} has none")
     mapper = mapper.eval()
@@ -156,7 +157,7 @@ def intensity_gaps(src: torch.Tensor, ref: torch.Tensor, edit: torch.Tensor, *, 
 def evaluate_mode_coverage(G, mapper, *, estimator, n: int = 8, sources: int = 50, bins: int = 10, pool: int = 512,
                            seed: int = 5151, batch_size: int = 64, method: str = "mapper") -> list[CoverageScore]:
     """Per attribute: mean distinct intensity bins among ``n`` edits per source, random vs clusters conditions."""
-    from latentedit import sampling_modes as sm
+    from latentedit.editing import sampling as sm
 
     kind = sm.condition_kind(mapper)
     mapper = mapper.eval()
@@ -167,7 +168,7 @@ def evaluate_mode_coverage(G, mapper, *, estimator, n: int = 8, sources: int = 5
     w_pool = _batched(G.mapping, torch.randn(pool + 4 * sources, G.z_dim, generator=g).to(device), batch_size)
     x_pool = _batched(lambda c: G.synthesis(c, noise_mode="const"), w_pool, batch_size)
     f_pool = _batched(estimator, x_pool, batch_size)
-    has_encoder = kind == "style" and callable(getattr(mapper, "encode_style", None))
+    has_encoder = kind == "style" and optional_hook(mapper, "encode_style") is not None
     codes_all = _batched(mapper.encode_style, x_pool[:pool], batch_size) if has_encoder else None
     out = []
     for attr, col in zip(names, cols):
@@ -180,7 +181,8 @@ def evaluate_mode_coverage(G, mapper, *, estimator, n: int = 8, sources: int = 5
         if has_encoder:
             with_attr = f_pool[:pool, col] > 0.5
             codes = codes_all[with_attr] if int(with_attr.sum()) >= n else codes_all
-        columns = mapper.style_columns([attr]) if codes is not None and hasattr(mapper, "style_columns") else None
+        style_columns = optional_hook(mapper, "style_columns") if codes is not None else None
+        columns = style_columns([attr]) if style_columns is not None else None
         counts = {"random": 0.0, "clusters": 0.0, "natural": 0.0, "edit_clusters": 0.0}
         hits = {"random": 0.0, "clusters": 0.0, "edit_clusters": 0.0}
         natural = f_pool[:pool, col][f_pool[:pool, col] > 0.5]  # (m,) samples that have it

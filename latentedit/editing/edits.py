@@ -1,5 +1,5 @@
-"""Applying attribute edits with any mapper: ``--attr smile=+1 --attr age=-0.5`` semantics shared by
-``latentedit edit`` and ``latentedit toyfaces evaluate``.
+"""Applying attribute edits with any mapper: ``{"smile": +1, "age": -0.5}`` (``--attr smile=+1 --attr age=-0.5``
+on the command line), shared by ``latentedit edit``, ``latentedit evaluate`` and ``Editor``.
 
 An edit is a mapping ``{attribute: amount}``; the sign says the direction (+ present, - absent), the size how far.
 
@@ -18,10 +18,12 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
+from latentedit.io.errors import EditingError
 from latentedit.plugins.config import GeneratorInfo
+from latentedit.plugins.contract import optional_hook
 
 
-class EditError(ValueError):
+class EditError(EditingError):
     """An edit names an unknown attribute, has a malformed amount, or does not fit the mapper/generator."""
 
 
@@ -94,8 +96,9 @@ def apply_edit(mapper, w_plus: torch.Tensor, amounts: Mapping[str, float], *,
     amounts = {k: float(v) for k, v in amounts.items() if float(v) != 0.0}
     if not amounts:
         return w_plus
-    if hasattr(mapper, "edit_steps"):
-        return mapper.edit_steps(w_plus, amounts)
+    edit_steps = optional_hook(mapper, "edit_steps")
+    if edit_steps is not None:
+        return edit_steps(w_plus, amounts)
     kw = {"z": z} if z is not None and getattr(mapper, "takes_noise", False) else {}
     out = w_plus
     for size in sorted({abs(v) for v in amounts.values()}, reverse=True):
@@ -115,3 +118,39 @@ def check_mapper_fits_generator(mapper, generator, *, fingerprint: str | None = 
     if fingerprint and fingerprint != generator.fingerprint():
         raise EditError(f"{where} was made for generator {fingerprint}, not {generator.fingerprint()} (same W+ shape, "
                         "different weights); pass the matching --generator or --mapper")
+
+
+def edit_rows(amounts: Mapping[str, float], strengths: Sequence[float]) -> list[tuple[str, float, dict[str, float]]]:
+    """Grid rows (label, strength, scaled amounts): each attribute alone (when several are asked for), then all
+    together ('all'); each at every strength."""
+    groups = [(name, {name: a}) for name, a in amounts.items()] if len(amounts) > 1 else []
+    groups.append(("all" if len(amounts) > 1 else next(iter(amounts)), dict(amounts)))
+    return [(label, s, {k: v * s for k, v in group.items()}) for label, group in groups for s in strengths]
+
+
+def noise_draws(mapper, samples: int, *, seed: int = 0) -> list[torch.Tensor | None]:
+    """The noises of ``samples`` edits: draw k is N(0, I) (1, z_dim) seeded ``seed + k``, for mappers that take
+    noise; ``[None]`` (one edit) for deterministic mappers."""
+    z_dim = int(getattr(mapper, "z_dim", 0) or 0)
+    if not (getattr(mapper, "takes_noise", False) and z_dim):
+        return [None]
+    return [torch.randn(1, z_dim, generator=torch.Generator().manual_seed(seed + k)) for k in range(samples)]
+
+
+def edit_latents(mapper, w_plus: torch.Tensor, amounts: Mapping[str, float], *, samples: int = 1, seed: int = 0,
+                 others: torch.Tensor | None = None) -> torch.Tensor:
+    """Edit ``w_plus (B, num_ws, w_dim)`` by ``{attribute: amount}`` ``samples`` times (seeded noise draws for
+    multimodal noise mappers; one edit for deterministic ones) -> (S, B, num_ws, w_dim), S = the number of edits.
+    ``others (B, n_attr)``: see ``apply_edit``. Reference-guided edits: ``latentedit.editing.references``."""
+    check_edit(amounts, mapper.generator_info.attribute_names,
+               source=f"the {getattr(mapper, 'plugin_name', None) or type(mapper).__name__} mapper")
+    outs = []
+    with torch.no_grad():
+        for z in noise_draws(mapper, samples, seed=seed):
+            z = None if z is None else z.to(w_plus).expand(w_plus.shape[0], -1)
+            outs.append(apply_edit(mapper, w_plus, amounts, z=z, others=others))
+    return torch.stack(outs)
+
+
+__all__ = ["EditError", "apply_edit", "check_edit", "check_mapper_fits_generator", "edit_latents", "edit_rows",
+           "noise_draws", "parse_attr", "parse_strengths", "target_from_amounts"]

@@ -1,16 +1,20 @@
 """The encoder contract (``latentedit.encoders`` entry points): image -> W+.
 
-latentedit's core has no encoder base class yet, so this minimal one lives here; it only uses core types and is
-meant to move to ``latentedit/plugins/encoder.py`` unchanged. The CLI relies on nothing but this duck-typed
-surface, so any class providing it can be registered under ``latentedit.encoders``:
+The core (``latentedit.editing``, ``latentedit invert``/``edit``/``train-encoder``) relies on nothing but this
+duck-typed surface, so any class providing it can be registered under ``latentedit.encoders``; ``Encoder`` below is
+a base class that provides most of it:
 
     cls.load(path, *, map_location="cpu") -> encoder     # our .safetensors (and any foreign format it knows)
-    cls.can_load(path) -> bool                           # cheap sniff, used to pick a plugin for foreign files
+    cls.can_load(path) -> bool                           # cheap sniff, used to pick a plugin for a file
     encoder.invert(images)      (B, 3, H, W) in [-1, 1], any square size  ->  w_plus (B, num_ws, w_dim)
-    encoder.refine(w_plus, target, generator, steps=N)   optional: optimise the codes against the image
+    encoder.num_ws, encoder.w_dim, encoder.input_resolution
     encoder.generator           the generator bundled with the file (or None)
     encoder.generator_fingerprint   fingerprint of the generator it was trained for (or None)
     encoder.save(path, generator=None)                   one .safetensors, config + format version inside
+
+Optional hooks (``EncoderHooks`` documents each; the core reaches them through
+``latentedit.plugins.contract.optional_hook``): ``refine`` (optimise codes against the image),
+``make_training_config`` and ``run_training`` (``latentedit train-encoder``).
 
 Subclasses set ``config_class`` (a frozen dataclass with ``to_dict``/``from_dict``) and implement ``forward``
 (images at ``input_resolution`` -> codes).
@@ -104,3 +108,28 @@ class Encoder(nn.Module):
     def can_load(cls, path: str | Path) -> bool:
         """True when ``load`` understands this file (default: our .safetensors of this class)."""
         return False
+
+
+class EncoderHooks:
+    """The optional encoder hooks, documented (a specification: never instantiated or subclassed)."""
+
+    def refine(self, w_plus: torch.Tensor, target: torch.Tensor, generator: nn.Module, *, steps: int = 100
+               ) -> torch.Tensor:
+        """Optimise ``w_plus (B, num_ws, w_dim)`` for ``steps`` steps so that ``generator`` draws ``target
+        (B, 3, H, W)`` in [-1, 1] more faithfully; returns the refined codes (B, num_ws, w_dim), detached or not
+        (callers detach). Used by ``invert(..., refine=N)`` / ``--refine N``."""
+
+    @classmethod
+    def make_training_config(cls, preset: str, overrides: list[str]) -> Any:
+        """``latentedit train-encoder``: the training config of a named ``preset`` with ``key=value`` overrides;
+        ValueError on an unknown preset or key."""
+
+    @classmethod
+    def run_training(cls, config: Any, generator: nn.Module, run_dir: str | Path, *, steps: int,
+                     resume: bool = False, checkpoint_minutes: float = 5.0, progress: bool = True) -> Any:
+        """``latentedit train-encoder``: train (or, with ``resume``, continue) a run in ``run_dir`` up to ``steps``;
+        returns an object with ``.step``, ``.ckpt`` (the checkpoint path) and ``.export(path) -> Path``."""
+
+
+#: names of the documented optional encoder hooks
+OPTIONAL_ENCODER_HOOKS = frozenset(n for n in vars(EncoderHooks) if not n.startswith("_"))

@@ -20,8 +20,11 @@ from collections.abc import Sequence
 
 import torch
 
+from latentedit.io.errors import EditingError
+from latentedit.plugins.contract import optional_hook
 
-class SamplingError(ValueError):
+
+class SamplingError(EditingError):
     """The mapper cannot be sampled this way, or the inputs do not fit it."""
 
 
@@ -48,8 +51,8 @@ def condition_kwargs(mapper, conditions: torch.Tensor | None) -> dict[str, torch
 def random_conditions(mapper, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
     """(n, dim) draws from the mapper's prior."""
     kind = condition_kind(mapper)
-    hook = getattr(mapper, "sample_style" if kind == "style" else "sample_noise", None)
-    if callable(hook):
+    hook = optional_hook(mapper, "sample_style") if kind == "style" else optional_hook(mapper, "sample_noise")
+    if hook is not None:
         return hook(n, generator=generator)
     return torch.randn(n, condition_dim(mapper), generator=generator)
 
@@ -148,3 +151,8 @@ def edit_with_conditions(mapper, w_plus: torch.Tensor, conditions: torch.Tensor,
     src = w_plus.expand(n, -1, -1)
     tgt = None if target is None else target.to(w_plus).expand(n, -1)
     return mapper(src, target=tgt, **condition_kwargs(mapper, conditions.to(w_plus)))
+
+
+__all__ = ["SamplingError", "cluster_conditions", "condition_dim", "condition_kind", "condition_kwargs", "count_bins",
+           "edit_with_conditions", "interpolate_conditions", "kmeans_centres", "mix_by_columns", "nearest_members",
+           "random_conditions"]

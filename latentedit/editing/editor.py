@@ -1,0 +1,118 @@
+"""``Editor``: the loaded models of the editing pipeline, and ``EditResult``: what one photo's edit gives.
+
+    editor = Editor.from_files(generator="G.safetensors", encoder="e4e.safetensors", mapper="isf.safetensors")
+    result = editor.edit_photo("me.jpg", {"smile": 1.0, "eyeglasses": 1.0})
+    result.save("me_edited.png")            # the edited face pasted back into the photo
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from latentedit.editing.edits import check_mapper_fits_generator, edit_latents
+from latentedit.editing.inversion import invert
+from latentedit.editing.models import check_encoder_fits_generator, load_encoder, load_generator, load_mapper
+from latentedit.editing.photos import AlignedFace, align_faces, load_photo
+from latentedit.editing.synthesis import synthesize
+from latentedit.io.errors import EditingError
+
+
+@dataclass(frozen=True)
+class EditResult:
+    """One face's edit. ``w_plus (1, num_ws, w_dim)`` the inverted code and ``source (1, 3, R, R)`` its
+    reconstruction; ``edited_w_plus (S, num_ws, w_dim)`` and ``edited (S, 3, R, R)`` the S edits (samples);
+    ``face`` the aligned crop and its transform (None for latent inputs); ``pasted`` the S edited photos
+    (H, W, 3) uint8 (empty when there is nothing to paste into)."""
+
+    w_plus: torch.Tensor
+    source: torch.Tensor
+    edited_w_plus: torch.Tensor
+    edited: torch.Tensor
+    face: AlignedFace | None = None
+    pasted: list[np.ndarray] = field(default_factory=list)
+
+    def save(self, path: str | os.PathLike, *, sample: int = 0) -> Path:
+        """Write edit ``sample`` atomically: the pasted-back photo when there is one, else the edited crop."""
+        from PIL import Image
+
+        from latentedit.images import save_image
+        from latentedit.io.modelfile import atomic_write
+
+        if not 0 <= sample < self.edited.shape[0]:
+            raise EditingError(f"sample {sample} asked for, but this edit has {self.edited.shape[0]} sample(s)")
+        if self.pasted:
+            im = Image.fromarray(self.pasted[sample])
+            fmt = Path(path).suffix.lstrip(".").upper().replace("JPG", "JPEG") or "PNG"
+            return atomic_write(path, lambda tmp: im.save(tmp, format=fmt))
+        return save_image(self.edited[sample], path)
+
+
+class Editor:
+    """A generator, a mapper and (for photos) an encoder, on one device, ready to edit photos or latents."""
+
+    def __init__(self, generator, mapper, encoder=None, *, mapper_fingerprint: str | None = None,
+                 device: str | torch.device = "cpu"):
+        self.device = torch.device(device)
+        self.generator = generator.eval().requires_grad_(False).to(self.device)
+        check_mapper_fits_generator(mapper, self.generator, fingerprint=mapper_fingerprint)
+        self.mapper = mapper.eval().requires_grad_(False).to(self.device)
+        if encoder is not None:
+            check_encoder_fits_generator(encoder, self.generator)
+        self.encoder = encoder
+
+    @classmethod
+    def from_files(cls, *, generator: str | os.PathLike, mapper: str | os.PathLike,
+                   encoder: str | os.PathLike | None = None, method: str | None = None,
+                   device: str | torch.device = "cpu") -> Editor:
+        """Load the three files (the encoder is only needed for photos); ``method``: the mapper plugin the file
+        must hold. EditingError / CheckpointError with one line when a file does not fit."""
+        G = load_generator(generator, device=device)
+        loaded = load_mapper(mapper, method=method)
+        enc = None if encoder is None else load_encoder(encoder, generator=G, device=device)
+        return cls(G, loaded.mapper, enc, mapper_fingerprint=loaded.generator_fingerprint, device=device)
+
+    @property
+    def crop_size(self) -> int:
+        """Side of the aligned crops: the generator's resolution, or the encoder's input when larger."""
+        return max(int(getattr(self.encoder, "input_resolution", 0) or 0), self.generator.resolution)
+
+    def invert_photo(self, photo: str | os.PathLike | np.ndarray, *, face: str | int = "largest",
+                     align: bool = True, refine: int = 0) -> list[tuple[AlignedFace, torch.Tensor]]:
+        """A photo (path or (H, W, 3) uint8) -> [(aligned face, w_plus (1, num_ws, w_dim))] for the chosen faces."""
+        if self.encoder is None:
+            raise EditingError("editing photos needs an encoder: Editor.from_files(..., encoder=FILE)")
+        source = photo if isinstance(photo, np.ndarray) else Path(photo)
+        arr = photo if isinstance(photo, np.ndarray) else load_photo(photo)
+        out = []
+        for f in align_faces(arr, self.crop_size, face=face, align=align, source=str(source)[:80]):
+            w = invert(self.encoder, f.crop.to(self.device), generator=self.generator, refine=refine)
+            out.append((f, w))
+        return out
+
+    def edit_latents(self, w_plus: torch.Tensor, amounts: Mapping[str, float], *, samples: int = 1,
+                     seed: int = 0) -> torch.Tensor:
+        """w_plus (B, num_ws, w_dim) -> edits (S, B, num_ws, w_dim); see ``latentedit.editing.edit_latents``."""
+        return edit_latents(self.mapper, w_plus.to(self.device), amounts, samples=samples, seed=seed)
+
+    def edit_photo(self, photo: str | os.PathLike | np.ndarray, amounts: Mapping[str, float], *, samples: int = 1,
+                   seed: int = 0, face: str | int = "largest", align: bool = True, refine: int = 0) -> EditResult:
+        """Invert the photo's face (the largest, or ``face``), edit it by ``{attribute: amount}`` (``samples``
+        draws for multimodal mappers), synthesise and paste back. Several faces: ``edit_faces``."""
+        return self.edit_faces(photo, amounts, samples=samples, seed=seed, face=face, align=align, refine=refine)[0]
+
+    def edit_faces(self, photo, amounts: Mapping[str, float], *, samples: int = 1, seed: int = 0,
+                   face: str | int = "all", align: bool = True, refine: int = 0) -> list[EditResult]:
+        """``edit_photo`` for each chosen face (default: all), left to right."""
+        results = []
+        for f, w in self.invert_photo(photo, face=face, align=align, refine=refine):
+            edits = self.edit_latents(w, amounts, samples=samples, seed=seed)[:, 0]        # (S, L, D)
+            images = synthesize(self.generator, edits).cpu()
+            pasted = [] if f.transform is None else [f.paste(img[None]) for img in images]
+            results.append(EditResult(w, synthesize(self.generator, w).cpu(), edits, images, f, pasted))
+        return results
