@@ -76,7 +76,8 @@ elif kind == "classifier":
             stall(self)
             return out
         loop_module.RunLoop.restore = restore
-    recipe = TrainRecipe(seed=1, steps=steps, batch_size=4, lr=3e-3, warmup_steps=2)
+    # the CPU-time cap pulls the schedule forward by the CPU time used, a clock reading: far away, it cannot
+    recipe = TrainRecipe(seed=1, steps=steps, batch_size=4, lr=3e-3, warmup_steps=2, max_minutes=1e9)
     train_judge("attributes", run_dir / "judge.safetensors", recipe, eval_n=8, checkpoint_every=2,
                 log=lambda s: None, run_dir=run_dir, resume=resume)
 '''

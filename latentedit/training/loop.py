@@ -39,7 +39,7 @@ from latentedit.training.distributed import DistContext
 from latentedit.training.runlog import NullLog, RunLog
 from latentedit.training.snapshot import Snapshot, all_finite
 
-__all__ = ["RunLoop", "NonFiniteStep", "TrainingDivergedError"]
+__all__ = ["RunLoop", "NonFiniteStep", "TrainingDivergedError", "GeneratorState"]
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -53,6 +53,19 @@ class NonFiniteStep(Exception):
     def __init__(self, where: str, values: Mapping[str, float] | None = None):
         super().__init__(where)
         self.where, self.values = where, dict(values or {})
+
+
+class GeneratorState:
+    """Makes a ``torch.Generator`` (e.g. a data stream's) part of a checkpoint: ``loop.track(data=GeneratorState(g))``."""
+
+    def __init__(self, generator: torch.Generator):
+        self.generator = generator
+
+    def state_dict(self) -> dict[str, list[int]]:
+        return {"state": self.generator.get_state().tolist()}
+
+    def load_state_dict(self, state: Mapping[str, list[int]]) -> None:
+        self.generator.set_state(torch.tensor(state["state"], dtype=torch.uint8))
 
 
 def _scalars(result: Mapping[str, Any] | None) -> dict[str, float]:
@@ -261,19 +274,23 @@ class RunLoop:
 
     def run(self, step_fn: Callable[[int], Mapping[str, Any] | None], *,
             start_fields: Mapping[str, Any] | None = None,
-            on_start: Callable[[RunLoop], Any] | None = None, advances: bool = False) -> dict[str, Any]:
+            on_start: Callable[[RunLoop], Any] | None = None, advances: bool = False,
+            stop_when: Callable[[int], bool] | None = None) -> dict[str, Any]:
         """Advance until ``total_steps``: log, checkpoint and call the ``every`` hooks on the way; a final
         checkpoint, the hooks' last calls and a ``done`` event at the end. Returns ``{step, run_dir, counters...,
         last}`` (``last``: the last step's result).
 
         ``advances``: ``step_fn`` calls ``advance`` itself (a trainer whose public ``train_step`` is one rolled-back
-        step) and returns None for a skipped step."""
+        step) and returns None for a skipped step. ``stop_when(step)``: checked before each step; True ends the run
+        there (a final checkpoint and the end hooks still follow), e.g. a time cap."""
         self.open_log(start_fields)
         self._last_save = time.monotonic()
         try:
             if on_start is not None:
                 on_start(self)
             while self.step < self.total_steps:
+                if stop_when is not None and stop_when(self.step):
+                    break
                 result = step_fn(self.step) if advances else self.advance(step_fn)
                 if result is not None:
                     if self.step % self.log_every == 0 or self.step == self.total_steps:
