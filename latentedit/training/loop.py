@@ -77,7 +77,7 @@ def _scalars(result: Mapping[str, Any] | None) -> dict[str, float]:
 
 
 class RunLoop:
-    """One training run in ``run_dir`` (see the module doc).
+    """One training run in ``run_dir`` (see the module doc; None: a run in memory only — no checkpoint, no log).
 
     ``config``: what a checkpoint must match to be resumed (a dataclass or a JSON-ready dict; ``normalise`` reads
     an older checkpoint's config, see ``load_training_state``). ``checkpoint_every`` steps and/or
@@ -89,7 +89,7 @@ class RunLoop:
     ``diverged_hint``: what the divergence error tells the user to do.
     """
 
-    def __init__(self, run_dir: str | Path, *, config: Any, total_steps: int, checkpoint_every: int = 0,
+    def __init__(self, run_dir: str | Path | None, *, config: Any, total_steps: int, checkpoint_every: int = 0,
                  checkpoint_minutes: float | None = None, log_every: int = 1, resume: bool = False,
                  ctx: DistContext | None = None, progress: bool = True, tensorboard: bool = True,
                  max_nonfinite: int = 0, rollback: bool = True, check_weights: bool = True,
@@ -97,14 +97,14 @@ class RunLoop:
                  meta: Mapping[str, Any] | None = None, max_nonfinite_name: str = "max_nonfinite",
                  exists_hint: str = "choose another run folder",
                  diverged_hint: str = "lower the learning rate or check the loss weights, then resume"):
-        self.dir = Path(run_dir)
+        self.dir = None if run_dir is None else Path(run_dir)
         self.config, self.total_steps = config, int(total_steps)
         self.checkpoint_every, self.checkpoint_minutes = int(checkpoint_every), checkpoint_minutes
         self.log_every, self.resume = max(1, int(log_every)), resume
         self.ctx = ctx or DistContext()
         self.progress, self.tensorboard = progress, tensorboard
         self.max_nonfinite, self.rollback, self.check_weights = int(max_nonfinite), rollback, check_weights
-        self.checkpoint_path = self.dir / checkpoint_name
+        self.checkpoint_path = None if self.dir is None else self.dir / checkpoint_name
         self.normalise, self.meta = normalise, dict(meta or {})
         self.exists_hint, self.diverged_hint = exists_hint, diverged_hint
         self.max_nonfinite_name = max_nonfinite_name
@@ -158,6 +158,8 @@ class RunLoop:
     def restore(self) -> int:
         """Read the checkpoint when resuming (returns the step reached, 0 for a new run). An existing checkpoint
         without ``resume`` is an error (nothing is overwritten); ``resume`` without one starts a new run."""
+        if self.dir is None:
+            return self.step
         if self.checkpoint_path.exists() and not self.resume:
             raise FileExistsError(f"{self.checkpoint_path} exists: pass --resume to continue that run, or "
                                   f"{self.exists_hint}")
@@ -176,7 +178,7 @@ class RunLoop:
 
     def save(self) -> Path | None:
         """Rank 0: write the checkpoint atomically (then the ``after_save`` hooks). Returns its path."""
-        if not self.ctx.is_main:
+        if not self.ctx.is_main or self.dir is None:
             return None
         path = save_training_state(self.checkpoint_path, config=self.config, step=self.step, modules=self.modules,
                                    optimizers=self.optimizers, extra=self._extra())
@@ -188,7 +190,7 @@ class RunLoop:
 
     def write_json(self, name: str, obj: Any) -> Path | None:
         """Rank 0: ``run_dir/name`` written atomically as indented JSON."""
-        if not self.ctx.is_main:
+        if not self.ctx.is_main or self.dir is None:
             return None
         self.dir.mkdir(parents=True, exist_ok=True)
         return atomic_write(self.dir / name,
@@ -264,13 +266,12 @@ class RunLoop:
 
     def open_log(self, start_fields: Mapping[str, Any] | None = None) -> None:
         """Rank 0: open ``log.jsonl`` (and the progress bar) and log ``start`` or ``resume``."""
-        if self.ctx.is_main and isinstance(self.log, RunLog):
+        if not self.ctx.is_main or self.dir is None or isinstance(self.log, RunLog):
             return
-        if self.ctx.is_main:
-            self.log = RunLog(self.dir, total_steps=self.total_steps, start_step=self.step, progress=self.progress,
-                              tensorboard=self.tensorboard)
-            self.log.event(self.step, "resume" if self.resumed_from is not None else "start",
-                           world=self.ctx.world, device=str(self.ctx.device), **dict(start_fields or {}))
+        self.log = RunLog(self.dir, total_steps=self.total_steps, start_step=self.step, progress=self.progress,
+                          tensorboard=self.tensorboard)
+        self.log.event(self.step, "resume" if self.resumed_from is not None else "start",
+                       world=self.ctx.world, device=str(self.ctx.device), **dict(start_fields or {}))
 
     def run(self, step_fn: Callable[[int], Mapping[str, Any] | None], *,
             start_fields: Mapping[str, Any] | None = None,
@@ -310,4 +311,4 @@ class RunLoop:
             self.log.close()
             self.log = NullLog()
         self.ctx.barrier()  # only on success: a rank that failed alone must not leave the others waiting here
-        return {"step": self.step, "run_dir": str(self.dir), **self.counters, "last": self.last}
+        return {"step": self.step, "run_dir": None if self.dir is None else str(self.dir), **self.counters, "last": self.last}
