@@ -236,9 +236,10 @@ class RunLoop:
     def _rolled_back(self, step: int, exc: NonFiniteStep) -> None:
         bad = {k: v for k, v in exc.values.items() if not math.isfinite(v)}
         msg = f"non-finite {exc.where}: " + ", ".join(f"{k}={v}" for k, v in (bad or exc.values).items())
+        kept = "" if self.dir is None else f" the last checkpoint in {self.dir} is intact."
         if not self.rollback:
-            raise TrainingDivergedError(f"step {step}: {msg}. The last checkpoint in {self.dir} is intact; "
-                                        f"{self.diverged_hint}.") from None
+            raise TrainingDivergedError(f"step {step}: {msg}.{kept} {self.diverged_hint[:1].upper()}"
+                                        f"{self.diverged_hint[1:]}.") from None
         self.snapshot.restore()
         for fn in self.on_rollback:
             fn()
@@ -250,7 +251,7 @@ class RunLoop:
         if n > self.max_nonfinite:
             raise TrainingDivergedError(
                 f"step {step}: {msg}; {n} consecutive non-finite steps ({self.max_nonfinite_name}={self.max_nonfinite}). The "
-                f"state was rolled back to step {step}; the last checkpoint in {self.dir} is intact. "
+                f"state was rolled back to step {step};{kept} "
                 f"{self.diverged_hint[:1].upper()}{self.diverged_hint[1:]}.") from None
 
     # ---- the loop ------------------------------------------------------------------------------------------------
