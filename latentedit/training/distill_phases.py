@@ -53,9 +53,8 @@ def _read_state(path) -> dict:
 
 def _config_of(state: dict, cls):
     """The recipe a checkpoint was written with; fields it predates take their defaults (all "off")."""
-    from latentedit.training.config import dataclass_from_dict
 
-    return dataclass_from_dict(cls, json.loads(state["config"]), source="checkpoint config")
+    return cls.from_dict(json.loads(state["config"]), source="checkpoint config")
 
 
 def read_checkpoint(path, cls) -> tuple[dict, object]:

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import torch
 
+from latentedit.config import FrozenConfig
 from latentedit.io.modelfile import file_sha256
 from latentedit.training.checkpoint import ema_update, load_training_state, save_training_state
 
@@ -43,7 +44,7 @@ ATTRIBUTE_TEACHER = f"{TEACHER_DIR}/judge_attributes_seed102.safetensors"
 
 
 @dataclass(frozen=True)
-class SynthesisFinetuneConfig:
+class SynthesisFinetuneConfig(FrozenConfig):
     """The fine-tune's recipe; stored in its checkpoint and in the exported generator (``synthesis_finetune``)."""
 
     lr: float = 5e-4
@@ -66,21 +67,11 @@ class SynthesisFinetuneConfig:
         if self.teacher_weight > 0 and not self.teacher_files:
             raise ValueError("finetune: teacher_weight > 0 needs teacher_files")
 
-    def with_overrides(self, pairs, *, source: str = "--set") -> SynthesisFinetuneConfig:
-        from latentedit.plugins.config import parse_set_pairs
-        from latentedit.training.config import dataclass_from_dict
-
-        merged = dataclasses.asdict(self) | parse_set_pairs(pairs, source=source)
-        return dataclass_from_dict(SynthesisFinetuneConfig, merged, source=source)
-
 
 def saved_finetune_config(path) -> SynthesisFinetuneConfig:
     """The recipe stored in a fine-tune checkpoint (what ``--resume`` continues)."""
-    from latentedit.training.config import dataclass_from_dict
-
     state = torch.load(Path(path), map_location="cpu", weights_only=True)
-    return dataclass_from_dict(SynthesisFinetuneConfig, json.loads(state["config"])["finetune"],
-                               source=f"{path} config")
+    return SynthesisFinetuneConfig.from_dict(json.loads(state["config"])["finetune"], source=f"{path} config")
 
 
 def rerender_loss(fake: torch.Tensor, judge: torch.nn.Module) -> torch.Tensor:
@@ -108,7 +99,7 @@ class FinetuneRun:
         if self.source_extra.get("recipe") != "toyfaces-distill":
             raise ValueError(f"{self.source}: not a distilled toy-faces generator (its metadata has no "
                              "'toyfaces-distill' recipe), so there is no renderer target to fine-tune towards")
-        self.recipe = dataclass_from_dict(DistillConfig, self.source_extra["recipe_config"], source="recipe_config")
+        self.recipe = DistillConfig.from_dict(self.source_extra["recipe_config"], source="recipe_config")
         self.G = G.train()
         self.G.mapping.requires_grad_(False)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)

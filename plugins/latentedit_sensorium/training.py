@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from latentedit.config import FrozenConfig
 from latentedit.losses import identity_loss, latent_cycle_loss, neighbourhood_loss
 from latentedit.training.loop import GeneratorState, NonFiniteStep, RunLoop
 from latentedit_sensorium.losses import kl_to_standard_normal, reference_attribute_loss, self_reconstruction_loss
@@ -32,7 +33,7 @@ from latentedit_sensorium.style_encoder import reparameterise
 
 
 @dataclass(frozen=True)
-class ReferenceTrainConfig:
+class ReferenceTrainConfig(FrozenConfig):
     """Hyperparameters of ``train_reference_transfer`` (weights: 0 switches a term off)."""
 
     steps: int = field(default=2000, metadata={"doc": "optimiser steps"})
