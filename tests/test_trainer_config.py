@@ -150,3 +150,31 @@ def test_train_mapper_starts_from_the_plugins_own_recipe(tmp_path):
         pass
 
     assert _config_data(None, tmp_path, False, NoRecipe) == ({}, "defaults")
+
+
+def test_one_config_base_round_trips_and_checks_overrides():
+    """Every frozen config derives from latentedit.config.FrozenConfig: dict round trip, --set with nested keys,
+    unknown keys named with the valid ones, non-finite numbers refused naming the flag."""
+    from latentedit.config import ConfigError as BaseError
+    from latentedit.config import FrozenConfig
+    from latentedit.losses import LossSettings
+    from latentedit.toyfaces.judges import JudgeConfig, JudgeError, TrainRecipe
+    from latentedit.training.distill_config import DistillConfig
+    from latentedit.training.finetune_synthesis import SynthesisFinetuneConfig
+    from latentedit_e4e.config import E4EConfig, E4EConfigError
+    from latentedit_e4e.train_config import E4ETrainConfig
+
+    for cls in (TrainerConfig, LossSettings, DistillConfig, SynthesisFinetuneConfig, JudgeConfig, TrainRecipe,
+                E4EConfig, E4ETrainConfig):
+        assert issubclass(cls, FrozenConfig), cls
+        assert cls.from_dict(cls().to_dict()) == cls()
+    cfg = JudgeConfig().with_overrides(["recipe.steps=7", "channels=[8,8,8,8]"])
+    assert cfg.recipe.steps == 7 and cfg.channels == (8, 8, 8, 8)
+    with pytest.raises(JudgeError, match=r"unknown TrainRecipe field\(s\) 'step' \(did you mean 'steps'\?\)"):
+        JudgeConfig().with_overrides(["recipe.step=7"])
+    with pytest.raises(E4EConfigError, match="valid fields: num_ws, w_dim"):
+        E4EConfig.from_dict({"w_dimm": 8})
+    with pytest.raises(BaseError, match=r"--set lr: expected a finite number; got nan"):
+        SynthesisFinetuneConfig().with_overrides(["lr=NaN"])
+    with pytest.raises(BaseError, match=r"--set: DistillConfig\.lr: expected a float; got str 'fast'"):
+        DistillConfig().with_overrides(["lr=fast"])

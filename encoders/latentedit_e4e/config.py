@@ -8,17 +8,17 @@ Official e4e (FFHQ, 1024 px generator): IR-SE50 backbone (units per stage (3, 4,
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, ClassVar
+
+from latentedit.config import ConfigError, FrozenConfig
 
 #: IR-SE depth -> units per stage (TreB1eN / pSp / e4e ``get_blocks``).
 IRSE_UNITS = {50: (3, 4, 14, 3), 100: (3, 13, 30, 3), 152: (3, 8, 36, 3)}
 
 
-class E4EConfigError(ValueError):
+class E4EConfigError(ConfigError):
     """An E4EConfig field is out of range or does not fit the generator."""
 
 
@@ -28,8 +28,10 @@ def num_ws_for(resolution: int) -> int:
 
 
 @dataclass(frozen=True)
-class E4EConfig:
+class E4EConfig(FrozenConfig):
     """Everything needed to rebuild an e4e encoder network."""
+
+    error: ClassVar[type[ValueError]] = E4EConfigError
 
     num_ws: int = field(default=18, metadata={"doc": "W+ layers of the generator (18 at 1024 px)"})
     w_dim: int = field(default=512, metadata={"doc": "width of one W code"})
@@ -108,17 +110,3 @@ class E4EConfig:
         return cls(num_ws=num_ws_for(generator_resolution), w_dim=w_dim,
                    input_resolution=input_resolution or max(generator_resolution, 32), stage_units=stage_units,
                    stage_widths=widths, stem_width=widths[0], generator_resolution=generator_resolution, **kw)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: str = "E4EConfig") -> E4EConfig:
-        names = [f.name for f in dataclasses.fields(cls)]
-        unknown = [k for k in data if k not in names]
-        if unknown:
-            close = {k: difflib.get_close_matches(k, names, n=1) for k in unknown}
-            raise E4EConfigError(f"{source}: unknown E4EConfig field(s) "
-                                 + ", ".join(f"{k!r}" + (f" (did you mean {c[0]!r}?)" if c else "")
-                                             for k, c in close.items()) + f"; valid fields: {', '.join(names)}")
-        return cls(**dict(data))

@@ -9,10 +9,10 @@ Deviation: e4e trains with Ranger; we use Adam (``optimizer``) since Ranger is n
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
+
+from latentedit.config import FrozenConfig
 
 IDENTITY_CHOICES = ("toy", "facenet", "none")
 ATTRIBUTE_CHOICES = ("toy", "none")
@@ -26,7 +26,7 @@ def _doc(default, doc: str):
 
 
 @dataclass(frozen=True)
-class E4ETrainConfig:
+class E4ETrainConfig(FrozenConfig):
     """Everything that defines an e4e training run (except the generator, recorded by fingerprint)."""
 
     # losses
@@ -95,28 +95,6 @@ class E4ETrainConfig:
         base = dict(learning_rate=5e-4, batch_size=8, progressive_start=1000, progressive_step_every=300,
                     identity="toy", data="toy", encoder_input_resolution=64)
         return cls(**{**base, **overrides})
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def with_overrides(self, pairs, *, source: str = "--set") -> E4ETrainConfig:
-        """A copy with ``key=value`` strings applied; values are read as JSON when they parse
-        (``--set lpips_lambda=0 --set progressive_start=null --set encoder_stage_units=[1,1,2,1]``)."""
-        from latentedit.plugins.config import parse_set_pairs
-
-        merged = {**self.to_dict(), **parse_set_pairs(pairs, source=source, example="lpips_lambda=0")}
-        return type(self).from_dict(merged, source=source)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: str = "E4ETrainConfig") -> E4ETrainConfig:
-        names = [f.name for f in dataclasses.fields(cls)]
-        unknown = [k for k in data if k not in names]
-        if unknown:
-            hints = [f"{k!r}" + (f" (did you mean {c[0]!r}?)" if (c := difflib.get_close_matches(k, names, 1))
-                                 else "") for k in unknown]
-            raise ValueError(f"{source}: unknown E4ETrainConfig field(s) {', '.join(hints)}; valid: "
-                             f"{', '.join(names)}")
-        return cls(**dict(data))
 
 
 def stage_at(step: int, cfg: E4ETrainConfig, num_ws: int) -> int:

@@ -1,4 +1,5 @@
-"""Training an e4e encoder for a frozen generator (resumable, SIGKILL-safe checkpoints, progress bar, samples).
+"""Training an e4e encoder for a frozen generator on the core ``RunLoop`` (resumable, SIGKILL-safe checkpoints,
+NaN rollback, progress bar, samples).
 
 Run folder: ``checkpoint.pt`` (encoder, latent discriminator, W pools, optimisers, RNG, step, config: written
 atomically), ``log.jsonl``, ``samples/step*.png`` (rows: targets, reconstructions). Data, real-code z and the
@@ -13,15 +14,13 @@ Deviation from e4e's coach: the discriminator judges the codes the generator act
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from latentedit.losses import r1_penalty
-from latentedit.training.checkpoint import load_training_state, save_training_state
+from latentedit.training.loop import NonFiniteStep, RunLoop
 from latentedit_e4e.config import E4EConfig
 from latentedit_e4e.data import ToyRenders, make_source, step_generator
 from latentedit_e4e.latent_disc import LatentCodesDiscriminator, WPool
@@ -93,7 +92,7 @@ class E4ETrainer:
     """One run folder; ``train_step`` advances one step, ``save`` checkpoints, ``export`` writes the encoder."""
 
     def __init__(self, cfg: E4ETrainConfig, G, run_dir, *, encoder_cls, resume: bool = False, identity_embedder=None,
-                 lpips_model=None, attribute_classifier=None):
+                 lpips_model=None, attribute_classifier=None, max_nonfinite: int = 5):
         self.cfg, self.dir = cfg, Path(run_dir)
         self.G = G.eval().requires_grad_(False)
         torch.manual_seed(cfg.seed)
@@ -119,17 +118,21 @@ class E4ETrainer:
         self.attributes = build_attributes(cfg, attribute_classifier)
         if self.attributes is not None:
             self.attributes = self.attributes.to(self.device)
-        self.step = 0
-        self.ckpt = self.dir / "checkpoint.pt"
-        if self.ckpt.exists() and not resume:
-            raise FileExistsError(f"{self.ckpt} exists; pass --resume to continue it or choose another --run-dir")
+        self.loop = RunLoop(self.dir, config=cfg, total_steps=0, resume=resume, max_nonfinite=max_nonfinite,
+                            meta={"generator_fingerprint": G.fingerprint()}, exists_hint="choose another --run-dir",
+                            diverged_hint="resume from the last checkpoint with a lower learning_rate")
+        self.ckpt = self.loop.checkpoint_path
+        self.loop.track(modules=self._modules(), optimizers=self._optimizers())
+        self.loop.restore()
         self.dir.mkdir(parents=True, exist_ok=True)
-        if resume and self.ckpt.exists():
-            self.step, extra = load_training_state(self.ckpt, config=cfg, modules=self._modules(),
-                                                   optimizers=self._optimizers())
-            if extra.get("generator_fingerprint") not in (None, G.fingerprint()):
-                raise ValueError(f"{self.ckpt}: the run was trained for generator {extra['generator_fingerprint']}; "
-                                 f"this generator is {G.fingerprint()}. Resume with the same --generator")
+        if self.loop.saved_meta.get("generator_fingerprint") not in (None, G.fingerprint()):
+            raise ValueError(f"{self.ckpt}: the run was trained for generator "
+                             f"{self.loop.saved_meta['generator_fingerprint']}; this generator is {G.fingerprint()}. "
+                             "Resume with the same --generator")
+
+    @property
+    def step(self) -> int:
+        return self.loop.step
 
     def _modules(self):
         return {"encoder": self.encoder, "disc": self.disc, "real_pool": self.real_pool, "fake_pool": self.fake_pool}
@@ -142,9 +145,7 @@ class E4ETrainer:
         return self.G.num_ws
 
     def save(self) -> Path:
-        return save_training_state(self.ckpt, config=self.cfg, step=self.step, modules=self._modules(),
-                                   optimizers=self._optimizers(),
-                                   extra={"generator_fingerprint": self.G.fingerprint()})
+        return self.loop.save()
 
     def _disc_step(self, codes: torch.Tensor, stage: int) -> dict[str, float]:
         cfg, G = self.cfg, self.G
@@ -168,7 +169,11 @@ class E4ETrainer:
         self.opt_d.step()
         return out
 
-    def train_step(self) -> dict[str, float]:
+    def train_step(self) -> dict[str, float] | None:
+        """One step (rolled back and skipped, returning None, when it goes non-finite)."""
+        return self.loop.advance(self._step)
+
+    def _step(self, step: int) -> dict[str, float]:
         cfg = self.cfg
         stage = stage_at(self.step, cfg, self.num_ws)
         self.encoder.set_stage(stage)
@@ -186,12 +191,10 @@ class E4ETrainer:
                                identity=self.identity, disc=self.disc if use_disc else None,
                                attributes=self.attributes)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite loss at step {self.step} ({parts}); resume from the last "
-                                     "checkpoint with a lower learning_rate")
+            raise NonFiniteStep("loss", {"loss": float(loss.detach()), **parts})
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
-        self.step += 1
         log.update(parts)
         log["loss"] = float(loss.detach())
         return log
@@ -234,36 +237,25 @@ class E4ETrainer:
         finally:
             self.encoder.set_stage(stage)
 
-    def log(self, record: dict) -> None:
-        with open(self.dir / "log.jsonl", "a") as fh:
-            fh.write(json.dumps(record) + "\n")
-
-
 def train(cfg: E4ETrainConfig, G, run_dir, *, encoder_cls, steps: int, resume: bool = False,
-          checkpoint_minutes: float = 5.0, sample_every: int = 500, eval_every: int = 250, progress: bool = True,
-          identity_embedder=None, lpips_model=None) -> E4ETrainer:
-    """Train until ``steps`` total steps; checkpoint every ``checkpoint_minutes`` and at the end. ``encoder_cls``:
-    the encoder class to train (``E4EEncoder``; passed in so that the encoder module never imports the trainer)."""
-    from tqdm import tqdm
-
+          checkpoint_minutes: float = 5.0, checkpoint_every: int = 0, sample_every: int = 500, eval_every: int = 250,
+          progress: bool = True, identity_embedder=None, lpips_model=None) -> E4ETrainer:
+    """Train until ``steps`` total steps; checkpoint every ``checkpoint_minutes`` (and every ``checkpoint_every``
+    steps when > 0) and at the end. ``encoder_cls``: the encoder class to train (``E4EEncoder``; passed in so that
+    the encoder module never imports the trainer)."""
     run = E4ETrainer(cfg, G, run_dir, encoder_cls=encoder_cls, resume=resume, identity_embedder=identity_embedder,
                      lpips_model=lpips_model)
     held = run.held_out()
-    last = time.time()
-    bar = tqdm(total=steps, initial=run.step, desc="e4e", disable=not progress, dynamic_ncols=True)
-    while run.step < steps:
-        t0 = time.time()
+    loop = run.loop
+    loop.total_steps, loop.progress = steps, progress
+    loop.checkpoint_minutes, loop.checkpoint_every = checkpoint_minutes, checkpoint_every
+
+    def step(_: int) -> dict | None:
         rec = run.train_step()
-        bar.update(1)
-        bar.set_postfix(loss=f"{rec['loss']:.4f}", stage=rec["stage"])
-        rec.update(step=run.step, sec=round(time.time() - t0, 4))
-        if run.step % eval_every == 0 or run.step == steps:
+        if rec is not None and (run.step % eval_every == 0 or run.step == steps):
             rec["heldout_mse"] = run.reconstruction_error(held)
-        run.log(rec)
-        if run.step % sample_every == 0 or run.step == steps:
-            run.sample_grid(held)
-        if time.time() - last > checkpoint_minutes * 60 or run.step == steps:
-            run.save()
-            last = time.time()
-    bar.close()
+        return rec
+
+    loop.every(sample_every, lambda _: run.sample_grid(held))
+    loop.run(step, advances=True)
     return run

@@ -22,6 +22,7 @@ from latentedit.losses.identity import IdentityLoss
 from latentedit.losses.latent import LatentL2Loss, NeighbourhoodLoss
 from latentedit.losses.latent_attribute import LatentAttributeLoss
 from latentedit.losses.perceptual import LPIPSLoss, build_lpips
+from latentedit.config import FrozenConfig
 from latentedit.losses.weights import active_losses, resolve_loss_weights
 
 TRAINER_LOSSES = ("adversarial", "r1", "style_reconstruction", "reference_intensity")
@@ -29,7 +30,7 @@ ATTRIBUTE_KEEP = ("label", "source_prob")
 
 
 @dataclasses.dataclass(frozen=True)
-class LossSettings:
+class LossSettings(FrozenConfig):
     """How each loss network is built (its weight lives in the loss-weights mapping, not here)."""
 
     lpips_net: str = dataclasses.field(default="alex", metadata={"doc": "LPIPS backbone: alex, vgg or squeeze"})

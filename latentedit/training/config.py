@@ -21,14 +21,14 @@ import dataclasses
 import difflib
 import json
 import math
-import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from latentedit.losses import LOSS_NAMES, LossSettings, resolve_loss_weights
-from latentedit.plugins.config import ConfigError, MapperConfig, _coerce, parse_set_pairs
+from latentedit.config import ConfigError, FrozenConfig, config_from_dict, parse_set_pairs
+from latentedit.plugins.config import MapperConfig
 
 TARGET_MODES = ("flips", "reference", "alternate")
 DISCRIMINATOR_MODES = ("frozen", "joint")
@@ -47,7 +47,7 @@ def _doc(default: Any, doc: str, **kw) -> Any:
 
 
 @dataclass(frozen=True)
-class TrainerConfig:
+class TrainerConfig(FrozenConfig):
     """How a trainable mapper is trained. Every field has a default; ``steps``/intervals may change on resume."""
 
     steps: int = _doc(10_000, "optimiser steps in total (a resumed run continues up to this count)")
@@ -132,51 +132,13 @@ class TrainerConfig:
         """The mapper's ``default_loss_weights()`` updated by ``loss_weights``."""
         return resolve_loss_weights(defaults, self.loss_weights, source="trainer.loss_weights")
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
     def trajectory_dict(self) -> dict[str, Any]:
         """The fields that define the training trajectory (a resume must match these exactly)."""
         return {k: v for k, v in self.to_dict().items() if k not in RESUMABLE_CHANGES}
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: str = "trainer") -> TrainerConfig:
-        return dataclass_from_dict(cls, data, source=source)
 
-
-def dataclass_from_dict(cls: type, data: Mapping[str, Any], *, source: str):
-    """Build a frozen dataclass from a JSON-ish mapping: unknown keys are errors that list the valid fields;
-    values are coerced to the annotated types (lists -> tuples, nested dataclasses from mappings)."""
-    if isinstance(cls, type) and issubclass(cls, MapperConfig):
-        return cls.from_dict(data, source=source)
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{source}: expected a mapping of {cls.__name__} fields; got {type(data).__name__} "
-                          f"{data!r}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = [k for k in data if k not in names]
-    if unknown:
-        parts = []
-        for k in unknown:
-            close = difflib.get_close_matches(str(k), names, n=1)
-            parts.append(repr(k) + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise ConfigError(f"{source}: unknown {cls.__name__} field(s) {', '.join(parts)}; valid fields: "
-                          f"{', '.join(names)}")
-    kwargs = {}
-    for k, v in data.items():
-        tp = hints.get(k)
-        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-            kwargs[k] = v if isinstance(v, tp) else dataclass_from_dict(tp, v, source=f"{source}.{k}")
-        elif typing.get_origin(tp) is dict:
-            if not isinstance(v, Mapping):
-                raise ConfigError(f"{source}.{k}: expected a mapping; got {type(v).__name__} {v!r}")
-            kwargs[k] = dict(v)
-        else:
-            kwargs[k] = _coerce(v, tp, where=f"{source}.{k}")
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"{source}: cannot build {cls.__name__}: {exc}") from None
+#: kept for callers of the older name
+dataclass_from_dict = config_from_dict
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""One training step of the mapper trainer, with NaN/inf rollback and DDP agreement.
+"""One training step of the mapper trainer, with DDP agreement; the trainer's ``RunLoop`` rolls a non-finite step
+back (``NonFiniteStep``).
 
 Every decision that could differ between ranks (is a loss non-finite?) is all-reduced first, so all ranks skip
 or step together; gradients are identical after DDP's all-reduce, so checks on them agree without talking.
@@ -14,25 +15,20 @@ from torch import nn
 from latentedit.plugins.contract import optional_hook
 from latentedit.training.checkpoint import ema_update
 from latentedit.training.data import draw_randoms, flip_targets, step_generator
+from latentedit.training.loop import NonFiniteStep
+from latentedit.training.loop import TrainingDivergedError
 from latentedit.training.objective import Batch, style_hook, synthesize
 from latentedit.training.snapshot import all_finite
 
-
-class TrainingDivergedError(FloatingPointError):
-    """Too many consecutive steps were non-finite; the run stopped at its last good state."""
-
-
-class _NonFinite(Exception):
-    def __init__(self, where: str, values: dict[str, float]):
-        super().__init__(where)
-        self.where, self.values = where, values
+__all__ = ["StepRunner", "TrainingDivergedError"]
 
 
 class StepRunner:
-    """Runs step ``t`` of a ``MapperTrainer`` (``trainer``) and undoes it (``snapshot``) when it goes non-finite."""
+    """Runs step ``t`` of a ``MapperTrainer`` (``trainer``) through its ``RunLoop`` (which undoes a non-finite
+    step)."""
 
-    def __init__(self, trainer, snapshot):
-        self.t, self.snapshot = trainer, snapshot
+    def __init__(self, trainer):
+        self.t = trainer
         self.objective: nn.Module = trainer.objective
         self.d_objective: nn.Module | None = trainer.d_objective
         dev = trainer.ctx.device
@@ -135,7 +131,7 @@ class StepRunner:
         return torch.autocast(device_type=dev.type, dtype=torch.bfloat16) if self.amp else contextlib.nullcontext()
 
     def _agree(self, terms: dict[str, torch.Tensor], where: str) -> dict[str, float]:
-        """All-reduce the terms' values (mean over ranks) and raise _NonFinite if any rank has a NaN/inf."""
+        """All-reduce the terms' values (mean over ranks) and raise NonFiniteStep if any rank has a NaN/inf."""
         names = list(terms)
         dev = self.t.ctx.device
         vals = torch.stack([terms[n].detach().float().reshape(()) for n in names]) if names else torch.zeros(0)
@@ -144,35 +140,28 @@ class StepRunner:
         packed = torch.cat([torch.nan_to_num(vals, nan=0.0, posinf=0.0, neginf=0.0), bad])
         self.t.ctx.all_reduce_mean(packed)
         if float(packed[-1]) > 0:
-            raise _NonFinite(where, {n: float(terms[n].detach()) for n in names})
+            raise NonFiniteStep(where, {n: float(terms[n].detach()) for n in names})
         return {n: float(v) for n, v in zip(names, packed[:-1].tolist())}
 
     # ---- the step ------------------------------------------------------------------------------------------
+    @property
+    def snapshot(self):
+        return self.t.loop.snapshot
+
     def run(self, step: int) -> dict | None:
         """Do step ``step``; returns the log values, or None when the step was rolled back and skipped."""
-        t, tc = self.t, self.t.tc
-        torch.manual_seed((tc.seed * 1_000_003 + step) * 64 + t.ctx.rank)
-        self.snapshot.take()
-        try:
-            return self._step(step)
-        except _NonFinite as exc:
-            self.snapshot.restore()
-            t.opt.zero_grad(set_to_none=True)
-            if t.D is not None:
-                t.opt_d.zero_grad(set_to_none=True)
-            t.counters["skipped_steps"] += 1
-            t.counters["consecutive_nonfinite"] += 1
-            bad = {k: v for k, v in exc.values.items() if not torch.isfinite(torch.tensor(v))}
-            msg = f"non-finite {exc.where}: " + ", ".join(f"{k}={v}" for k, v in (bad or exc.values).items())
-            t.log.event(step, "nonfinite", where=exc.where, values={k: str(v) for k, v in exc.values.items()},
-                        message=msg, consecutive=t.counters["consecutive_nonfinite"])
-            if t.counters["consecutive_nonfinite"] > tc.max_nonfinite:
-                raise TrainingDivergedError(
-                    f"step {step}: {msg}; {t.counters['consecutive_nonfinite']} consecutive non-finite steps "
-                    f"(trainer.max_nonfinite={tc.max_nonfinite}). The state was rolled back to step {step}; the last "
-                    f"checkpoint in {t.dir} is intact. Lower trainer.lr, raise trainer.grad_clip protection "
-                    "(e.g. 1.0), or check the loss weights, then resume.") from None
-            return None
+        return self.t.loop.advance(self._seeded_step, step=step)
+
+    def _seeded_step(self, step: int) -> dict:
+        t = self.t
+        torch.manual_seed((t.tc.seed * 1_000_003 + step) * 64 + t.ctx.rank)
+        return self._step(step)
+
+    def zero_grads(self) -> None:
+        """After a rollback: no gradient of the undone step survives."""
+        self.t.opt.zero_grad(set_to_none=True)
+        if self.t.D is not None:
+            self.t.opt_d.zero_grad(set_to_none=True)
 
     def _step(self, step: int) -> dict:
         t, tc = self.t, self.t.tc
@@ -191,15 +180,14 @@ class StepRunner:
         clip = tc.grad_clip if tc.grad_clip > 0 else float("inf")
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
         if not all_finite(p.grad for p in params):
-            raise _NonFinite("mapper gradient", {"grad_norm": grad_norm})
+            raise NonFiniteStep("mapper gradient", {"grad_norm": grad_norm})
         t.opt.step()
         out = {"losses": log, "grad_norm": grad_norm}
         if t.D is not None:
             out["d_losses"] = self._d_step(batch)
         if not all_finite(p for m in t.modules.values() for p in m.parameters()):
-            raise _NonFinite("weights after the update", {"grad_norm": grad_norm})
+            raise NonFiniteStep("weights after the update", {"grad_norm": grad_norm})
         ema_update(t.ema, t.mapper, tc.ema_beta)
-        t.counters["consecutive_nonfinite"] = 0
         return out
 
     def _d_step(self, batch: Batch) -> dict[str, float]:
@@ -213,6 +201,6 @@ class StepRunner:
         t.opt_d.zero_grad(set_to_none=True)
         sum(terms.values()).backward()
         if not all_finite(p.grad for p in t.D.parameters()):
-            raise _NonFinite("discriminator gradient", log)
+            raise NonFiniteStep("discriminator gradient", log)
         t.opt_d.step()
         return log

@@ -4,10 +4,11 @@ A run folder holds ``config.json`` (the full run config), ``checkpoint.pt`` (eve
 exactly: mapper, EMA, optimisers, discriminator, step, counters), ``mapper_ema.safetensors`` (the result, a
 normal mapper file: ``latentedit.plugins.load_mapper_file``), ``log.jsonl`` and ``samples/step*.png``.
 
-Per step (see ``step.py``): draw the step's batch slice, take an in-memory snapshot, compute the mapper's losses,
-step the mapper (gradient clipping, EMA), step the joint discriminator if any. A NaN/inf anywhere restores the
-snapshot, logs a ``nonfinite`` event and skips the batch; ``max_nonfinite`` in a row stop the run with
-``TrainingDivergedError`` (the checkpoint on disk is always a good state).
+The run is a ``RunLoop`` (``loop.py``: checkpoint, resume, rollback, log, progress, DDP rank 0). Per step (see
+``step.py``): draw the step's batch slice, compute the mapper's losses, step the mapper (gradient clipping, EMA),
+step the joint discriminator if any. A NaN/inf anywhere restores the loop's snapshot, logs a ``nonfinite`` event and
+skips the batch; ``max_nonfinite`` in a row stop the run with ``TrainingDivergedError`` (the checkpoint on disk is
+always a good state).
 
 Exact resume: the global RNG is reseeded from (seed, step, rank) at every step and every batch is a pure function
 of (seed, step), so N steps equal N/2 + resume + N/2 bit for bit on CPU.
@@ -23,12 +24,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from latentedit.io.modelfile import atomic_write
 from latentedit.losses import build_loss_modules
 from latentedit.plugins.config import ConfigError, GeneratorInfo
 from latentedit.plugins.contract import optional_hook
 from latentedit.plugins.registry import load_mapper
-from latentedit.training.checkpoint import CheckpointStateError, load_training_state, save_training_state
+from latentedit.training.checkpoint import CheckpointStateError
 from latentedit.training.config import RunConfig, TrainerConfig
 from latentedit.training.data import FileLatents, GeneratorLatents
 from latentedit.training.discriminator import AttributeDiscriminator, DiscriminatorObjective
@@ -36,9 +36,8 @@ from latentedit.training.distributed import DistContext
 from latentedit.training.intensity_reader import load_intensity_reader
 from latentedit.training.latent_probe import fit_run_probe
 from latentedit.training.objective import MapperObjective
-from latentedit.training.runlog import NullLog, RunLog
+from latentedit.training.loop import RunLoop
 from latentedit.training.samples import edit_grid, fixed_sample_inputs, write_grid
-from latentedit.training.snapshot import Snapshot
 from latentedit.training.step import StepRunner, TrainingDivergedError
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -140,18 +139,37 @@ class MapperTrainer:
         self.objective = MapperObjective(self.mapper, G=self.G, weights=self.weights, losses=self.losses, D=self.D,
                                          noise_mode=self.tc.noise_mode,
                                          reference_targets=self.tc.targets != "flips", intensity_reader=reader)
-        self.step, self.counters = 0, {"skipped_steps": 0, "consecutive_nonfinite": 0}
-        self._ckpt = self.dir / CHECKPOINT_NAME
-        if self._ckpt.exists() and not resume:
-            raise FileExistsError(f"{self._ckpt} exists: pass --resume to continue that run, or choose another --out")
-        if resume and self._ckpt.exists():
-            self.step, extra = load_training_state(self._ckpt, config=self._checkpoint_config(),
-                                                   modules=self.modules, optimizers=self.optimizers,
-                                                   normalise=lambda saved: self._read_checkpoint_config(saved, cls))
-            self.counters.update(extra.get("counters", {}))
-        self.resumed_from = self.step if resume and self._ckpt.exists() else None
-        self.runner = StepRunner(self, Snapshot(self.modules, self.optimizers))
-        self.log = NullLog()
+        tc = self.tc
+        self.loop = RunLoop(
+            self.dir, config=self._checkpoint_config(), total_steps=tc.steps, checkpoint_every=tc.checkpoint_interval,
+            log_every=tc.log_interval, resume=resume, ctx=self.ctx, progress=tc.progress,
+            max_nonfinite=tc.max_nonfinite, max_nonfinite_name="trainer.max_nonfinite", check_weights=False,
+            normalise=lambda saved: self._read_checkpoint_config(saved, cls), meta={"run": self.run.to_dict()},
+            exists_hint="choose another --out",
+            diverged_hint="lower trainer.lr, raise trainer.grad_clip protection (e.g. 1.0), or check the loss "
+                          "weights, then resume")
+        self.loop.track(modules=self.modules, optimizers=self.optimizers)
+        self.loop.restore()
+        self.runner = StepRunner(self)
+        self.loop.on_rollback.append(self.runner.zero_grads)
+        self.loop.after_save.append(self._save_result)
+        self.loop.every(tc.sample_interval, lambda step: self.write_samples())
+
+    @property
+    def step(self) -> int:
+        return self.loop.step
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return self.loop.counters
+
+    @property
+    def resumed_from(self) -> int | None:
+        return self.loop.resumed_from
+
+    @property
+    def log(self):
+        return self.loop.log
 
     # ---- persistence ---------------------------------------------------------------------------------------
 
@@ -186,16 +204,12 @@ class MapperTrainer:
 
     def save_checkpoint(self) -> Path | None:
         """Rank 0: atomic ``checkpoint.pt`` with the full state, then the EMA mapper file. Returns its path."""
-        if not self.ctx.is_main:
-            return None
-        path = save_training_state(self._ckpt, config=self._checkpoint_config(), step=self.step,
-                                   modules=self.modules, optimizers=self.optimizers,
-                                   extra={"counters": self.counters, "run": self.run.to_dict()})
-        self.ema.save(self.dir / RESULT_NAME, extra={"trainer": self.tc.to_dict(), "step": self.step,
+        return self.loop.save()
+
+    def _save_result(self, step: int) -> None:
+        self.ema.save(self.dir / RESULT_NAME, extra={"trainer": self.tc.to_dict(), "step": step,
                                                      "weights": self.weights,
                                                      "generator_fingerprint": self.G.fingerprint()})
-        self.log.event(self.step, "checkpoint", path=str(path))
-        return path
 
     def write_samples(self) -> Path | None:
         """Rank 0: ``samples/step{step:07d}.png`` from the EMA mapper."""
@@ -212,40 +226,18 @@ class MapperTrainer:
     # ---- the loop ------------------------------------------------------------------------------------------
     def train(self) -> dict:
         """Run up to ``trainer.steps``; returns a summary (step, skipped steps, last losses, run dir)."""
-        tc, ctx = self.tc, self.ctx
-        if ctx.is_main:
-            atomic_write(self.dir / "config.json",
-                         lambda tmp: Path(tmp).write_text(json.dumps(self.run.to_dict(), indent=2, sort_keys=True)))
-            self.log = RunLog(self.dir, total_steps=tc.steps, start_step=self.step, progress=tc.progress)
-            self.log.event(self.step, "resume" if self.resumed_from is not None else "start",
-                           world=ctx.world, device=str(ctx.device), weights=self.weights,
-                           attributes=list(self.attribute_names))
-            if self.probe is not None:
-                self.log.event(self.step, "latent_probe", accuracy=self.probe["accuracy"],
+        self.loop.write_json("config.json", self.run.to_dict())
+
+        def announce(loop: RunLoop) -> None:
+            if self.probe is not None and self.ctx.is_main:  # only rank 0 has the accuracy figures
+                loop.log.event(self.step, "latent_probe", accuracy=self.probe["accuracy"],
                                positives=self.probe["positives"])
+
         self.runner.wrap_ddp()
-        last: dict = {}
-        try:
-            while self.step < tc.steps:
-                result = self.runner.run(self.step)
-                self.step += 1
-                if result is not None:
-                    last = result
-                    if self.step % tc.log_interval == 0 or self.step == tc.steps:
-                        self.log.metrics(self.step, result)
-                    self.log.progress(self.step, result["losses"])
-                if tc.checkpoint_interval and self.step % tc.checkpoint_interval == 0 and self.step < tc.steps:
-                    self.save_checkpoint()
-                if tc.sample_interval and self.step % tc.sample_interval == 0 and self.step < tc.steps:
-                    self.write_samples()
-            self.save_checkpoint()
-            self.write_samples()
-            self.log.event(self.step, "done", counters=self.counters)
-        finally:
-            self.log.close()
-        ctx.barrier()  # only on success: a rank that failed alone must not leave the others waiting here
-        return {"step": self.step, "run_dir": str(self.dir), **self.counters,
-                "losses": last.get("losses", {}), "grad_norm": last.get("grad_norm", math.nan)}
+        out = self.loop.run(self.runner.run, advances=True, on_start=announce,
+                            start_fields={"weights": self.weights, "attributes": list(self.attribute_names)})
+        last = out.pop("last")
+        return {**out, "losses": last.get("losses", {}), "grad_norm": last.get("grad_norm", math.nan)}
 
 
 def load_checkpoint_config(run_dir: str | Path) -> dict:

@@ -53,8 +53,13 @@ def _overrides(pairs) -> tuple[list[str], dict]:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="mapper.FIELD=VALUE (new mappers only) or train.FIELD=VALUE (ReferenceTrainConfig). Repeatable.")
+@click.option("--run-dir", type=click.Path(file_okay=False), default=None,
+              help="Training folder (checkpoint.pt every --checkpoint-every steps, log.jsonl); default: none.")
+@click.option("--checkpoint-every", type=click.IntRange(0), default=500, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint (exactly).")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
-def train_reference(generator_path, out, init, classifier, embedder, steps, batch, seed, overrides, device):
+def train_reference(generator_path, out, init, classifier, embedder, steps, batch, seed, overrides, run_dir,
+                    checkpoint_every, resume, device):
     """Train a sensorium mapper for reference transfer (reference attributes onto the source)."""
     from latentedit.cli.common import load_generator_or_default, resolve_device
     from latentedit.cli.domain_options import load_domain_model_for
@@ -91,7 +96,13 @@ def train_reference(generator_path, out, init, classifier, embedder, steps, batc
                                    f"the generator has {G.num_ws}x{G.w_dim} and the judge reads "
                                    f"{tuple(judge.output_names)}; pass the matching --generator/--classifier")
     before = reference_agreement(mapper, G, judge)
-    log = train_reference_transfer(mapper, G, judge, cfg, embedder=emb, log_every=max(1, steps // 10))
+    if resume and run_dir is None:
+        raise click.UsageError("--resume needs the --run-dir of the run to continue")
+    try:
+        log = train_reference_transfer(mapper, G, judge, cfg, embedder=emb, log_every=max(1, steps // 10),
+                                       run_dir=run_dir, resume=resume, checkpoint_every=checkpoint_every)
+    except (FileExistsError, ValueError) as exc:
+        raise click.ClickException(" ".join(str(exc).split())) from None
     for row in log:
         click.echo(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
     after = reference_agreement(mapper, G, judge)

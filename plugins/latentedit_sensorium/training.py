@@ -12,23 +12,28 @@ the frozen ``classifier`` labels the references; the style encoder's Gaussian fo
 - ``kl``: the encoder's posterior stays near N(0, I) (so styles can be sampled);
 - ``lpips`` / ``identity``: only when an ``lpips`` module / ``embedder`` is passed (content held by pretrained nets).
 
-Gradients flow through the frozen generator and classifier into the mapper and its style encoder.
+Gradients flow through the frozen generator and classifier into the mapper and its style encoder. The loop is the
+core ``RunLoop``: with a ``run_dir`` it checkpoints every ``checkpoint_every`` steps and ``resume`` continues exactly
+(mapper, optimiser, the latent/noise stream); a non-finite step is rolled back and skipped (5 in a row stop the run).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from latentedit.config import FrozenConfig
 from latentedit.losses import identity_loss, latent_cycle_loss, neighbourhood_loss
+from latentedit.training.loop import GeneratorState, NonFiniteStep, RunLoop
 from latentedit_sensorium.losses import kl_to_standard_normal, reference_attribute_loss, self_reconstruction_loss
 from latentedit_sensorium.style_encoder import reparameterise
 
 
 @dataclass(frozen=True)
-class ReferenceTrainConfig:
+class ReferenceTrainConfig(FrozenConfig):
     """Hyperparameters of ``train_reference_transfer`` (weights: 0 switches a term off)."""
 
     steps: int = field(default=2000, metadata={"doc": "optimiser steps"})
@@ -111,9 +116,11 @@ def reference_agreement(mapper, G, classifier: nn.Module, *, count: int = 64, se
 
 def train_reference_transfer(mapper, G, classifier: nn.Module, cfg: ReferenceTrainConfig | None = None, *,
                              lpips: nn.Module | None = None, embedder: nn.Module | None = None,
-                             log_every: int = 0) -> list[dict[str, float]]:
+                             log_every: int = 0, run_dir=None, resume: bool = False, checkpoint_every: int = 0,
+                             progress: bool = False) -> list[dict[str, float]]:
     """Train ``mapper`` (in place) with ``reference_transfer_terms``; returns the per-step logged terms
-    (every ``log_every`` steps, and the last one). ``G`` and ``classifier`` stay frozen."""
+    (every ``log_every`` steps, and the last one, of this call). ``G`` and ``classifier`` stay frozen.
+    ``run_dir``: the run folder (``checkpoint.pt``, ``log.jsonl``; None: nothing written); ``resume`` continues it."""
     cfg = cfg or ReferenceTrainConfig()
     G.eval().requires_grad_(False)
     classifier.eval().requires_grad_(False)
@@ -121,23 +128,34 @@ def train_reference_transfer(mapper, G, classifier: nn.Module, cfg: ReferenceTra
     mapper.to(dev).train()
     opt = torch.optim.Adam([p for p in mapper.parameters() if p.requires_grad], lr=cfg.lr, betas=cfg.betas)
     g = torch.Generator().manual_seed(cfg.seed)
+    trajectory = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "steps"}  # steps may grow on resume
+    loop = RunLoop(run_dir, config={"reference_training": trajectory, "mapper": mapper.config.to_dict()},
+                   total_steps=cfg.steps, checkpoint_every=checkpoint_every, resume=resume, progress=progress,
+                   max_nonfinite=5, diverged_hint=f"lower train.lr (now {cfg.lr})")
+    loop.track(modules={"mapper": mapper}, optimizers={"mapper": opt}, latents=GeneratorState(g))
+    loop.restore()
     log: list[dict[str, float]] = []
-    for step in range(cfg.steps):
+
+    def step_fn(step: int) -> dict:
         with torch.no_grad():
             z = torch.randn(2 * cfg.batch, G.z_dim, generator=g).to(dev)
             w_src, w_ref = G.mapping(z, truncation_psi=cfg.truncation_psi).chunk(2)
         terms = reference_transfer_terms(mapper, G, classifier, w_src, w_ref, cfg, lpips=lpips, embedder=embedder,
                                          generator=g)
         total = sum(terms.values())
+        values = {k: float(v.detach()) for k, v in terms.items()}
         if not torch.isfinite(total):
-            raise FloatingPointError(f"step {step}: non-finite loss terms "
-                                     f"{ {k: float(v) for k, v in terms.items()} }; lower lr (now {cfg.lr})")
+            raise NonFiniteStep("loss terms", values)
         opt.zero_grad(set_to_none=True)
         total.backward()
         if cfg.grad_clip > 0:
             nn.utils.clip_grad_norm_(mapper.parameters(), cfg.grad_clip)
         opt.step()
         if (log_every and step % log_every == 0) or step == cfg.steps - 1:
-            log.append({"step": step, **{k: float(v.detach()) for k, v in terms.items()}})
+            log.append({"step": step, **values})
+        return {"losses": values}
+
+    loop.on_rollback.append(lambda: opt.zero_grad(set_to_none=True))
+    loop.run(step_fn)
     mapper.eval()
     return log

@@ -10,9 +10,12 @@ One loop serves all three (``train_judge``); they differ in batches and loss:
   ways. Persons are new every step, so the embedder learns identity in general rather than a fixed class table.
 
 All use AdamW with a linear warm-up then cosine decay (pulled forward if the CPU-time cap would come first), light augmentation (random blur and noise on half the
-batch, so that judges also read slightly soft generator outputs), a cap on CPU time (``max_minutes`` per thread, so a shared, busy machine does not cut training short), atomic checkpoints every
-``checkpoint_every`` steps to the output file (``extra["complete"] = False``), and a final held-out evaluation
-stored with the weights (``extra["heldout"]``).
+batch, so that judges also read slightly soft generator outputs), a cap on CPU time (``max_minutes`` per thread, so a shared, busy machine does not cut training short), and a final held-out evaluation
+stored with the weights (``extra["heldout"]``). The loop is the core ``RunLoop``: every ``checkpoint_every`` steps
+a resumable ``checkpoint.pt`` in the run folder (default ``OUT.run/``; ``resume=True`` continues it exactly: model,
+optimiser, data and augmentation streams, CPU time used; bit for bit unless the CPU-time cap, a clock reading, moves
+the schedule) and the judge so far to the output file
+(``extra["complete"] = False``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import torch.nn.functional as F
 from latentedit_toyfaces.datasets import FaceStream, PairStream
 from latentedit_toyfaces.judge_evaluation import evaluate
 from latentedit_toyfaces.factors import attribute_labels
+from latentedit.training.loop import GeneratorState, RunLoop
 from latentedit_toyfaces.judges import JUDGE_NAMES, JudgeError, JudgeNet, TrainRecipe, default_config, save_judge
 
 #: The recipes the shipped judges were trained with (``latentedit toyfaces train-judge NAME`` defaults).
@@ -85,9 +89,11 @@ def _step_loss(name: str, model: JudgeNet, batch, recipe: TrainRecipe, aug: torc
 
 
 def train_judge(name: str, out, recipe: TrainRecipe | None = None, *, eval_n: int = 2000,
-                checkpoint_every: int = 250, log: Callable[[str], None] = print) -> dict:
+                checkpoint_every: int = 250, log: Callable[[str], None] = print, run_dir=None,
+                resume: bool = False) -> dict:
     """Train judge ``name`` with ``recipe`` (default ``RECIPES[name]``), save it to ``out``; return its figures.
 
+    ``run_dir`` (default ``OUT.run``) holds ``checkpoint.pt`` and ``log.jsonl``; ``resume`` continues it.
     The returned dict (also stored as the file's ``extra``) holds ``steps_done``, ``train_seconds``,
     ``stopped_early`` and ``heldout`` (see ``evaluation.evaluate``).
     """
@@ -105,31 +111,45 @@ def train_judge(name: str, out, recipe: TrainRecipe | None = None, *, eval_n: in
         stream = FaceStream(recipe.seed, batch_size=recipe.batch_size, prior=recipe.prior)
     aug = torch.Generator().manual_seed(recipe.seed + 7919)
     out = Path(out)
-    start, cpu0, step, running, stopped_early = time.time(), time.process_time(), 0, None, False
+    loop = RunLoop(run_dir or out.with_name(out.name + ".run"), config={"judge": name, "config": dataclasses.asdict(config)},
+                   total_steps=recipe.steps, checkpoint_every=checkpoint_every, resume=resume, progress=False,
+                   rollback=False, exists_hint="choose another --out")
+    used = {"cpu_seconds": 0.0, "wall_seconds": 0.0, "running": None}
+    loop.track(modules={"judge": model}, optimizers={"judge": opt}, data=GeneratorState(stream.generator),
+               augment=GeneratorState(aug), used=used)
+    loop.restore()
+    loop.after_save.append(lambda step: save_judge(model, out, extra={"complete": False, "steps_done": step})
+                           if step < recipe.steps else None)
+    start, cpu0 = time.time() - used["wall_seconds"], time.process_time() - used["cpu_seconds"]
     cap = recipe.max_minutes * 60 * max(1, recipe.threads)
     log(f"training judge '{name}': {sum(p.numel() for p in model.parameters()):,} parameters, "
-        f"{recipe.steps} steps of {recipe.batch_size} images, seed {recipe.seed}")
-    while step < recipe.steps:
-        cpu_fraction = (time.process_time() - cpu0) / cap
-        if cpu_fraction >= 1:
-            stopped_early = True
-            log(f"time cap of {recipe.max_minutes} CPU-minutes per thread reached at step {step}; stopping")
-            break
+        f"{recipe.steps} steps of {recipe.batch_size} images, seed {recipe.seed}"
+        + (f", resumed at step {loop.step}" if loop.resumed_from is not None else ""))
+
+    def over_cap(step: int) -> bool:
+        if (time.process_time() - cpu0) / cap < 1:
+            return False
+        log(f"time cap of {recipe.max_minutes} CPU-minutes per thread reached at step {step}; stopping")
+        return True
+
+    def step_fn(step: int) -> dict:
         for group in opt.param_groups:
-            group["lr"] = recipe.lr * lr_factor(step, recipe, cpu_fraction)
+            group["lr"] = recipe.lr * lr_factor(step, recipe, (time.process_time() - cpu0) / cap)
         loss = _step_loss(name, model, next(stream), recipe, aug)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        step += 1
         lv = float(loss.detach())
-        running = lv if running is None else 0.95 * running + 0.05 * lv
-        if step % 50 == 0 or step == recipe.steps:
+        used["running"] = lv if used["running"] is None else 0.95 * used["running"] + 0.05 * lv
+        used["cpu_seconds"], used["wall_seconds"] = time.process_time() - cpu0, time.time() - start
+        if (step + 1) % 50 == 0 or step + 1 == recipe.steps:
             el = time.time() - start
-            log(f"step {step}/{recipe.steps} loss {running:.4f} elapsed {el:.0f}s wall, "
-                f"{time.process_time() - cpu0:.0f}s CPU ({step * recipe.batch_size / el:.0f} images/s)")
-        if checkpoint_every and step % checkpoint_every == 0 and step < recipe.steps:
-            save_judge(model, out, extra={"complete": False, "steps_done": step})
+            log(f"step {step + 1}/{recipe.steps} loss {used['running']:.4f} elapsed {el:.0f}s wall, "
+                f"{time.process_time() - cpu0:.0f}s CPU ({(step + 1) * recipe.batch_size / el:.0f} images/s)")
+        return {"loss": lv}
+
+    loop.run(step_fn, stop_when=over_cap)
+    step, stopped_early = loop.step, loop.step < recipe.steps
     train_seconds, cpu_seconds = time.time() - start, time.process_time() - cpu0
     model.eval()
     heldout = evaluate(name, model, n=eval_n)

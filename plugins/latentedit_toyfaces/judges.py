@@ -18,11 +18,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from latentedit.config import FrozenConfig
 from latentedit.io.modelfile import (ModelFileError, load_state_dict_strict, read_model_file, read_model_metadata,
                                      save_model_file)
 from latentedit_toyfaces.factors import ATTRIBUTE_NAMES, FACTOR_NAMES, NUM_FACTORS
@@ -37,8 +39,10 @@ class JudgeError(ValueError):
 
 
 @dataclass(frozen=True)
-class TrainRecipe:
+class TrainRecipe(FrozenConfig):
     """How a judge was trained (recorded in its file so it can be reproduced)."""
+
+    error: ClassVar[type[ValueError]] = JudgeError
 
     seed: int = 0
     steps: int = 3000
@@ -54,7 +58,7 @@ class TrainRecipe:
 
 
 @dataclass(frozen=True)
-class JudgeConfig:
+class JudgeConfig(FrozenConfig):
     """Architecture of a judge plus its training recipe. ``name`` is one of ``JUDGE_NAMES``."""
 
     name: str = "attributes"
@@ -63,16 +67,7 @@ class JudgeConfig:
     out_dim: int = len(ATTRIBUTE_NAMES)
     recipe: TrainRecipe = field(default_factory=TrainRecipe)
 
-    @staticmethod
-    def from_dict(d: dict) -> "JudgeConfig":
-        d = dict(d)
-        d["channels"] = tuple(d.get("channels", JudgeConfig.channels))
-        d["recipe"] = TrainRecipe(**d.get("recipe", {}))
-        known = {f.name for f in dataclasses.fields(JudgeConfig)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise JudgeError(f"judge config has unknown fields {unknown}; this latentedit understands {sorted(known)}")
-        return JudgeConfig(**d)
+    error: ClassVar[type[ValueError]] = JudgeError
 
 
 def default_config(name: str, **recipe) -> JudgeConfig:
@@ -181,7 +176,7 @@ def load_judge_file(path, names: tuple[str, ...] = JUDGE_NAMES) -> JudgeNet:
         wanted = " or ".join(f"'{kind_of(n)}'" for n in names)
         raise ModelFileError(f"{path}: expected a {wanted} file; this one holds a '{kind}'")
     try:
-        cfg = JudgeConfig.from_dict(config)
+        cfg = JudgeConfig.from_dict(config, source=f"{path} config")
     except TypeError as exc:
         raise ModelFileError(f"{path}: judge config is unreadable ({exc})") from None
     model = JudgeNet(cfg)

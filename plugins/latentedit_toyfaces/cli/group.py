@@ -210,10 +210,14 @@ def dataset(n, out, seed, resolution, prior, overwrite):
 @click.option("--batch-size", type=click.IntRange(2), default=None, help="Images per step [default: 64].")
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads [default: 1, be kind].")
 @click.option("--eval-n", type=click.IntRange(20), default=2000, show_default=True, help="Held-out renders.")
-def train_judge(name, out, steps, minutes, seed, batch_size, threads, eval_n):
+@click.option("--run-dir", type=click.Path(file_okay=False), default=None,
+              help="Training folder (checkpoint.pt, log.jsonl) [default: OUT.run].")
+@click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint (exactly).")
+def train_judge(name, out, steps, minutes, seed, batch_size, threads, eval_n, run_dir, resume):
     """Train judge NAME (attributes | identity | factors) on streamed renders and save it to OUT.
 
-    Checkpoints are written atomically to OUT while training; the final file stores the recipe (config) and the
+    Resumable checkpoints go to the run folder (--run-dir, default OUT.run) and the judge so far to OUT while
+    training; the final file stores the recipe (config) and the
     held-out figures (metadata). The shipped judges came from the defaults.
 
     \b
@@ -236,8 +240,8 @@ def train_judge(name, out, steps, minutes, seed, batch_size, threads, eval_n):
     from latentedit_toyfaces.judges import JudgeError
 
     try:
-        figures = run(name, out, recipe, eval_n=eval_n, log=click.echo)
-    except (JudgeError, ModelFileError) as exc:
+        figures = run(name, out, recipe, eval_n=eval_n, log=click.echo, run_dir=run_dir, resume=resume)
+    except (JudgeError, ModelFileError, FileExistsError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}; choose another --out") from None

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from pathlib import Path
 
 import torch
@@ -48,7 +47,8 @@ import torch.nn.functional as F
 
 from latentedit.stylegan2 import Generator
 from latentedit.stylegan2.layers import normalize_2nd_moment
-from latentedit.training.checkpoint import ema_update, load_training_state, save_training_state
+from latentedit.training.checkpoint import ema_update
+from latentedit.training.loop import RunLoop
 from latentedit_toyfaces.recipes.distill_config import DistillConfig  # noqa: F401 (re-exported)
 from latentedit_toyfaces.recipes.distill_losses import (  # noqa: F401 (re-exported)
     distill_loss, teacher_loss)
@@ -127,30 +127,36 @@ class DistillRun:
 
             with torch.random.fork_rng():  # building a net draws initial weights: keep the run's random stream
                 self.teachers = [load_teacher(f) for f in cfg.teacher_files]  # eval mode, frozen
-        self.step = 0
-        self.ckpt = self.dir / "checkpoint.pt"
-        if resume and self.ckpt.exists():
-            self.step, _ = load_training_state(self.ckpt, config=cfg, modules=self._modules(),
-                                               optimizers=self._optimizers())
-        elif self.ckpt.exists():
-            raise FileExistsError(f"{self.ckpt} exists; pass --resume to continue it or choose another --run-dir")
-        elif extend_from is not None:
+        self.loop = RunLoop(self.dir, config=cfg, total_steps=0, resume=resume, rollback=False, check_weights=False,
+                            exists_hint="choose another --run-dir",
+                            diverged_hint="resume from the last checkpoint with a lower lr")
+        self.ckpt = self.loop.checkpoint_path
+        self.loop.track(modules=self._modules(), optimizers=self._optimizers())
+        self.loop.restore()
+        if self.loop.resumed_from is None and extend_from is not None:
             from latentedit_toyfaces.recipes.distill_phases import load_for_extension
 
-            self.step = load_for_extension(extend_from, config=cfg, modules=self._modules(),
-                                           optimizers=self._optimizers())
+            self.loop.step = load_for_extension(extend_from, config=cfg, modules=self._modules(),
+                                                optimizers=self._optimizers())
+
+    @property
+    def step(self) -> int:
+        return self.loop.step
 
     def _modules(self):
         return {"G": self.G, "G_ema": self.G_ema, "readout": self.readout}
 
     def save(self) -> None:
-        save_training_state(self.ckpt, config=self.cfg, step=self.step, modules=self._modules(),
-                            optimizers=self._optimizers())
+        self.loop.save()
 
     def _optimizers(self):
         return {"opt": self.opt, "readout_opt": self.readout_opt}
 
     def train_step(self) -> float:
+        """One step; its loss (a non-finite one stops the run, the last checkpoint intact)."""
+        return self.loop.advance(lambda step: {"loss": self._step()})["loss"]
+
+    def _step(self) -> float:
         z = batch_z(self.cfg, self.step, self.G.z_dim)
         per_attr = self.step >= self.cfg.per_attribute_from_step
         real, wmap = targets_for(z, self.cfg.resolution, self.cfg.prior, per_attribute=per_attr,
@@ -180,12 +186,7 @@ class DistillRun:
         self.G.mapping.update_w_avg(ws[:, 0])
         beta = min(self.cfg.ema_beta, (1 + self.step) / (10 + self.step))
         ema_update(self.G_ema, self.G, beta)
-        self.step += 1
         return float(loss.detach())
-
-    def log(self, record: dict) -> None:
-        with open(self.dir / "log.jsonl", "a") as fh:
-            fh.write(json.dumps(record) + "\n")
 
     def sample_grid(self) -> Path:
         from latentedit.images import save_image
@@ -205,29 +206,20 @@ def train(cfg: DistillConfig, run_dir, *, steps: int, resume: bool = False, chec
 
     ``extend_from``: a checkpoint of an earlier recipe (e.g. the shipped run) to continue with ``cfg``'s later
     phases, used when ``run_dir`` has no checkpoint yet (see ``distill_phases``)."""
-    from tqdm import tqdm
-
     run = DistillRun(cfg, run_dir, resume=resume, extend_from=extend_from)
     val_z = validation_z(256, run.G.z_dim)
-    last_save = time.time()
-    bar = tqdm(total=steps, initial=run.step, desc="distill", disable=not progress, dynamic_ncols=True)
-    running = None
-    while run.step < steps:
-        t0 = time.time()
+    loop = run.loop
+    loop.total_steps, loop.progress, loop.checkpoint_minutes = steps, progress, checkpoint_minutes
+
+    def step_fn(_: int) -> dict:
         loss = run.train_step()
-        running = loss if running is None else 0.98 * running + 0.02 * loss
-        bar.update(1)
-        bar.set_postfix(loss=f"{running:.4f}")
-        record = {"step": run.step, "loss": loss, "lr": cfg.lr_at(run.step - 1), "sec": time.time() - t0}
+        record = {"loss": loss, "lr": cfg.lr_at(run.step - 1)}
         if run.step % eval_every == 0 or run.step == steps:
             record["heldout_l1_ema"] = heldout_l1(run.G_ema, val_z, cfg)
-        run.log(record)
-        if run.step % sample_every == 0 or run.step == steps:
-            run.sample_grid()
-        if time.time() - last_save > checkpoint_minutes * 60 or run.step == steps:
-            run.save()
-            last_save = time.time()
-    bar.close()
+        return record
+
+    loop.every(sample_every, lambda _: run.sample_grid())
+    loop.run(step_fn, advances=True)
     return run
 
 

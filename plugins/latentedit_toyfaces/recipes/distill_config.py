@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from latentedit.config import FrozenConfig
 from latentedit.stylegan2 import GeneratorConfig
 
 
@@ -27,7 +28,7 @@ def without_retired(data: dict, *, source: str) -> dict:
 
 
 @dataclass(frozen=True)
-class DistillConfig:
+class DistillConfig(FrozenConfig):
     """Everything that defines a run; stored in every checkpoint and in the exported generator."""
 
     resolution: int = 64
@@ -105,17 +106,6 @@ class DistillConfig:
         span = max(1, self.lr_decay_to_step - self.lr_decay_from_step)
         t = min(max((step - self.lr_decay_from_step) / span, 0.0), 1.0)
         return self.lr * (self.lr_final_ratio + (1 - self.lr_final_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
-
-    def with_overrides(self, pairs, *, source: str = "--set") -> DistillConfig:
-        """A copy with ``key=value`` strings applied (``--set readout_weight=20 --set lr_decay_to_step=22000``);
-        unknown fields are errors that list the valid ones."""
-        import dataclasses
-
-        from latentedit.plugins.config import parse_set_pairs
-        from latentedit.training.config import dataclass_from_dict
-
-        merged = dataclasses.asdict(self) | parse_set_pairs(pairs, source=source)
-        return dataclass_from_dict(DistillConfig, merged, source=source)
 
     def generator_config(self) -> GeneratorConfig:
         from latentedit_toyfaces.factors import NUM_FACTORS

@@ -49,11 +49,10 @@ def _read_state(path) -> dict:
 
 def _config_of(state: dict, cls):
     """The recipe a checkpoint was written with; fields it predates take their defaults (all "off")."""
-    from latentedit.training.config import dataclass_from_dict
     from latentedit_toyfaces.recipes.distill_config import without_retired
 
     data = without_retired(json.loads(state["config"]), source="checkpoint config")
-    return dataclass_from_dict(cls, data, source="checkpoint config")
+    return cls.from_dict(data, source="checkpoint config")
 
 
 def read_checkpoint(path, cls) -> tuple[dict, object]:

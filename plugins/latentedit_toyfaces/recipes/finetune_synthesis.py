@@ -34,6 +34,7 @@ from pathlib import Path
 
 import torch
 
+from latentedit.config import FrozenConfig
 from latentedit.io.modelfile import file_sha256
 from latentedit.training.checkpoint import ema_update, load_training_state, save_training_state
 from latentedit_toyfaces.assets import ASSETS_DIR
@@ -44,7 +45,7 @@ ATTRIBUTE_TEACHER = f"{TEACHER_DIR}/judge_attributes_seed102.safetensors"
 
 
 @dataclass(frozen=True)
-class SynthesisFinetuneConfig:
+class SynthesisFinetuneConfig(FrozenConfig):
     """The fine-tune's recipe; stored in its checkpoint and in the exported generator (``synthesis_finetune``)."""
 
     lr: float = 5e-4
@@ -67,21 +68,11 @@ class SynthesisFinetuneConfig:
         if self.teacher_weight > 0 and not self.teacher_files:
             raise ValueError("finetune: teacher_weight > 0 needs teacher_files")
 
-    def with_overrides(self, pairs, *, source: str = "--set") -> SynthesisFinetuneConfig:
-        from latentedit.plugins.config import parse_set_pairs
-        from latentedit.training.config import dataclass_from_dict
-
-        merged = dataclasses.asdict(self) | parse_set_pairs(pairs, source=source)
-        return dataclass_from_dict(SynthesisFinetuneConfig, merged, source=source)
-
 
 def saved_finetune_config(path) -> SynthesisFinetuneConfig:
     """The recipe stored in a fine-tune checkpoint (what ``--resume`` continues)."""
-    from latentedit.training.config import dataclass_from_dict
-
     state = torch.load(Path(path), map_location="cpu", weights_only=True)
-    return dataclass_from_dict(SynthesisFinetuneConfig, json.loads(state["config"])["finetune"],
-                               source=f"{path} config")
+    return SynthesisFinetuneConfig.from_dict(json.loads(state["config"])["finetune"], source=f"{path} config")
 
 
 def rerender_loss(fake: torch.Tensor, judge: torch.nn.Module) -> torch.Tensor:
@@ -101,7 +92,6 @@ class FinetuneRun:
         from latentedit.io.ours import load_generator_file
         from latentedit_toyfaces.recipes.distill_config import DistillConfig
         from latentedit_toyfaces.recipes.distill_losses import load_teacher
-        from latentedit.training.config import dataclass_from_dict
 
         self.cfg, self.source, self.dir = cfg, Path(source), Path(run_dir)
         G, _ = load_generator_file(self.source)
@@ -112,7 +102,7 @@ class FinetuneRun:
         from latentedit_toyfaces.recipes.distill_config import without_retired
 
         recipe = without_retired(self.source_extra["recipe_config"], source="recipe_config")
-        self.recipe = dataclass_from_dict(DistillConfig, recipe, source="recipe_config")
+        self.recipe = DistillConfig.from_dict(recipe, source="recipe_config")
         self.G = G.train()
         self.G.mapping.requires_grad_(False)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
