@@ -158,9 +158,9 @@ def test_one_config_base_round_trips_and_checks_overrides():
     from latentedit.config import ConfigError as BaseError
     from latentedit.config import FrozenConfig
     from latentedit.losses import LossSettings
-    from latentedit.toyfaces.judges import JudgeConfig, JudgeError, TrainRecipe
-    from latentedit.training.distill_config import DistillConfig
-    from latentedit.training.finetune_synthesis import SynthesisFinetuneConfig
+    from latentedit_toyfaces.judges import JudgeConfig, JudgeError, TrainRecipe
+    from latentedit_toyfaces.recipes.distill_config import DistillConfig
+    from latentedit_toyfaces.recipes.finetune_synthesis import SynthesisFinetuneConfig
     from latentedit_e4e.config import E4EConfig, E4EConfigError
     from latentedit_e4e.train_config import E4ETrainConfig
 
