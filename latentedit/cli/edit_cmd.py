@@ -172,10 +172,11 @@ def _save_gif(frames, path: Path, ms: int = 400) -> Path:
 
 def _labeller(classifier_path, mapper, device):
     """images (B, 3, H, W) -> the classifier's labels (B, n_attr) in the mapper's attribute order."""
+    from latentedit.classifiers import load_classifier
     from latentedit.toyfaces.judges import JudgeError, load_judge
 
     try:
-        clf = load_judge("attributes", classifier_path).to(device)
+        clf = load_classifier(classifier_path, fallback=lambda p: load_judge("attributes", p)).to(device)
     except (JudgeError, ValueError, OSError) as exc:
         raise _fail(exc) from None
     names = list(mapper.generator_info.attribute_names)

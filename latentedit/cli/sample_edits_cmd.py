@@ -60,9 +60,10 @@ def _face_codes(mapper, G, amounts: dict[str, float], pool: int, seed: int, clas
         keep, note = torch.ones(pool, dtype=torch.bool, device=device), f"all {pool} generated faces"
         names: list[str] = []
         try:
+            from latentedit.classifiers import load_classifier
             from latentedit.toyfaces.judges import load_judge
 
-            clf = load_judge("attributes", classifier_path).to(device)
+            clf = load_classifier(classifier_path, fallback=lambda p: load_judge("attributes", p)).to(device)
             names = [n for n in amounts if n in clf.output_names]
             logits = clf(images) if names else None
         except Exception as exc:  # noqa: BLE001 - no usable judge: cluster every face, and say so
@@ -105,7 +106,8 @@ def _strip(images: list[torch.Tensor], path: Path) -> Path:
 @click.option("--pool", type=click.IntRange(2, 4096), default=256, show_default=True,
               help="clusters: generated faces (style mappers) or prior draws (noise mappers) to cluster.")
 @click.option("--classifier", "classifier_path", type=click.Path(dir_okay=False), default=None,
-              help="clusters: attribute judge that picks faces with the attribute (default: toy-faces judge).")
+              help="clusters: attribute classifier (a `train classifier` file or a toy-faces judge) that picks faces "
+                   "with the attribute (default: toy-faces judge).")
 @click.option("--reference", "reference", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Transfer from this photo or W+ file (style mappers).")
 @click.option("--mix", "mix", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,

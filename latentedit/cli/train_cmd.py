@@ -22,11 +22,13 @@ def train():
 
 
 def _load_classifier(spec: str):
-    """'toyfaces' = the shipped toy-faces attribute judge; else a toy-faces judge file (kind toyfaces-judge-attributes)."""
+    """'toyfaces' = the shipped toy-faces attribute judge; else an attribute-classifier file (`train classifier`)
+    or a toy-faces judge file (kind toyfaces-judge-attributes)."""
+    from latentedit.classifiers import load_classifier
     from latentedit.toyfaces.judges import JudgeError, load_judge
 
     try:
-        return load_judge("attributes", None if spec == TOY_CLASSIFIER else spec)
+        return load_classifier(None if spec == TOY_CLASSIFIER else spec, fallback=lambda p: load_judge("attributes", p))
     except (JudgeError, ValueError, OSError) as exc:
         raise click.ClickException(f"--classifier {spec}: {exc}") from None
 
@@ -79,7 +81,8 @@ def _config_data(config: str | None, out: Path, resume: bool, cls: type) -> tupl
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True, help="Run folder.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 @click.option("--classifier", default=TOY_CLASSIFIER, show_default=True,
-              help="Attribute classifier: 'toyfaces' (the shipped judge) or a toy-faces judge file.")
+              help="Attribute classifier: 'toyfaces' (the shipped judge), a `train classifier` file or a toy-faces "
+                   "judge file.")
 @click.option("--embedder", default=TOY_CLASSIFIER, show_default=True,
               help="Identity embedder for the 'identity' loss with trainer.losses.identity=embedder.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
@@ -149,3 +152,18 @@ def _add_encoder_subcommand() -> None:
 
 
 _add_encoder_subcommand()
+
+
+def _add_classifier_subcommand() -> None:
+    """``latentedit train classifier``: an attribute classifier from labelled photos."""
+    try:
+        from latentedit.cli.train_classifier_cmd import classifier
+    except Exception as exc:  # a broken command must not take `train mapper` down
+        from latentedit.cli.main import _broken_command
+
+        train.add_command(_broken_command("classifier", "latentedit.cli.train_classifier_cmd", exc), "classifier")
+        return
+    train.add_command(classifier, "classifier")
+
+
+_add_classifier_subcommand()
