@@ -37,7 +37,7 @@ class PreparedPhotos:
 
 def _resize_uint8(photo: np.ndarray, size: int) -> torch.Tensor:
     """(H, W, 3) uint8 -> (3, size, size) uint8, area-averaged (anti-aliased) resize of the whole image."""
-    t = torch.from_numpy(np.ascontiguousarray(photo)).permute(2, 0, 1).unsqueeze(0).float()
+    t = torch.from_numpy(np.array(photo, dtype=np.uint8, copy=True)).permute(2, 0, 1).unsqueeze(0).float()
     if t.shape[-2:] != (size, size):
         t = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
     return t[0].round().clamp(0, 255).to(torch.uint8)

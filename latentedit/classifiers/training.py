@@ -136,8 +136,9 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, cfg: Classifier
             loss.backward()
             opt.step()
             step += 1
-            log.metrics(step, {"losses": {"bce": float(loss)}, "lr": lr_at(step - 1, cfg)})
-            log.progress(step, {"bce": float(loss)})
+            value = float(loss.detach())
+            log.metrics(step, {"losses": {"bce": value}, "lr": lr_at(step - 1, cfg)})
+            log.progress(step, {"bce": value})
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 save_training_state(ckpt, config=recorded, step=step, modules={"model": model},
                                     optimizers={"opt": opt})
