@@ -28,7 +28,7 @@ DEFAULT_MAPPERS = {"isf": "toyfaces_isf.safetensors", "directions": "toyfaces_di
                    "sensorium": "toyfaces_sensorium.safetensors"}
 
 
-def load_mapper_for_edit(method: str | None, mapper_path: str | None):
+def load_mapper_for_edit(method: str | None, mapper_path: str | None, generator=None):
     """(mapper in eval mode, plugin name, generator fingerprint recorded in the file or None)."""
     from latentedit import assets
     from latentedit.io.modelfile import ModelFileError, read_model_metadata
@@ -50,6 +50,12 @@ def load_mapper_for_edit(method: str | None, mapper_path: str | None):
         mapper_path = str(assets.asset_path(asset))
     if not Path(mapper_path).is_file():
         raise click.ClickException(f"--mapper {mapper_path}: no such file")
+    from latentedit.cli.directions_cmd import import_community_file, is_community_file
+
+    if is_community_file(mapper_path):  # InterFaceGAN .npy, e4e .pt, GANSpace .npz: converted on the fly
+        if generator is None:
+            raise click.ClickException(f"--mapper {mapper_path}: a community direction file needs the generator")
+        return import_community_file(mapper_path, num_ws=generator.num_ws, w_dim=generator.w_dim), "directions", None
     try:
         extra = read_model_metadata(mapper_path, expect_kind="mapper")[2]
         mapper = load_mapper_file(mapper_path)
@@ -197,7 +203,8 @@ def _labeller(classifier_path, mapper, device):
               help="Mapper plugin: isf, directions or any installed NAME (default: isf, else directions, whichever "
                    "toy-faces mapper is shipped).")
 @click.option("--mapper", "mapper_path", type=click.Path(dir_okay=False), default=None,
-              help="Mapper file (default: the shipped toy-faces one for --method).")
+              help="Mapper file (default: the shipped toy-faces one for --method), or a community direction file: "
+                   "InterFaceGAN .npy, e4e .pt, GANSpace .npz (its built-in presets), converted on the fly.")
 @click.option("--generator", "generator_path", type=click.Path(dir_okay=False), default=None,
               help="Generator checkpoint (default: the shipped toy-faces generator).")
 @click.option("--encoder", "encoder_path", type=click.Path(dir_okay=False), default=None,
@@ -252,12 +259,12 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--face") from None
     dev = resolve_device(device)
-    mapper, name, fingerprint = load_mapper_for_edit(method, mapper_path)
+    G, _ = load_generator_or_default(generator_path, dev)
+    mapper, name, fingerprint = load_mapper_for_edit(method, mapper_path, generator=G)
     try:
         check_edit(amounts, mapper.generator_info.attribute_names, source=f"the {name} mapper")
     except EditError as exc:
         raise click.BadParameter(str(exc), param_hint="--attr") from None
-    G, _ = load_generator_or_default(generator_path, dev)
     try:
         check_mapper_fits_generator(mapper, G, fingerprint=fingerprint, where=f"the {name} mapper")
     except EditError as exc:
