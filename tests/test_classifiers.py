@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from latentedit.classifiers import (AttributeClassifier, ClassifierError, ClassifierTrainConfig, LabelFileError,
+                                    build_backbone,
                                     balanced_accuracy, load_classifier, load_labelled_photos, read_label_file,
                                     roc_auc, train_classifier)
 
@@ -178,3 +179,23 @@ def test_train_classifier_command(tmp_path, toy_celeba):
     assert load_classifier(tmp_path / "c.safetensors").output_names == ("smile", "beard")
     res = CliRunner().invoke(cli, [*args[:7], "smile,bald", *args[8:]])
     assert res.exit_code == 1 and "no attribute 'bald'" in res.output and "Traceback" not in res.output
+
+
+def test_backbone_weights_load_except_the_head_and_foreign_files_are_refused(tmp_path):
+    from latentedit.classifiers.model import load_backbone_weights
+
+    torch.manual_seed(1)
+    imagenet = build_backbone("resnet18", 1000)
+    torch.save(imagenet.state_dict(), tmp_path / "resnet18.pth")
+    torch.manual_seed(2)
+    net = build_backbone("resnet18", 5)
+    head = net.fc.weight.clone()
+    left = load_backbone_weights(net, tmp_path / "resnet18.pth")
+    assert left == ["fc.bias", "fc.weight"]
+    assert torch.equal(net.conv1.weight, imagenet.conv1.weight) and torch.equal(net.fc.weight, head)
+    torch.save({"a": torch.zeros(3)}, tmp_path / "other.pth")
+    with pytest.raises(ClassifierError, match=r"only 0 of \d+ tensors fit this backbone"):
+        load_backbone_weights(net, tmp_path / "other.pth")
+    (tmp_path / "junk.pth").write_text("junk")
+    with pytest.raises(ClassifierError, match=r"not a readable torch state dict"):
+        load_backbone_weights(net, tmp_path / "junk.pth")

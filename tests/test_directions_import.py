@@ -162,3 +162,19 @@ def test_directions_fit_with_a_classifier_file(tiny, tmp_path):
     res = CliRunner().invoke(cli, ["directions", "fit", "--generator", str(gpath), "--classifier", str(cpath),
                                    "--attributes", "bald", "--n", "60", "--out", str(tmp_path / "g.safetensors")])
     assert res.exit_code == 1 and "has no attribute 'bald'; it reads smile, glasses" in res.output
+
+
+def test_edit_takes_an_e4e_pt_and_explains_a_ganspace_file_without_a_fitting_preset(tiny, tmp_path):
+    d, G, gpath, lat = tiny
+    direction = torch.randn(G.w_dim, generator=torch.Generator().manual_seed(4)) * 3
+    pt = write_e4e(tmp_path / "age.pt", direction)
+    res = CliRunner().invoke(cli, ["edit", str(lat), "--attr", "age=-1", "--mapper", str(pt), "--generator",
+                                   str(gpath), "--out", str(tmp_path / "e")])
+    assert res.exit_code == 0, res.output
+    edited = load_latents(tmp_path / "e" / "seed0000_edited.wplus.safetensors", G).tensor[-1]
+    assert (edited - (load_latents(lat, G).tensor[0] - direction)).abs().max() < 1e-5
+    _ganspace_npz(tmp_path / "pca.npz", 6, G.w_dim)
+    res = CliRunner().invoke(cli, ["edit", str(lat), "--attr", "smile=1", "--mapper", str(tmp_path / "pca.npz"),
+                                   "--generator", str(gpath), "--out", str(tmp_path / "f")])
+    assert res.exit_code == 1 and "latentedit directions import FILE --preset" in res.output
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1

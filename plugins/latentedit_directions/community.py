@@ -139,7 +139,8 @@ def _import_ganspace(path: Path, num_ws: int, w_dim: int | None, presets: list[G
         presets = [GanspacePreset(n, *v) for n, v in GANSPACE_PRESETS.items() if v[0] < len(std) and v[2] <= num_ws]
         if not presets:
             raise DirectionFileError(f"{path}: no built-in preset fits {len(std)} components and {num_ws} layers; "
-                                     "pass --preset NAME=COMPONENT,START,END,STRENGTH[,set|add]")
+                                     "name one with `latentedit directions import FILE --preset "
+                                     "NAME=COMPONENT,START,END,STRENGTH[,set|add]`")
     for p in presets:
         if not 0 <= p.component < len(std) or p.end > num_ws:
             raise DirectionFileError(f"preset {p.name!r}: component {p.component} / layers [{p.start}, {p.end}) do "
