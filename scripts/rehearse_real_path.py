@@ -28,7 +28,6 @@ def write_toy_celeba(folder, n: int, *, seed: int = 0, resolution: int = 128, cr
     """Write ``n`` toy renders as CelebA: ``folder/photos/*.jpg`` + ``folder/list_attr_celeba.txt``; returns the
     label file. Without ``crops`` each face is pasted at a random place and scale on a plain canvas 1.6x its size."""
     import numpy as np
-    import torch
     from PIL import Image
 
     from latentedit.classifiers import write_celeba_labels

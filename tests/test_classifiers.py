@@ -141,8 +141,8 @@ def test_resume_continues_exactly_where_an_unbroken_run_goes(tmp_path, toy_tenso
                          progress=False)
     assert r["steps"] == 4
     x = torch.rand(2, 3, 16, 16) * 2 - 1
-    assert torch.allclose(load_classifier(tmp_path / "a.safetensors")(x), load_classifier(tmp_path / "b.safetensors")(x),
-                          atol=1e-5)
+    unbroken, resumed = load_classifier(tmp_path / "a.safetensors"), load_classifier(tmp_path / "b.safetensors")
+    assert torch.allclose(unbroken(x), resumed(x), atol=1e-5)
 
 
 def test_a_users_own_module_plugs_in():

@@ -36,5 +36,6 @@ def load_labelled_photos(label_file, photos_dir, *, attributes=None, size: int =
     prepared = prepare_photos(labelled.files, photos_dir, size, align=align, cache_dir=cache_dir, progress=progress)
     notes += prepared.skip_lines(total)
     if not prepared.kept:
-        raise LabelFileError(f"{label_file}: none of its {total} photos is usable under {photos_dir}; " + "; ".join(notes))
+        raise LabelFileError(f"{label_file}: none of its {total} photos is usable under {photos_dir}; "
+                             + "; ".join(notes))
     return LabelledPhotos(prepared.images, labelled.labels[prepared.kept], labelled.attributes, notes)
