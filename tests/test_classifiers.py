@@ -199,3 +199,18 @@ def test_backbone_weights_load_except_the_head_and_foreign_files_are_refused(tmp
     (tmp_path / "junk.pth").write_text("junk")
     with pytest.raises(ClassifierError, match=r"not a readable torch state dict"):
         load_backbone_weights(net, tmp_path / "junk.pth")
+
+
+def test_aligned_crops_are_cached_by_content(tmp_path):
+    """The astronaut (a real photo) is detected and aligned once; the second read comes from the cache."""
+    skimage_data = pytest.importorskip("skimage.data")
+    photos = tmp_path / "p"
+    photos.mkdir()
+    Image.fromarray(skimage_data.astronaut()).save(photos / "a.png")
+    (tmp_path / "l.csv").write_text("file,smile\na.png,1\n")
+    first = load_labelled_photos(tmp_path / "l.csv", photos, size=32, align=True, cache_dir=tmp_path / "cache")
+    cached = list((tmp_path / "cache").glob("*.png"))
+    assert first.images.shape == (1, 3, 32, 32) and first.notes == [] and len(cached) == 1
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(cached[0])     # a marked entry proves the cache is read
+    again = load_labelled_photos(tmp_path / "l.csv", photos, size=32, align=True, cache_dir=tmp_path / "cache")
+    assert again.images.sum() == 0

@@ -60,7 +60,8 @@ def _aligned(path: Path, size: int, cache_dir: Path | None) -> torch.Tensor | No
     if cache_dir is not None:
         entry = cache_dir / _cache_key(path.read_bytes(), size)
         if entry.with_suffix(".png").is_file():
-            return torch.from_numpy(np.asarray(Image.open(entry.with_suffix(".png")).convert("RGB"))).permute(2, 0, 1)
+            with Image.open(entry.with_suffix(".png")) as im:
+                return torch.from_numpy(np.array(im.convert("RGB"), dtype=np.uint8)).permute(2, 0, 1)
         if entry.with_suffix("." + NO_FACE).is_file():
             return None
     photo = load_photo(path)
