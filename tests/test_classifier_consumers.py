@@ -50,6 +50,15 @@ def test_train_mapper_with_a_three_attribute_classifier_file(tmp_path, monkeypat
     assert r.exit_code == 0, r.output
     mapper = load_mapper_file(tmp_path / "run" / "mapper_ema.safetensors")
     assert mapper.generator_info.attribute_names == ("smile", "bangs", "glasses")
+    cfg["trainer"]["attributes"] = ["glasses", "smile"]
+    (tmp_path / "cfg2.json").write_text(json.dumps(cfg))
+    r = CliRunner().invoke(train, ["mapper", "toy-noise", "--config", str(tmp_path / "cfg2.json"), "--generator",
+                                   str(tmp_path / "g.safetensors"), "--classifier", str(three_attribute_file),
+                                   "--device", "cpu",
+                                   "--out", str(tmp_path / "run2")])
+    assert r.exit_code == 0, r.output                   # named columns of the wider classifier, in the asked order
+    mapper = load_mapper_file(tmp_path / "run2" / "mapper_ema.safetensors")
+    assert mapper.generator_info.attribute_names == ("glasses", "smile")
 
 
 def test_a_damaged_classifier_file_is_a_one_line_error(tmp_path):

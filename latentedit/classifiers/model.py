@@ -206,6 +206,9 @@ def load_classifier(path, *, attributes=None, fallback=None) -> nn.Module:
     if fallback is None:
         from latentedit.io.modelfile import read_model_metadata
 
+        if path is None:
+            raise ClassifierError("no classifier file given; pass one made by `latentedit train classifier`")
+
         kind = read_model_metadata(path)[0]
         raise ClassifierError(f"{path}: expected an '{CLASSIFIER_KIND}' file; this one holds a '{kind}'")
     return select_attributes(fallback(path), attributes)

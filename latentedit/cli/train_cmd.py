@@ -121,6 +121,10 @@ def mapper(name, config, overrides, generator, out, resume, classifier, embedder
     G, _ = load_generator_or_default(None if generator == DEFAULT_GENERATOR else generator, ctx.device)
     judge = _load_classifier(classifier)
     tc = run.trainer
+    if tc.attributes and set(tc.attributes) <= set(getattr(judge, "output_names", ()) or ()):
+        from latentedit.classifiers import select_attributes
+
+        judge = select_attributes(judge, tuple(tc.attributes))  # named columns of a wider classifier
     needs_embedder = tc.resolved_loss_weights(cls.default_loss_weights()).get("identity", 0) > 0 and \
         tc.losses.identity == "embedder"
     emb = _load_embedder(embedder) if needs_embedder else None
