@@ -109,7 +109,8 @@ def _labeller(classifier_path, mapper, device, G=None, domain: str | None = None
               help="Mapper plugin: isf, directions or any installed NAME (default: isf, else directions, whichever "
                    "toy-faces mapper is shipped).")
 @click.option("--mapper", "mapper_path", type=click.Path(dir_okay=False), default=None,
-              help="Mapper file (default: the shipped toy-faces one for --method).")
+              help="Mapper file (default: the shipped toy-faces one for --method), or a community direction file: "
+                   "InterFaceGAN .npy, e4e .pt, GANSpace .npz (its built-in presets), converted on the fly.")
 @click.option("--generator", "generator_path", type=click.Path(dir_okay=False), default=None,
               help="Generator checkpoint (default: the shipped toy-faces generator).")
 @click.option("--encoder", "encoder_path", type=click.Path(dir_okay=False), default=None,

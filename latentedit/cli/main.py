@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train-encoder": ("latentedit.cli.train_encoder_cmd", "train_encoder",
                       "Train an image-to-W+ encoder (e4e) for a generator."),
     "train": ("latentedit.cli.train_cmd", "train", "Train mapper plugins with the shared trainer (DDP under torchrun)."),
+    "directions": ("latentedit.cli.directions_cmd", "directions",
+                   "Import community direction files (InterFaceGAN, e4e, GANSpace) or fit directions."),
     "plugins": ("latentedit.cli.plugins_cmd", "plugins", "List and inspect mapper/encoder plugins."),
     "new-plugin": ("latentedit.cli.plugins_cmd", "new_plugin", "Scaffold a standalone mapper plugin package."),
 }

@@ -118,6 +118,10 @@ def mapper(name, config, overrides, generator, out, resume, classifier, embedder
     G, _ = load_generator_or_default(None if generator == DEFAULT_GENERATOR else generator, ctx.device, domain)
     judge = _load_classifier(classifier, G, domain)
     tc = run.trainer
+    if tc.attributes and set(tc.attributes) <= set(getattr(judge, "output_names", ()) or ()):
+        from latentedit.classifiers import select_attributes
+
+        judge = select_attributes(judge, tuple(tc.attributes))  # named columns of a wider classifier
     needs_embedder = tc.resolved_loss_weights(cls.default_loss_weights()).get("identity", 0) > 0 and \
         tc.losses.identity == "embedder"
     emb = _load_embedder(embedder, G, domain) if needs_embedder else None
@@ -149,3 +153,18 @@ def _add_encoder_subcommand() -> None:
 
 
 _add_encoder_subcommand()
+
+
+def _add_classifier_subcommand() -> None:
+    """``latentedit train classifier``: an attribute classifier from labelled photos."""
+    try:
+        from latentedit.cli.train_classifier_cmd import classifier
+    except Exception as exc:  # a broken command must not take `train mapper` down
+        from latentedit.cli.main import _broken_command
+
+        train.add_command(_broken_command("classifier", "latentedit.cli.train_classifier_cmd", exc), "classifier")
+        return
+    train.add_command(classifier, "classifier")
+
+
+_add_classifier_subcommand()

@@ -80,6 +80,10 @@ def domain_file(G, role: str, *, flag: str, spec: str | None = None, mapper: str
     return _require(d, f, label, flag)
 
 
+#: (role, file kind) -> "module:function" for the model files the core writes, read whatever the domain.
+CORE_READERS = {("classifier", "attribute-classifier"): "latentedit.classifiers.model:load_classifier_file"}
+
+
 def load_domain_model(path: str | Path, role: str, domain: Domain | None = None):
     """Read a ``role`` model file ("classifier" | "identity" | "estimator") with the reader a domain declares for
     the file's kind (``domain`` first, then every visible domain). Returns what the reader returns."""
@@ -89,6 +93,10 @@ def load_domain_model(path: str | Path, role: str, domain: Domain | None = None)
     if not path.is_file():
         raise DomainError(f"{path}: no such {WHAT.get(role, role)} file")
     kind, _, _ = read_model_metadata(path)
+    core = CORE_READERS.get((role, kind))
+    if core is not None:  # formats the core itself writes (e.g. `latentedit train classifier` files)
+        module, _, attr = core.partition(":")
+        return getattr(importlib.import_module(module), attr)(path)
     for d in ([domain] if domain is not None else []) + domains():
         target = d.reader(role, kind)
         if target:

@@ -12,6 +12,11 @@ that attribute's *spread* (``distance_unit="std"``): the standard deviation of t
 distances, recorded by ``fit`` in ``spreads``. W spaces differ in scale from one generator to the next (the toy
 generator's smile spread is 0.17 W units, its hair colour's 1.1), so a fixed absolute distance is a small nudge
 on one and a jump far off the distribution on another.
+
+Community files (``import_file``): an InterFaceGAN / e4e direction is one unit normal with ``edit_distance`` its
+original norm (``--attr smile=2`` is ``w + 2 · direction``, as e4e edits); a GANSpace preset is a component with
+its own W+ layers (``attribute_layers``) and mode (``modes``: 'set' fixes the layer's coordinate, as e4e's
+GANSpace edits; 'add' moves along it).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from latentedit_directions.ganspace_sefa import ganspace_components, sefa_direct
 from latentedit_directions.interfacegan import project_boundary, train_boundary
 
 METHODS = ("interfacegan", "ganspace", "sefa")
+MODES = ("add", "set")
 SPACES = ("w", "w_plus")
 DISTANCE_UNITS = ("absolute", "std")
 
@@ -44,6 +50,11 @@ class DirectionsConfig(MapperConfig):
         "doc": "per attribute: std of the fitted samples' signed distances (written by fit)"})
     conditions: tuple[str, ...] = field(default=(), metadata={"doc": "attributes held fixed while editing others"})
     layers: tuple[int, ...] = field(default=(), metadata={"doc": "W+ layers the edit touches (empty: all)"})
+    attribute_layers: tuple[tuple[int, ...], ...] = field(default=(), metadata={
+        "doc": "per attribute: its own W+ layers (empty tuple: `layers`); empty: `layers` for all"})
+    modes: tuple[str, ...] = field(default=(), metadata={
+        "doc": "per attribute: add (move along the normal) or set (GANSpace presets: set each edited layer's "
+               "coordinate w_l.n + b to the goal); empty: add for all"})
     n_components: int = field(default=32, metadata={"doc": "GANSpace: PCA components to search"})
     seed: int = field(default=0, metadata={"doc": "seed of the SVM split"})
 
@@ -54,6 +65,10 @@ class DirectionsConfig(MapperConfig):
             raise ValueError(f"space must be one of {SPACES}; got {self.space!r}")
         if self.distance_unit not in DISTANCE_UNITS:
             raise ValueError(f"distance_unit must be one of {DISTANCE_UNITS}; got {self.distance_unit!r}")
+        if any(m not in MODES for m in self.modes):
+            raise ValueError(f"modes must each be one of {MODES}; got {self.modes!r}")
+        if "set" in self.modes and self.space != "w":
+            raise ValueError("mode 'set' works on per-layer W coordinates; use space='w'")
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 and math.isfinite(v) for v in self.spreads):
             raise ValueError(f"spreads must be finite numbers > 0; got {self.spreads!r}")
 
@@ -73,31 +88,47 @@ class DirectionsMapper(Mapper):
         self.register_buffer("offsets", torch.zeros(gi.n_attr))
         self.register_buffer("fitted", torch.zeros(gi.n_attr))
         unknown = [c for c in self.config.conditions if c not in gi.attribute_names]
-        bad_layers = [i for i in self.config.layers if not 0 <= i < gi.num_ws]
+        every = [*self.config.layers, *(i for ls in self.config.attribute_layers for i in ls)]
+        bad_layers = [i for i in every if not 0 <= i < gi.num_ws]
         if unknown or bad_layers:
             raise ValueError(f"conditions must name attributes in {list(gi.attribute_names)} and layers lie in "
                              f"[0, {gi.num_ws}); got unknown {unknown}, layers {bad_layers}")
-        if self.config.spreads and len(self.config.spreads) != gi.n_attr:
-            raise ValueError(f"spreads must hold one value per attribute ({gi.n_attr}); got {len(self.config.spreads)}")
+        for name in ("spreads", "attribute_layers", "modes"):
+            value = getattr(self.config, name)
+            if value and len(value) != gi.n_attr:
+                raise ValueError(f"{name} must hold one entry per attribute ({gi.n_attr}); got {len(value)}")
 
     # ---- codes in the direction's space ---------------------------------------------------------------------
     def _codes(self, w_plus: torch.Tensor) -> torch.Tensor:
         """(B, num_ws, w_dim) -> (B, D): the mean W over layers (exact for broadcast W), or flattened W+."""
         return w_plus.mean(dim=1) if self.config.space == "w" else w_plus.flatten(1)
 
-    def _layer_mask(self, like: torch.Tensor) -> torch.Tensor:
+    def _layer_mask(self, like: torch.Tensor, a: int | None = None) -> torch.Tensor:
+        """(num_ws, 1) 0/1: the layers attribute ``a`` edits (its own ``attribute_layers``, else ``layers``)."""
+        layers = self.config.attribute_layers[a] if a is not None and self.config.attribute_layers else ()
+        layers = layers or self.config.layers
         mask = torch.ones(self.generator_info.num_ws, 1, dtype=like.dtype, device=like.device)
-        if self.config.layers:
+        if layers:
             mask.zero_()
-            mask[list(self.config.layers)] = 1
+            mask[list(layers)] = 1
         return mask
+
+    def _mode(self, a: int) -> str:
+        return self.config.modes[a] if self.config.modes else "add"
+
+    def _set_coordinate(self, a: int, goal: torch.Tensor, w_plus: torch.Tensor) -> torch.Tensor:
+        """Mode 'set': on each edited layer l, move w_l along n so that w_l.n + b = goal (B,); NaN goals keep."""
+        n = self.normals[a]
+        coord = w_plus @ n + self.offsets[a]                                   # (B, num_ws)
+        amount = torch.where(torch.isnan(goal)[:, None], torch.zeros_like(coord), goal[:, None] - coord)
+        return w_plus + amount.unsqueeze(-1) * n * self._layer_mask(w_plus, a).unsqueeze(0)
 
     def _delta(self, a: int, amount: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         """Displacement (B, num_ws, w_dim) of ``amount`` (B,) along attribute a's normal on the edited layers."""
         gi = self.generator_info
         n = self.normals[a]
         n = n.expand(gi.num_ws, -1) if self.config.space == "w" else n.view(gi.num_ws, gi.w_dim)
-        return amount.view(-1, 1, 1) * (n * self._layer_mask(like)).unsqueeze(0)
+        return amount.view(-1, 1, 1) * (n * self._layer_mask(like, a)).unsqueeze(0)
 
     def _check_fitted(self, a: int) -> None:
         if not bool(self.fitted[a]):
@@ -125,13 +156,17 @@ class DirectionsMapper(Mapper):
             if torch.isnan(t).all():
                 continue
             self._check_fitted(a)
-            d = self.signed_distance(out)[:, a]
             goal = (2 * t.clamp(0, 1) - 1) * self.full_edit_distance(a)
+            if self._mode(a) == "set":
+                out = self._set_coordinate(a, goal, out)
+                continue
+            d = self.signed_distance(out)[:, a]
             out = out + self._delta(a, torch.where(torch.isnan(t), torch.zeros_like(d), goal - d), out)
         return out
 
     def edit_steps(self, w_plus: torch.Tensor, steps: dict[str, float]) -> torch.Tensor:
-        """Additive edits: ``w + step · D · n`` per named attribute. w_plus: (B, num_ws, w_dim)."""
+        """Additive edits: ``w + step · D · n`` per named attribute (mode 'set': each edited layer's coordinate
+        becomes ``step · D``). w_plus: (B, num_ws, w_dim)."""
         names = list(self.generator_info.attribute_names)
         out = w_plus
         for name, step in steps.items():
@@ -139,9 +174,18 @@ class DirectionsMapper(Mapper):
                 raise KeyError(f"unknown attribute {name!r}; valid: {names}")
             a = names.index(name)
             self._check_fitted(a)
-            amount = torch.full((w_plus.shape[0],), float(step) * self.full_edit_distance(a), dtype=w_plus.dtype)
-            out = out + self._delta(a, amount, out)
+            amount = torch.full((w_plus.shape[0],), float(step) * self.full_edit_distance(a), dtype=w_plus.dtype,
+                                device=w_plus.device)
+            out = self._set_coordinate(a, amount, out) if self._mode(a) == "set" else out + self._delta(a, amount, out)
         return out
+
+    @classmethod
+    def import_file(cls, path, **options) -> "DirectionsMapper":
+        """A mapper from a community direction file (InterFaceGAN .npy, e4e .pt, GANSpace .npz/.pt with presets);
+        see ``latentedit_directions.community.import_directions`` for the options."""
+        from latentedit_directions.community import import_directions
+
+        return import_directions(path, **options)
 
     def direction(self, name: str) -> torch.Tensor:
         """The unit normal of one attribute: (D,)."""
