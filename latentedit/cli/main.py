@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train-encoder": ("latentedit.cli.train_encoder_cmd", "train_encoder",
                       "Train an image-to-W+ encoder (e4e) for a generator."),
     "train": ("latentedit.cli.train_cmd", "train", "Train mapper plugins with the shared trainer (DDP under torchrun)."),
+    "serve": ("latentedit.cli.serve_cmd", "serve", "A local editing page: a slider per attribute (extra: serve)."),
     "plugins": ("latentedit.cli.plugins_cmd", "plugins", "List and inspect mapper/encoder plugins."),
     "new-plugin": ("latentedit.cli.plugins_cmd", "new_plugin", "Scaffold a standalone mapper plugin package."),
 }

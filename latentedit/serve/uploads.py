@@ -40,8 +40,9 @@ def decode_photo(data: bytes, *, max_bytes: int, max_pixels: int) -> np.ndarray:
         im = Image.open(io.BytesIO(data), formats=FORMATS)
     except UnidentifiedImageError:
         raise UploadError(f"not an image this page reads; accepted formats: {', '.join(FORMATS)}", 415) from None
-    except Image.DecompressionBombError as exc:
-        raise UploadError(f"refused: the image declares too many pixels ({exc})", 413) from None
+    except Image.DecompressionBombError:
+        raise UploadError(f"refused: the image declares far more pixels than this server decodes (at most "
+                          f"{max_pixels / 1e6:.1f} MP: decompression-bomb guard); shrink the photo", 413) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise UploadError(f"unreadable image header ({type(exc).__name__}: {exc})") from None
     with im:
