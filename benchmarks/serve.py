@@ -32,7 +32,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def client_for(state):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
 
     from latentedit.serve import create_app

@@ -18,7 +18,7 @@ pytest.importorskip("multipart", reason="the 'serve' extra (python-multipart) is
 pytest.importorskip("httpx", reason="httpx (FastAPI's TestClient) is not installed")
 
 with warnings.catch_warnings():  # newer Starlette asks for httpx2 instead of httpx; both work
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -344,6 +344,33 @@ def test_sensorium_reference_photo(client, photo_item, astronaut):
     assert np.abs(decode(styled["face"]) - default).mean() > 0.1
     assert_clean_error(client.post("/api/reference", files={"file": ("ref.png", astronaut, "image/png")},
                                    data={"method": "isf"}), 400, "reference")
+
+
+def test_without_an_encoder_only_samples(state, astronaut):
+    import dataclasses
+
+    bare = ServeState(dataclasses.replace(state.models, encoder=None, encoder_note="no encoder given"))
+    with TestClient(create_app(bare)) as c:
+        info = c.get("/api/info").json()
+        assert not info["photos"] and info["encoder_note"] == "no encoder given"
+        job = wait_job(c, c.post("/api/invert", files={"file": ("a.png", astronaut, "image/png")}).json())
+        assert job["state"] == "error" and job["status"] == 409 and "encoder" in job["message"]
+        assert c.post("/api/sample", json={"seed": 1}).status_code == 200
+    bare.close()
+
+
+def test_domain_file_names_the_models(tmp_path):
+    from latentedit.serve.pipeline import resolve_paths
+
+    (tmp_path / "d.json").write_text('{"name": "mine", "generator": "g.safetensors", "mappers": ["m.safetensors"]}')
+    p = resolve_paths(str(tmp_path / "d.json"), None, "enc.pt", ("extra.safetensors",))
+    assert (p.domain, p.generator, p.encoder) == ("mine", str(tmp_path / "g.safetensors"), "enc.pt")
+    assert p.mappers == ("extra.safetensors", str(tmp_path / "m.safetensors"))
+    assert resolve_paths(None, None, None) == resolve_paths("toyfaces", None, None)
+    (tmp_path / "bad.yaml").write_text("- just\n- a list\n")
+    for spec, words in ((str(tmp_path / "bad.yaml"), "mapping"), (str(tmp_path / "none.json"), "no such file")):
+        with pytest.raises(ValueError, match=words):
+            resolve_paths(spec, None, None)
 
 
 # ---- the command ----------------------------------------------------------------------------------------------

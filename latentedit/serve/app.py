@@ -23,6 +23,7 @@ from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from latentedit.serve import actions
@@ -136,8 +137,6 @@ def create_app(state: ServeState) -> FastAPI:
     @app.post("/api/invert", status_code=202)
     async def invert(file: UploadFile = File(...), align: bool = Form(True)):
         data = await _read(file)
-        from starlette.concurrency import run_in_threadpool
-
         job = await run_in_threadpool(actions.start_inversion, state, data, align)
         return JSONResponse(actions.job_json(state, job), status_code=202, headers=NO_STORE)
 
@@ -171,8 +170,6 @@ def create_app(state: ServeState) -> FastAPI:
     @app.post("/api/reference")
     async def reference(file: UploadFile = File(...), method: str = Form(..., max_length=64)):
         data = await _read(file)
-        from starlette.concurrency import run_in_threadpool
-
         return await run_in_threadpool(actions.add_reference, state, method, data)
 
     @app.get("/api/edits/{edit_id}/face.png")

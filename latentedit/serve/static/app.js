@@ -72,6 +72,7 @@ function setItem(it) {
 async function requestEdit() {
   if (!item) return;
   const mine = ++seq;
+  status(`rendering edit ${mine}…`);
   try {
     const r = await postJSON("/api/edit", {item_id: item.item_id, page, seq: mine, method: method().name,
                                            amounts: amounts(), condition});
