@@ -279,13 +279,15 @@ def test_concurrent_slider_requests_render_only_the_latest(state, client, seed_i
     page, n = "burst", 8
     real = state.models.edit
     rendered: list[float] = []
+    early: list[int] = []
 
     def slow_edit(method, w, amounts, condition=None):
         rendered.append(amounts["smile"])
-        if len(rendered) == 1:  # hold the first render until the whole burst has arrived
+        if len(rendered) == 1:  # hold the first render until the burst has arrived and the stale ones left
             end = time.monotonic() + 20
-            while state.gate.latest(page) != n - 1 and time.monotonic() < end:
+            while (state.gate.latest(page) != n - 1 or len(results) < n - 2) and time.monotonic() < end:
                 time.sleep(0.01)
+            early.append(len(results))
         return real(method, w, amounts, condition)
 
     monkeypatch.setattr(state.models, "edit", slow_edit)
@@ -305,6 +307,7 @@ def test_concurrent_slider_requests_render_only_the_latest(state, client, seed_i
         t.join(60)
     assert sorted(results) == list(range(n))
     assert rendered == [0.0, (n - 1) / 4]  # the first (already running) and the latest; the rest dropped
+    assert early == [n - 2]  # the dropped ones were answered during the first render, not queued behind it
     assert {s for s, r in results.items() if r["status"] == "ok"} == {0, n - 1}
     assert all(r["status"] == "stale" and r["latest"] > s for s, r in results.items() if s not in (0, n - 1))
     # another page is not held back by this one's sequence numbers

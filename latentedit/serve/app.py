@@ -153,12 +153,12 @@ def create_app(state: ServeState) -> FastAPI:
 
     @app.post("/api/edit")
     def edit(req: EditRequest):
-        if not state.gate.arrive(req.page, req.seq):
+        if not (state.gate.arrive(req.page, req.seq) and state.gate.acquire(req.page, req.seq)):
             return {"status": "stale", "seq": req.seq, "latest": state.gate.latest(req.page)}
-        with state.gate.page_lock(req.page):
-            if not state.gate.is_latest(req.page, req.seq):
-                return {"status": "stale", "seq": req.seq, "latest": state.gate.latest(req.page)}
+        try:
             result = actions.edit(state, req.item_id, req.method, req.amounts, req.condition)
+        finally:
+            state.gate.release(req.page)
         return actions.edit_json(result, req.seq)
 
     @app.post("/api/samples")

@@ -97,20 +97,20 @@ class Job:
 class EditGate:
     """Per page, only the latest slider request is rendered.
 
-    ``arrive(page, seq)`` records the newest sequence number seen (False: this one is already older than one seen);
-    under the page's lock, ``is_latest`` decides whether to render. Requests that queued behind a render are
-    dropped when a newer one arrived meanwhile, so a burst of slider moves renders the first and the last."""
+    ``arrive(page, seq)`` records the newest sequence number (False: one newer was seen already). ``acquire``
+    waits while the page is rendering and gives up (False) as soon as a newer request arrives, so a burst of moves
+    during a slow render leaves one waiting request (the latest) instead of a queue; ``release`` ends a render."""
 
     def __init__(self, capacity: int = 256):
         self._latest: collections.OrderedDict[str, int] = collections.OrderedDict()
-        self._locks: dict[str, threading.Lock] = {}
-        self._lock = threading.Lock()
+        self._busy: set[str] = set()
+        self._cond = threading.Condition()
         self.capacity = capacity
         self.rendered = 0
         self.dropped = 0
 
     def arrive(self, page: str, seq: int) -> bool:
-        with self._lock:
+        with self._cond:
             if seq < self._latest.get(page, -1):
                 self.dropped += 1
                 return False
@@ -118,24 +118,28 @@ class EditGate:
             self._latest.move_to_end(page)
             while len(self._latest) > self.capacity:
                 old, _ = self._latest.popitem(last=False)
-                self._locks.pop(old, None)
+                self._busy.discard(old)
+            self._cond.notify_all()  # older waiters of this page give up
             return True
 
-    def page_lock(self, page: str) -> threading.Lock:
-        with self._lock:
-            return self._locks.setdefault(page, threading.Lock())
-
-    def is_latest(self, page: str, seq: int) -> bool:
-        with self._lock:
-            ok = self._latest.get(page, -1) == seq
-            if ok:
-                self.rendered += 1
-            else:
+    def acquire(self, page: str, seq: int) -> bool:
+        with self._cond:
+            while self._latest.get(page, -1) == seq and page in self._busy:
+                self._cond.wait()
+            if self._latest.get(page, -1) != seq:
                 self.dropped += 1
-            return ok
+                return False
+            self._busy.add(page)
+            self.rendered += 1
+            return True
+
+    def release(self, page: str) -> None:
+        with self._cond:
+            self._busy.discard(page)
+            self._cond.notify_all()
 
     def latest(self, page: str) -> int:
-        with self._lock:
+        with self._cond:
             return self._latest.get(page, -1)
 
 
