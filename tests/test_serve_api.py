@@ -308,6 +308,7 @@ def test_concurrent_slider_requests_render_only_the_latest(state, client, seed_i
     assert sorted(results) == list(range(n))
     assert rendered == [0.0, (n - 1) / 4]  # the first (already running) and the latest; the rest dropped
     assert early == [n - 2]  # the dropped ones were answered during the first render, not queued behind it
+    assert client.get("/api/info").json()["edits"]["dropped"] >= n - 2
     assert {s for s, r in results.items() if r["status"] == "ok"} == {0, n - 1}
     assert all(r["status"] == "stale" and r["latest"] > s for s, r in results.items() if s not in (0, n - 1))
     # another page is not held back by this one's sequence numbers

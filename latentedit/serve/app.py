@@ -127,7 +127,8 @@ def create_app(state: ServeState) -> FastAPI:
                 "methods": [{"name": x.name, "attributes": list(x.attributes), "condition": x.condition,
                              "reference": x.reference} for x in m.methods.values()],
                 "limits": {"max_upload_bytes": cfg.max_upload_bytes, "max_pixels": cfg.max_pixels,
-                           "max_samples": cfg.max_samples}, "refine_steps": cfg.refine_steps}
+                           "max_samples": cfg.max_samples}, "refine_steps": cfg.refine_steps,
+                "edits": {"rendered": state.gate.rendered, "dropped": state.gate.dropped}}
 
     async def _read(upload: UploadFile) -> bytes:
         data = await upload.read(cfg.max_upload_bytes + 1)
