@@ -35,8 +35,9 @@ def missing_extra() -> list[str]:
               help="Optimise each inverted W+ this many steps (slower, truer to the photo; progress is shown).")
 @click.option("--max-upload-mb", type=click.FloatRange(0.01, 1000), default=20.0, show_default=True,
               help="Largest photo accepted, in MB.")
-@click.option("--max-megapixels", type=click.FloatRange(0.01, 400), default=40.0, show_default=True,
-              help="Largest photo decoded, in megapixels (larger ones are refused as decompression bombs).")
+@click.option("--max-megapixels", type=click.FloatRange(0.01, 89), default=40.0, show_default=True,
+              help="Largest photo decoded, in megapixels (larger ones are refused as decompression bombs; at most "
+                   "89, where PIL's own bomb check starts).")
 @device_option
 def serve(domain, generator_path, encoder_path, mapper_paths, host, port, refine, max_upload_mb, max_megapixels,
           device):
