@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("latentedit.cli.train_cmd", "train", "Train mapper plugins with the shared trainer (DDP under torchrun)."),
     "directions": ("latentedit.cli.directions_cmd", "directions",
                    "Import community direction files (InterFaceGAN, e4e, GANSpace) or fit directions."),
+    "serve": ("latentedit.cli.serve_cmd", "serve", "A local editing page: a slider per attribute (extra: serve)."),
     "plugins": ("latentedit.cli.plugins_cmd", "plugins", "List and inspect mapper/encoder plugins."),
     "new-plugin": ("latentedit.cli.plugins_cmd", "new_plugin", "Scaffold a standalone mapper plugin package."),
 }
