@@ -171,8 +171,7 @@ def test_planned_names():
 def _fake_install(package_dir: Path, site: Path) -> None:
     """`pip install -e DIR` for a scaffolded plugin, without touching the venv: DIR on PYTHONPATH plus a dist-info
     holding its entry points (importlib.metadata finds it on sys.path)."""
-    import tomllib
-
+    tomllib = pytest.importorskip("tomllib", reason="reading a plugin's pyproject needs Python 3.11")
     project = tomllib.loads((package_dir / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     dist = site / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
     dist.mkdir(parents=True, exist_ok=True)
