@@ -1,10 +1,10 @@
-# make demo | make test | make bench — each bootstraps .venv on a fresh machine (idempotent, quick once set up).
+# make demo | make test | make bench | make docs — each bootstraps .venv on a fresh machine (idempotent, quick once set up).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.latentedit-installed
 
-.PHONY: demo test bench venv clean-venv
+.PHONY: demo test bench docs venv clean-venv
 
 venv: $(STAMP)
 
@@ -27,6 +27,12 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/ops.py
 	$(PY) benchmarks/generator.py
+
+# The documentation site into site/ (warnings are errors); regenerates the CLI and API reference pages first.
+docs: $(STAMP)
+	$(PY) -m pip install -q -e '.[docs]'
+	$(PY) docs/gen_reference.py
+	$(PY) -m mkdocs build --strict
 
 clean-venv:
 	rm -rf $(VENV)
