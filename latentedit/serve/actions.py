@@ -66,7 +66,8 @@ def _invert(state: ServeState, job: Job, photo, align: bool, key: str) -> None:
             recon = m.render(w)
         aligned = face.transform is not None
         item = Item(new_id(), w, recon, face.crop, face.paste if aligned else None,
-                    reconstruction_error(face.crop, recon), label="aligned photo" if aligned else "photo (central square)")
+                    reconstruction_error(face.crop, recon),
+                    label="aligned photo" if aligned else "photo (central square)")
         state.add_item(item, key)
         job.item_id, job.state, job.stage, job.progress = item.id, "done", "done", 1.0
     except USER_ERRORS as exc:
