@@ -24,11 +24,12 @@ def style_encoder(mapper):
     return hook
 
 
-def load_reference(path: str | Path, generator) -> torch.Tensor:
+def load_reference(path: str | Path, generator, *, align: bool = True, face: str | int = "largest") -> torch.Tensor:
     """A reference image (1, 3, R, R) in [-1, 1] on the generator's device: a W+ file rendered by ``generator``
-    (its first latent), or a photo's central square at the generator's resolution."""
+    (its first latent), or a photo's face detected and aligned as for inputs (``face``: which one; PhotoError when
+    there is none), or with ``align=False`` its central square, at the generator's resolution."""
     from latentedit.editing.latent_files import is_latent_file, latents_from_files
-    from latentedit.editing.photos import center_square, is_photo, load_photo
+    from latentedit.editing.photos import align_faces, center_square, is_photo, load_photo
     from latentedit.editing.synthesis import synthesize
 
     device = generator.mapping.w_avg.device
@@ -37,7 +38,9 @@ def load_reference(path: str | Path, generator) -> torch.Tensor:
         return synthesize(generator, w.to(device))
     if not is_photo(path):
         raise EditingError(f"{path}: expected a photo or a W+ file as a reference")
-    return center_square(load_photo(path), generator.resolution).to(device)
+    if not align:
+        return center_square(load_photo(path), generator.resolution).to(device)
+    return align_faces(load_photo(path), generator.resolution, face=face, source=path)[0].crop.to(device)
 
 
 def group_columns(mapper, groups: Sequence[str]) -> list[int]:
