@@ -305,9 +305,6 @@ def test_edit_takes_folders_and_a_relative_photo_path_next_to_the_w_plus_file(se
     assert res.exit_code == 0, res.output
     assert "no paste-back: the photo me.png it was inverted from is missing" in res.output
     (tmp_path / "me.png").rename(folder / "me.png")
-    (folder / "me.png").rename(folder / "me.jpg.bak")  # only the W+ file is left in the folder
-    (folder / "me.jpg.bak").rename(tmp_path / "me.bak")
-    (tmp_path / "me.bak").rename(folder / "me.png.keep")
     (folder / "sub").mkdir()
     res = _run([folder / "sub", "--attr", "smile=1", "--mapper", dpath, "--generator", gpath])
     assert res.exit_code == 2 and "no photos or W+ files found" in res.output
