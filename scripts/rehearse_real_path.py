@@ -23,39 +23,6 @@ from pathlib import Path
 BAR = 0.95
 
 
-def write_toy_celeba(folder, n: int, *, seed: int = 0, resolution: int = 128, crops: bool = False,
-                     chunk: int = 256) -> Path:
-    """Write ``n`` toy renders as CelebA: ``folder/photos/*.jpg`` + ``folder/list_attr_celeba.txt``; returns the
-    label file. Without ``crops`` each face is pasted at a random place and scale on a plain canvas 1.6x its size."""
-    import numpy as np
-    from PIL import Image
-
-    from latentedit.classifiers import write_celeba_labels
-    from latentedit_toyfaces.factors import ATTRIBUTE_NAMES, attribute_labels, sample_factors
-    from latentedit_toyfaces.renderer import render
-
-    folder = Path(folder)
-    (folder / "photos").mkdir(parents=True, exist_ok=True)
-    factors = sample_factors(n, seed)
-    rng = np.random.default_rng(seed)
-    files = []
-    for start in range(0, n, chunk):
-        imgs = render(factors[start:start + chunk], resolution)
-        for k, img in enumerate(imgs):
-            arr = ((img.permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).byte().numpy()
-            if not crops:
-                side = int(resolution * 1.6)
-                canvas = np.empty((side, side, 3), np.uint8)
-                canvas[:] = rng.integers(90, 230, size=3)
-                y, x = rng.integers(0, side - resolution, size=2)
-                canvas[y:y + resolution, x:x + resolution] = arr
-                arr = canvas
-            name = f"{start + k:06d}.jpg"
-            Image.fromarray(arr).save(folder / "photos" / name, quality=92)
-            files.append(name)
-    return write_celeba_labels(folder / "list_attr_celeba.txt", files, attribute_labels(factors), ATTRIBUTE_NAMES)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", required=True, help="work folder (photos, run, classifier)")
