@@ -57,8 +57,9 @@ def _toy_domain_model(role: str):
     return load_domain_model(f.path, role, domain)
 
 
-def build_identity(cfg: E4ETrainConfig, embedder=None):
-    """IdentityLoss for the configured embedder (None when the identity term is off)."""
+def build_identity(cfg: E4ETrainConfig, embedder=None, G=None):
+    """IdentityLoss for the configured embedder (None when the identity term is off). The toy judge
+    (identity='toy') is refused for a generator ``G`` outside the toy-faces domain."""
     from latentedit.losses import IdentityLoss
 
     if not cfg.id_lambda or cfg.identity == "none":
@@ -68,6 +69,14 @@ def build_identity(cfg: E4ETrainConfig, embedder=None):
     crop = cfg.id_crop or None
     if cfg.identity == "facenet":
         return IdentityLoss.facenet(crop=crop or E4E_ID_CROP)
+    if G is not None:
+        from latentedit.domains import domain_of
+
+        found = domain_of(G)
+        if found is None or found.name != "toyfaces":
+            raise ValueError(f"identity='toy' (the toy-faces judge) reads only toy faces and generator "
+                             f"{G.fingerprint()} is not in that domain: pass --set identity=facenet (FaceNet "
+                             "weights in the torch cache) or --set identity=none")
     try:
         return IdentityLoss(_toy_domain_model("identity"))
     except (ValueError, OSError) as exc:
@@ -112,7 +121,7 @@ class E4ETrainer:
             self.lpips_model = build_lpips(cfg.lpips_net, pretrained_backbone=cfg.lpips_pretrained)
         if isinstance(self.lpips_model, torch.nn.Module):
             self.lpips_model = self.lpips_model.to(self.device)
-        self.identity = build_identity(cfg, identity_embedder)
+        self.identity = build_identity(cfg, identity_embedder, G)
         if self.identity is not None:
             self.identity = self.identity.to(self.device)
         self.attributes = build_attributes(cfg, attribute_classifier)

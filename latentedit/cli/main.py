@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train-encoder": ("latentedit.cli.train_encoder_cmd", "train_encoder",
                       "Train an image-to-W+ encoder (e4e) for a generator."),
     "train": ("latentedit.cli.train_cmd", "train", "Train mapper plugins with the shared trainer (DDP under torchrun)."),
+    "evaluate": ("latentedit.cli.evaluate_cmd", "evaluate",
+                 "Score editing methods without ground truth (classifier, identity, LPIPS, FD, diversity)."),
     "directions": ("latentedit.cli.directions_cmd", "directions",
                    "Import community direction files (InterFaceGAN, e4e, GANSpace) or fit directions."),
     "serve": ("latentedit.cli.serve_cmd", "serve", "A local editing page: a slider per attribute (extra: serve)."),

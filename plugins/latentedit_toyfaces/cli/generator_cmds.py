@@ -4,6 +4,26 @@ from __future__ import annotations
 
 import click
 
+from latentedit.cli.domain_options import domain_option
+
+
+def require_toy_generator(G, extra: dict | None, domain: str | None, *, instead: str) -> None:
+    """The toy judges score only toy-faces generators: the toy domain's (by fingerprint or ``--domain``) or one
+    distilled by the toy recipe (its file says so); any other generator is a one-line error naming the flags."""
+    from latentedit.domains import DomainError, domain_of
+    from latentedit_toyfaces.evaluation.generator_ceiling import is_distilled_toy_generator
+
+    if is_distilled_toy_generator(G, extra):
+        return
+    try:
+        found = domain_of(G, domain)
+    except DomainError as exc:
+        raise click.ClickException(str(exc)) from None
+    if found is None or found.name != "toyfaces":
+        raise click.ClickException(f"generator {G.fingerprint()} is not a toy-faces generator (its domain is "
+                                   f"{found.name if found else 'unknown'}) and the toy judges read only toy faces: "
+                                   f"use {instead}, or pass --domain toyfaces")
+
 
 @click.command("train-generator")
 @click.option("--run-dir", type=click.Path(file_okay=False), default="runs/toyfaces-generator", show_default=True,
@@ -149,7 +169,8 @@ def export_generator_cmd(run_dir, out, quality_json):
               help="Evaluate a train-generator run's current EMA checkpoint instead (no export needed).")
 @click.option("--n", type=click.IntRange(100), default=2000, show_default=True, help="Samples (and renders).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Also write the figures here.")
-def eval_generator_cmd(generator_path, run_dir, n, json_out):
+@domain_option
+def eval_generator_cmd(generator_path, run_dir, n, json_out, domain):
     """Measure a toy-faces generator against the quality bars (realism, coverage, editability) with the judges.
 
     \b
@@ -180,6 +201,7 @@ def eval_generator_cmd(generator_path, run_dir, n, json_out):
 
         G, info = load_generator_or_default(generator_path, "cpu")
         extra = read_model_metadata(info.path)[2] if info.format == "latentedit" else {}
+        require_toy_generator(G, extra, domain, instead="`latentedit evaluate --classifier FILE`")
     q = evaluate_generator(G, n=n, truth=is_distilled_toy_generator(G, extra), prior=distilled_prior(extra))
     click.echo(q.to_markdown())
     bars = q.bars()
@@ -202,7 +224,8 @@ def eval_generator_cmd(generator_path, run_dir, n, json_out):
                    "target side of each boundary.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Directions mapper file to write.")
-def fit_directions_cmd(generator_path, n, ratio, edit_distance, seed, out):
+@domain_option
+def fit_directions_cmd(generator_path, n, ratio, edit_distance, seed, out, domain):
     """Fit InterFaceGAN directions in W for the toy attributes (scores from the toy attribute judge).
 
     \b
@@ -212,7 +235,11 @@ def fit_directions_cmd(generator_path, n, ratio, edit_distance, seed, out):
     from latentedit.cli.common import load_generator_or_default
     from latentedit_toyfaces.directions import fit_toy_directions
 
-    G, _ = load_generator_or_default(generator_path, "cpu")
+    from latentedit.io.modelfile import read_model_metadata
+
+    G, info = load_generator_or_default(generator_path, "cpu")
+    extra = read_model_metadata(info.path)[2] if info.format == "latentedit" else {}
+    require_toy_generator(G, extra, domain, instead="`latentedit directions fit --classifier FILE`")
     mapper = fit_toy_directions(G, n=n, seed=seed, ratio=ratio, edit_distance=edit_distance)
     path = mapper.save(out, extra={"generator_fingerprint": G.fingerprint(),
                                    "fit": {"n": n, "ratio": ratio, "seed": seed, "judge": "toyfaces attributes",

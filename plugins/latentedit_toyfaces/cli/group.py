@@ -54,6 +54,7 @@ EXTERNAL_COMMANDS: dict[str, tuple[str, str]] = {
     "fit-directions": ("latentedit_toyfaces.cli.generator_cmds", "fit_directions_cmd"),
     "latents": ("latentedit_toyfaces.cli.latents_cmd", "latents_cmd"),
     "evaluate": ("latentedit_toyfaces.cli.evaluate_cmd", "evaluate"),
+    "export-celeba": ("latentedit_toyfaces.cli.export_celeba_cmd", "export_celeba"),
 }
 
 
