@@ -22,12 +22,14 @@ API_PAGE = ROOT / "docs" / "reference" / "api.md"
 
 # (module, one line on what it is). Modules missing from this tree are left out of the page.
 API_MODULES: tuple[tuple[str, str], ...] = (
-    ("latentedit.editing", "The main job as a Python API: load photos, invert, edit, synthesise, paste back."),
+    ("latentedit.editing", "The main job as a Python API: `Editor.from_domain` / `Editor.from_files`, then `edit_photo`; and the steps as functions."),
     ("latentedit.domains", "Domains: where every default file of a generator comes from."),
     ("latentedit.plugins", "Plugin discovery, loading and the mapper/encoder registries."),
     ("latentedit.io.checkpoints", "Loading generators from every supported checkpoint format."),
     ("latentedit.latents", "Z / W / W+ helpers, truncation, style mixing, latent files."),
-    ("latentedit.training", "The run loop and the shared mapper trainer."),
+    ("latentedit.training.loop", "`RunLoop`: the one training loop (checkpoints, exact resume, NaN rollback, DDP)."),
+    ("latentedit.training.trainer", "`MapperTrainer`: the shared mapper trainer (`latentedit train mapper`)."),
+    ("latentedit.config", "`FrozenConfig`: the base of every frozen config dataclass, and the `--set` syntax."),
 )
 
 
