@@ -60,7 +60,12 @@ def _anchor(path: tuple[str, ...]) -> str:
 
 
 def _help_text(path: tuple[str, ...], cmd: click.Command) -> str:
-    ctx = click.Context(cmd, info_name="latentedit " + " ".join(path), terminal_width=100, max_content_width=100)
+    """``--help`` as ``latentedit PATH --help`` prints it (the root's context settings, e.g. ``-h``, inherited)."""
+    from latentedit.cli.main import cli
+
+    names = cli.context_settings.get("help_option_names", ["--help"])
+    ctx = click.Context(cmd, info_name="latentedit " + " ".join(path), terminal_width=100, max_content_width=100,
+                        help_option_names=names)
     return cmd.get_help(ctx)
 
 
