@@ -55,8 +55,10 @@ def documented() -> dict[str, set[str]]:
     return {"mapper": mapper, "encoder": enc, "hook": contract.OPTIONAL_MAPPER_HOOKS | encoder.OPTIONAL_ENCODER_HOOKS}
 
 
-#: variables named like a mapper that hold something else: RunConfig.mapper is the mapper's *config*
-NOT_PLUGINS = {("latentedit/training/config.py", "to_dict")}
+#: variables named like a mapper that hold something else: RunConfig.mapper is the mapper's *config*; the mapper
+#: ``directions import`` gets is the one the directions plugin's community importer built, which records where the
+#: directions came from (``source_info``): an attribute of that importer's result, not a hook every mapper has
+NOT_PLUGINS = {("latentedit/training/config.py", "to_dict"), ("latentedit/cli/directions_cmd.py", "source_info")}
 
 
 def core_uses() -> list[tuple[str, str, str]]:

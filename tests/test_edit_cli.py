@@ -274,6 +274,40 @@ def test_w_plus_from_invert_pastes_back_into_its_photo(setup, tmp_path):
     res = _run([tmp_path / "me.wplus.safetensors", "--attr", "smile=1", "--mapper", dpath, "--generator", gpath,
                 "--out", tmp_path / "out2"])
     assert res.exit_code == 0 and not list((tmp_path / "out2" / "me").glob("pasted_*"))
+    notes = [ln for ln in res.output.splitlines() if "no paste-back" in ln]  # said, not skipped silently
+    assert notes == [f"note: {tmp_path / 'me.wplus.safetensors'}: no paste-back: the photo {tmp_path / 'me.png'} "
+                     "it was inverted from is missing (put it back there to paste back)"]
+
+
+def test_edit_takes_folders_and_a_relative_photo_path_next_to_the_w_plus_file(setup, tmp_path):
+    import numpy as np
+
+    from latentedit import faces
+    from latentedit.latents import save_latents
+
+    d, G, gpath, dpath, _ = setup
+    folder = tmp_path / "inverted"
+    folder.mkdir()
+    photo = (np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)
+    Image.fromarray(photo).save(folder / "me.png")
+    _, t = faces.align_face(photo, np.array([[22.0, 18.0], [42.0, 18.0], [32.0, 26.0], [25.0, 34.0], [39.0, 34.0]]),
+                            G.resolution)
+    w = load_latents(d / "lat" / "seed0000.wplus.safetensors", G).tensor
+    save_latents(folder / "me.wplus.safetensors", w, space="w_plus", generator=G,
+                 extra={"photo": "me.png", "aligned": True, "transform": t.to_dict()})  # relative, as older files
+    (folder / "notes.txt").write_text("ignored")
+    res = _run([folder, "--attr", "smile=1", "--mapper", dpath, "--generator", gpath, "--out", tmp_path / "out",
+                "--no-align", "--encoder", tmp_path / "missing.safetensors"])
+    # the folder expands to its W+ file and its photo; the photo needs the (missing) encoder
+    assert res.exit_code != 0 and "missing.safetensors" in res.output
+    (folder / "me.png").rename(tmp_path / "me.png")
+    res = _run([folder, "--attr", "smile=1", "--mapper", dpath, "--generator", gpath, "--out", tmp_path / "out"])
+    assert res.exit_code == 0, res.output
+    assert "no paste-back: the photo me.png it was inverted from is missing" in res.output
+    (tmp_path / "me.png").rename(folder / "me.png")
+    (folder / "sub").mkdir()
+    res = _run([folder / "sub", "--attr", "smile=1", "--mapper", dpath, "--generator", gpath])
+    assert res.exit_code == 2 and "no photos or W+ files found" in res.output
 
 
 class RefiningStubEncoder(StubEncoder):

@@ -115,3 +115,39 @@ def test_from_domain_takes_the_files_a_domain_names(tmp_path):
     (tmp_path / "noenc.json").write_text(json.dumps(spec))
     with pytest.raises(DomainError, match=r"no local encoder: pass Editor.from_files\(encoder=...\)"):
         Editor.from_domain(tmp_path / "noenc.json")
+
+
+def test_apply_edit_with_a_style_and_refining_in_chunks():
+    from latentedit.editing import EditingError, apply_edit, load_generator, load_mapper, refine_latents
+    from latentedit.editing import target_from_amounts
+    from latentedit.editing.sampling import random_conditions
+
+    G = load_generator(assets.asset_path(FILES[0]))
+    sensorium = load_mapper(assets.asset_path("toyfaces_sensorium.safetensors")).mapper
+    isf = load_mapper(assets.asset_path(FILES[2])).mapper
+    w = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(0)), truncation_psi=0.7)
+    styles = random_conditions(sensorium, 2, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        a, b = (apply_edit(sensorium, w, {"smile": 1.0}, style=styles[k:k + 1]) for k in range(2))
+        target = target_from_amounts({"smile": 1.0}, sensorium.generator_info.attribute_names, 1, w)
+        assert torch.allclose(a, sensorium(w, target=target, style=styles[:1]), atol=1e-6)
+        default = apply_edit(sensorium, w, {"smile": 1.0})
+        assert (a - b).abs().max() > 1e-3 and (a - default).abs().max() > 1e-3  # the style is used
+        half = apply_edit(sensorium, w, {"smile": 0.5}, style=styles[:1])
+        assert torch.allclose(half, w + 0.5 * (a - w), atol=1e-5)  # the amount scales the styled edit
+        # a mapper that takes no style ignores it (as z is ignored by deterministic mappers)
+        assert torch.equal(apply_edit(isf, w, {"smile": 1.0}, z=torch.zeros(1, isf.z_dim)),
+                           apply_edit(isf, w, {"smile": 1.0}, z=torch.zeros(1, isf.z_dim), style=styles[:1]))
+
+    class Stepper:  # an encoder whose refine hook moves the codes by one per step
+        def refine(self, w_plus, target, generator, *, steps=100):
+            return w_plus + steps
+
+    x = torch.zeros(1, 2, 3)
+    chunks = refine_latents(Stepper(), refine_latents(Stepper(), x, None, generator=G, steps=3), None, generator=G,
+                            steps=4)
+    assert torch.equal(chunks, x + 7) and torch.equal(refine_latents(object(), x, None, generator=G, steps=0), x)
+    with pytest.raises(EditingError, match="has no refine"):
+        refine_latents(object(), x, None, generator=G, steps=1)
+    with pytest.raises(EditingError, match="needs the generator"):
+        refine_latents(Stepper(), x, None, generator=None, steps=1)

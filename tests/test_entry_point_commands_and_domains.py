@@ -37,6 +37,7 @@ def world(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(domain_registry, "_registered", {})
     monkeypatch.setattr(domain_registry, "_loaded", {})
+    monkeypatch.setattr(domain_registry, "BUILTIN_DIR", tmp_path / "no_builtin_domains")  # only the fakes
     good = write_plugin_module(tmp_path, unique_module_name("fake_cmd"), COMMAND)
     dom = write_plugin_module(tmp_path, unique_module_name("fake_domain"), DOMAIN)
     use_fake_entry_points(monkeypatch, [

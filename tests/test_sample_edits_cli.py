@@ -91,11 +91,15 @@ def test_reference_mix_and_interpolation(setup, tmp_path):
     assert Image.open(tmp_path / "seed0000_interp.png").size == ((4 + 3) * CELL + 2, CELL + 2)
     line = load_latents(tmp_path / "seed0000_interp.wplus.safetensors", G).tensor
     assert line.shape == (4, G.num_ws, G.w_dim)
-    # a photo reference works too
+    # a photo reference is aligned like an input: a faceless one is a one-line error; --no-align takes its square
     photo = tmp_path / "ref.png"
     Image.new("RGB", (40, 30), (200, 30, 30)).save(photo)
     res = _run([lat[0], "--mapper", spath, "--generator", gpath, "--reference", photo, "--attr", "smile=1",
                 "--out", tmp_path / "photo"])
+    assert res.exit_code == 1 and "no face found" in res.output and "--no-align" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    res = _run([lat[0], "--mapper", spath, "--generator", gpath, "--reference", photo, "--attr", "smile=1",
+                "--no-align", "--out", tmp_path / "photo"])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "photo" / "seed0000_reference.png").is_file()
 

@@ -363,18 +363,37 @@ def test_without_an_encoder_only_samples(state, astronaut):
     bare.close()
 
 
-def test_domain_file_names_the_models(tmp_path):
-    from latentedit.serve.pipeline import resolve_paths
+def test_models_come_from_the_domain_and_explicit_files_win(tmp_path):
+    import json
+    import os
 
-    (tmp_path / "d.json").write_text('{"name": "mine", "generator": "g.safetensors", "mappers": ["m.safetensors"]}')
-    p = resolve_paths(str(tmp_path / "d.json"), None, "enc.pt", ("extra.safetensors",))
-    assert (p.domain, p.generator, p.encoder) == ("mine", str(tmp_path / "g.safetensors"), "enc.pt")
-    assert p.mappers == ("extra.safetensors", str(tmp_path / "m.safetensors"))
-    assert resolve_paths(None, None, None) == resolve_paths("toyfaces", None, None)
+    from latentedit.domains import DomainError, load_domain
+    from latentedit.serve import ModelPaths
+    from latentedit.serve.loading import load_models
+
+    toy = load_domain("toyfaces")
+    default = load_models(ModelPaths())  # nothing given: the only installed domain (toy-faces)
+    assert [m.name for m in default.mappers] == list(toy.mappers) and default.encoder is not None
+    assert default.generator.fingerprint() in toy.fingerprints and default.encoder_note == ""
+    # a domain file (JSON): its generator and mappers; it names no encoder, so the page edits samples only
+    (tmp_path / "d.json").write_text(json.dumps({"name": "mine", "generator": toy.generator.path,
+                                                 "mappers": {"directions": toy.mappers["directions"].path}}))
+    mine = load_models(ModelPaths(domain=str(tmp_path / "d.json")))
+    assert [m.name for m in mine.mappers] == ["directions"] and mine.encoder is None
+    assert "domain 'mine' has no local encoder" in mine.encoder_note and "--encoder" in mine.encoder_note
+    # explicit files win over the domain's; a YAML domain file's paths are relative to the file
+    rel = os.path.relpath(toy.generator.path, tmp_path)
+    (tmp_path / "d.yaml").write_text(f"name: mine\ngenerator: {rel}\nmappers: {{isf: missing.safetensors}}\n")
+    both = load_models(ModelPaths(domain=str(tmp_path / "d.yaml"), encoder=toy.encoder.path,
+                                  mappers=(toy.mappers["sensorium"].path,)))
+    assert [m.name for m in both.mappers] == ["sensorium"] and both.encoder is not None
+    with pytest.raises(DomainError, match="no editing method.*isf.*missing.safetensors is missing"):
+        load_models(ModelPaths(domain=str(tmp_path / "d.yaml")))  # the one listed mapper file is absent
     (tmp_path / "bad.yaml").write_text("- just\n- a list\n")
-    for spec, words in ((str(tmp_path / "bad.yaml"), "mapping"), (str(tmp_path / "none.json"), "no such file")):
-        with pytest.raises(ValueError, match=words):
-            resolve_paths(spec, None, None)
+    for spec, words in ((str(tmp_path / "bad.yaml"), "expected a mapping"),
+                        (str(tmp_path / "none.json"), "cannot read"), ("toyface", "Did you mean: toyfaces")):
+        with pytest.raises(DomainError, match=words):
+            load_models(ModelPaths(domain=spec))
 
 
 # ---- the command ----------------------------------------------------------------------------------------------
@@ -403,6 +422,9 @@ def test_serve_command_warns_off_loopback_and_passes_settings(monkeypatch):
     assert seen["app"].state.serve.config.max_upload_bytes == 2_000_000
     r = CliRunner().invoke(serve_cmd.serve, [])
     assert r.exit_code == 0 and "warning" not in r.output and seen["host"] == "127.0.0.1"
+    r = CliRunner().invoke(serve_cmd.serve, ["--domain", "nope"])
+    assert r.exit_code == 1 and "no domain named 'nope'" in r.output and "Traceback" not in r.output
+    assert r.output.count("\n") == 1
 
 
 def test_loopback_detection():

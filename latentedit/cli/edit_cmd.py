@@ -26,12 +26,13 @@ from latentedit.cli.domain_options import domain_option, load_domain_model_for
 
 
 def photos_to_wplus(paths, G, encoder_path, align: bool, face_choice, device, refine: int = 0,
-                    domain: str | None = None):
+                    domain: str | None = None, encoder=None):
     """Yield (stem, w_plus (1, L, D), paste-back callable or None, aligned crop (1, 3, S, S)) per face, through
-    ``latentedit.editing`` (an ``Editor`` without a mapper's part); ClickException on failure."""
+    ``latentedit.editing`` (an ``Editor`` without a mapper's part); ClickException on failure. ``encoder``: an
+    already loaded encoder (else ``encoder_path`` or the domain's is loaded)."""
     from latentedit.editing import EditingError, PhotoError, align_faces, invert, load_photo
 
-    enc = load_encoder(encoder_path, G, device, domain)
+    enc = encoder if encoder is not None else load_encoder(encoder_path, G, device, domain)
     size = max(int(getattr(enc, "input_resolution", G.resolution)), G.resolution)
     for path in paths:
         try:
@@ -47,13 +48,41 @@ def photos_to_wplus(paths, G, encoder_path, align: bool, face_choice, device, re
 
 
 def latent_jobs(paths, G):
-    """(stem, w_plus (1, L, D), paste-back or None) per latent in the W+ files; ClickException on failure."""
+    """(stem, w_plus (1, L, D), paste-back or None) per latent in the W+ files; ClickException on failure. A file
+    from `latentedit invert` whose photo is gone gets a one-line note instead of a silent skip of its paste-back."""
     from latentedit.editing import EditingError, latents_from_files
 
+    notes: list[str] = []
     try:
-        return list(latents_from_files(paths, G))
+        jobs = list(latents_from_files(paths, G, notes=notes))
     except EditingError as exc:
         raise _fail(exc) from None
+    for line in notes:
+        click.echo(f"note: {line}", err=True)
+    return jobs
+
+
+def expand_inputs(inputs):
+    """Files as given; folders -> the photos and W+ files in them (sorted); UsageError when nothing is left."""
+    from latentedit.editing import expand_photo_paths
+
+    paths = expand_photo_paths(inputs, latents=True)
+    if not paths:
+        raise click.UsageError(f"no photos or W+ files found in {', '.join(map(str, inputs))}")
+    return paths
+
+
+def photo_generator(generator_path, encoder_path, photo_paths, device, domain: str | None = None):
+    """(G, encoder or None): --generator, else for photo inputs the generator bundled with the encoder (as `invert`
+    does), else the domain's."""
+    if generator_path is None and photo_paths:
+        from latentedit.cli.invert_cmd import load_encoder_file, pick_generator
+
+        encoder, _ = load_encoder_file(encoder_path or "default", device, None, domain)
+        if getattr(encoder, "generator", None) is not None:
+            return pick_generator(None, encoder, device, domain), encoder
+    G, _ = load_generator_or_default(generator_path, device, domain)
+    return G, None
 
 
 def split_inputs(inputs):
@@ -102,7 +131,7 @@ def _labeller(classifier_path, mapper, device, G=None, domain: str | None = None
 
 
 @click.command("edit")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--attr", "attrs", multiple=True, required=True, metavar="NAME=AMOUNT",
               help="An attribute edit, e.g. smile=+1 or age=-0.5; repeat for several (applied together).")
 @click.option("--method", default=None,
@@ -112,9 +141,9 @@ def _labeller(classifier_path, mapper, device, G=None, domain: str | None = None
               help="Mapper file (default: the shipped toy-faces one for --method), or a community direction file: "
                    "InterFaceGAN .npy, e4e .pt, GANSpace .npz (its built-in presets), converted on the fly.")
 @click.option("--generator", "generator_path", type=click.Path(dir_okay=False), default=None,
-              help="Generator checkpoint (default: the shipped toy-faces generator).")
+              help="Generator checkpoint (default: for photos the encoder's bundled decoder, else the domain's).")
 @click.option("--encoder", "encoder_path", type=click.Path(dir_okay=False), default=None,
-              help="Encoder for photos (default: the shipped toy-faces e4e).")
+              help="Encoder for photos (default: the domain's, e.g. the shipped toy-faces e4e).")
 @click.option("--samples", type=click.IntRange(1, 64), default=6, show_default=True,
               help="Outputs per edit (noise draws) for multimodal mappers; deterministic mappers give one.")
 @click.option("--strengths", default="1", show_default=True, help="Edit strengths: START:STOP:COUNT or a list.")
@@ -143,6 +172,7 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
     \b
     Examples:
       latentedit edit face.png --attr smile=+1 --attr age=-0.5 --gif
+      latentedit edit photos/ --attr smile=1 --face all              # every photo and W+ file in a folder
       latentedit edit face.png --attr eyeglasses=1 --refine 50      # slower inversion, truer to the photo
       latentedit sample --seeds 0-3 --save-latents lat/ && latentedit edit lat/*.wplus.safetensors --attr smile=1
       latentedit edit lat/seed0000.wplus.safetensors --attr eyeglasses=1 --method directions --strengths -2:2:5
@@ -166,7 +196,8 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--face") from None
     dev = resolve_device(device)
-    G, _ = load_generator_or_default(generator_path, dev, domain)
+    latent_paths, photo_paths = split_inputs(expand_inputs(inputs))
+    G, encoder = photo_generator(generator_path, encoder_path, photo_paths, dev, domain)
     mapper, name, fingerprint = load_mapper_for_edit(method, mapper_path, G, domain)
     try:
         check_edit(amounts, mapper.generator_info.attribute_names, source=f"the {name} mapper")
@@ -179,11 +210,10 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
     mapper = mapper.to(dev)
     labeller = _labeller(classifier_path, mapper, dev, G, domain) if targets == "full" else None
 
-    latent_paths, photo_paths = split_inputs(inputs)
     jobs = [(s, w, paste, None) for s, w, paste in latent_jobs(latent_paths, G)]
     if photo_paths:
         jobs += list(photos_to_wplus(photo_paths, G, encoder_path, align, face_choice, dev, refine=refine,
-                                     domain=domain))
+                                     domain=domain, encoder=encoder))
 
     zs = [None if z is None else z.to(dev) for z in noise_draws(mapper, samples, seed=seed)]
     n_samples = len(zs)

@@ -123,7 +123,7 @@ def invert(photos, encoder_spec, generator_path, out_dir, refine, face_spec, no_
             save_image(crop[0], out / f"{name}_aligned.png")
             save_image(recon[0], out / f"{name}_recon.png")
             save_image(torch.cat([crop, recon]).cpu(), out / f"{name}_side.png", ncol=2)
-            extra = {"photo": str(path), "encoder": str(encoder_path), "refine_steps": refine, **meta}
+            extra = {"photo": str(Path(path).resolve()), "encoder": str(encoder_path), "refine_steps": refine, **meta}
             save_latents(out / f"{name}.wplus.safetensors", w, space="w_plus", generator=G, extra=extra)
             if face.transform is not None:
                 from PIL import Image

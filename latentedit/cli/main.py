@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                    "Import community direction files (InterFaceGAN, e4e, GANSpace) or fit directions."),
     "serve": ("latentedit.cli.serve_cmd", "serve", "A local editing page: a slider per attribute (extra: serve)."),
     "plugins": ("latentedit.cli.plugins_cmd", "plugins", "List and inspect mapper/encoder plugins."),
+    "domains": ("latentedit.cli.domains_cmd", "domains",
+                "List, show and fetch domains (the files of one generator, e.g. the public FFHQ files)."),
     "new-plugin": ("latentedit.cli.plugins_cmd", "new_plugin", "Scaffold a standalone mapper plugin package."),
 }
 

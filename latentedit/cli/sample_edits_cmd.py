@@ -3,10 +3,12 @@
     latentedit sample-edits PHOTO|W+FILE --attr glasses=1 --n 8 [--method isf|sensorium] [--mode random|clusters]
                             [--reference REF] [--mix REF2 --mix-group G] [--interpolate REF2 --steps 5]
 
-References (``REF``) are photos (central square) or W+ files (rendered by the generator). Per input ``NAME`` it
-writes into ``--out``:
+References (``REF``) are photos (the face detected and aligned as for inputs, the largest one; ``--no-align``: the
+central square) or W+ files (rendered by the generator). Per input ``NAME`` it writes into ``--out``:
 
     NAME_samples.png / .wplus.safetensors   source, then n samples (random prior draws or K-means cluster centres)
+    NAME/pasted_sample_K.png                photos (and W+ files from `invert` whose photo exists): sample K pasted
+                                            back into the photo (NAME/pasted_reference.png for --reference)
     NAME_reference.png                      with --reference: source | reference | transfer
     NAME_mix.png                            with --mix: source | REF | REF2 | REF's style with REF2's groups G
     NAME_interp.png / .wplus.safetensors    with --interpolate: source | REF | steps from REF's to REF2's style | REF2
@@ -22,11 +24,12 @@ import torch
 from latentedit.cli.common import click_error as _fail
 from latentedit.cli.common import device_option, load_generator_or_default, load_mapper_for_edit, resolve_device
 from latentedit.cli.domain_options import domain_option, load_domain_model_for
-from latentedit.cli.edit_cmd import latent_jobs, photos_to_wplus, split_inputs
+from latentedit.cli.edit_cmd import (_save_photo, expand_inputs, latent_jobs, photo_generator, photos_to_wplus,
+                                     split_inputs)
 
 
 def _face_codes(mapper, G, amounts: dict[str, float], pool: int, seed: int, classifier_path, device,
-                domain: str | None = None):
+                domain: str | None = None, batch_size: int = 16):
     """Style codes (N, style_dim) of generated faces that show the asked attributes, as the classifier of the
     generator's domain (or --classifier) reads them (all faces when no attribute is asked), and a note saying which."""
     from latentedit.editing import EditingError, face_style_codes
@@ -35,7 +38,8 @@ def _face_codes(mapper, G, amounts: dict[str, float], pool: int, seed: int, clas
            if amounts else None)
     try:
         with torch.no_grad():
-            codes, note = face_style_codes(mapper, G, amounts, pool=pool, seed=seed, classifier=clf)
+            codes, note = face_style_codes(mapper, G, amounts, pool=pool, seed=seed, classifier=clf,
+                                           batch_size=batch_size)
     except EditingError as exc:
         raise _fail(exc) from None
     if clf is not None and not any(n in clf.output_names for n in amounts):
@@ -51,14 +55,14 @@ def _strip(images: list[torch.Tensor], path: Path) -> Path:
 
 
 @click.command("sample-edits")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--attr", "attrs", multiple=True, metavar="NAME=AMOUNT",
               help="Attribute to set (repeatable); optional with --reference (then every group is transferred).")
 @click.option("--n", "n", type=click.IntRange(1, 64), default=8, show_default=True, help="Samples per input.")
 @click.option("--method", default=None, help="Mapper plugin (isf, sensorium, ...); default: the one in --mapper.")
 @click.option("--mapper", "mapper_path", type=click.Path(dir_okay=False), default=None, help="Mapper file.")
 @click.option("--generator", "generator_path", type=click.Path(dir_okay=False), default=None,
-              help="Generator file (default: the shipped toy-faces generator).")
+              help="Generator file (default: for photos the encoder's bundled decoder, else the domain's).")
 @click.option("--encoder", "encoder_path", type=click.Path(dir_okay=False), default=None,
               help="Image-to-W+ encoder for photo inputs.")
 @click.option("--mode", type=click.Choice(["random", "clusters"]), default="random", show_default=True,
@@ -82,14 +86,20 @@ def _strip(images: list[torch.Tensor], path: Path) -> Path:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of draws and clustering.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("sample_edits"),
               show_default=True, help="Output folder.")
-@click.option("--align/--no-align", default=True, show_default=True, help="Photos: align the face first.")
+@click.option("--align/--no-align", default=True, show_default=True,
+              help="Photos and photo references: detect and align the face first; --no-align takes the central "
+                   "square as it is.")
+@click.option("--face", "face_spec", default="largest", show_default=True,
+              help="Photos with several faces: all, largest or N (counted from the left), as for `edit`.")
+@click.option("--batch-size", "batch_size", type=click.IntRange(1), default=8, show_default=True,
+              help="Images rendered at a time (the clusters pool, the samples): bounds peak memory.")
 @click.option("--refine", type=click.IntRange(0), default=0, show_default=True,
               help="Photos: optimise each inverted W+ this many steps against the crop first (see `edit --refine`).")
 @domain_option
 @device_option
 def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_path, mode, cluster_on, pool,
-                 classifier_path, reference, mix, mix_groups, interpolate, steps, seed, out_dir, align, refine, domain,
-                 device):
+                 classifier_path, reference, mix, mix_groups, interpolate, steps, seed, out_dir, align, face_spec,
+                 batch_size, refine, domain, device):
     """Sample several edits of each input with a noise or style mapper (random, clusters, reference, mix, morph)."""
     from latentedit import editing
     from latentedit.editing import EditError, check_edit, check_mapper_fits_generator, parse_attr, target_from_amounts
@@ -107,8 +117,17 @@ def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_
         raise click.UsageError("--mix and --interpolate start from a first style: also give --reference REF")
     if mix is not None and not mix_groups:
         raise click.UsageError("--mix REF2 needs --mix-group G (the attribute group(s) to take from REF2)")
+    from latentedit.faces import parse_face_choice
+
+    try:
+        face_choice = parse_face_choice(face_spec)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--face") from None
     dev = resolve_device(device)
-    G, _ = load_generator_or_default(generator_path, dev, domain)
+    latent_paths, photo_paths = split_inputs(expand_inputs(inputs))
+    refs = [p for p in (reference, mix, interpolate) if p is not None]
+    G, encoder = photo_generator(generator_path, encoder_path, photo_paths + [p for p in refs if p.suffix.lower() !=
+                                                                              ".safetensors"], dev, domain)
     mapper, name, fingerprint = load_mapper_for_edit(method, mapper_path, G, domain)
     try:
         kind = sm.condition_kind(mapper)
@@ -127,11 +146,11 @@ def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_
         raise _fail(exc) from None
     mapper = mapper.to(dev)
 
-    latent_paths, photo_paths = split_inputs(inputs)
-    jobs = [(s, w) for s, w, _ in latent_jobs(latent_paths, G)]
+    jobs = list(latent_jobs(latent_paths, G))
     if photo_paths:
-        faces = photos_to_wplus(photo_paths, G, encoder_path, align, "largest", dev, refine=refine, domain=domain)
-        jobs += [(s, w) for s, w, _, _ in faces]
+        faces = photos_to_wplus(photo_paths, G, encoder_path, align, face_choice, dev, refine=refine, domain=domain,
+                                encoder=encoder)
+        jobs += [(s, w, paste) for s, w, paste, _ in faces]
 
     cols: list[int] = []
     if mix is not None:
@@ -140,13 +159,20 @@ def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_
         except editing.EditingError as exc:
             raise click.BadParameter(str(exc), param_hint="--mix-group") from None
     names = mapper.generator_info.attribute_names
-    render = (lambda w: G.synthesis(w, noise_mode="const"))  # noqa: E731
+    def render(w):
+        return editing.synthesize(G, w, batch_size=batch_size)
 
     def load_reference(path):
         try:
-            return editing.load_reference(path, G)
-        except (editing.EditingError, editing.PhotoError, OSError) as exc:
+            return editing.load_reference(path, G, align=align)
+        except (editing.EditingError, editing.PhotoError, OSError, ValueError) as exc:
             raise _fail(exc, "--reference " if path == reference else "") from None
+
+    def paste_all(paste, images, stem, prefix):
+        if paste is None:
+            return
+        for k, img in enumerate(images.split(1)):
+            _save_photo(paste(img.cpu()), out_dir / stem / f"pasted_{prefix}{k}.png")
 
     with torch.no_grad():
         ref_style = ref_img = None
@@ -157,9 +183,9 @@ def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_
         if reference is None and mode == "clusters" and kind == "style" and cluster_on == "edits":
             click.echo(f"clusters: K-means over the edits of {pool} prior styles on each input")
         elif reference is None and mode == "clusters" and kind == "style" and encode_style is not None:
-            codes, note = _face_codes(mapper, G, amounts, pool, seed, classifier_path, dev, domain)
+            codes, note = _face_codes(mapper, G, amounts, pool, seed, classifier_path, dev, domain, batch_size)
             click.echo(f"clusters: K-means over the style codes of {note}")
-        for stem, w in jobs:
+        for stem, w, paste in jobs:
             w = w.to(dev)
             target = target_from_amounts(amounts, names, 1, w) if amounts else None
             source = render(w)
@@ -168,16 +194,21 @@ def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_
                     if mode == "clusters":
                         kcols = editing.edited_style_columns(mapper, amounts) if codes is not None else None
                         conds = sm.cluster_conditions(mapper, n, codes=codes, w_plus=w, target=target, pool=pool,
-                                                      seed=seed, columns=kcols)
+                                                      seed=seed, columns=kcols, batch_size=batch_size)
                     else:
                         conds = sm.random_conditions(mapper, n, generator=torch.Generator().manual_seed(seed))
-                    edits = sm.edit_with_conditions(mapper, w, conds.to(dev), target)
-                    save_image(torch.cat([source, render(edits)]).cpu(), out_dir / f"{stem}_samples.png", ncol=n + 1)
+                    edits = sm.edit_with_conditions(mapper, w, conds.to(dev), target, batch_size=batch_size)
+                    images = render(edits)
+                    save_image(torch.cat([source, images]).cpu(), out_dir / f"{stem}_samples.png", ncol=n + 1)
+                    paste_all(paste, images, stem, "sample_")
                     save_latents(out_dir / f"{stem}_samples.wplus.safetensors", edits.cpu(), space="w_plus",
                                  generator=G, extra={"mode": mode, "mapper": name, "attrs": amounts})
                     continue
                 edit = sm.edit_with_conditions(mapper, w, ref_style, target)
-                _strip([source, ref_img, render(edit)], out_dir / f"{stem}_reference.png")
+                transfer = render(edit)
+                _strip([source, ref_img, transfer], out_dir / f"{stem}_reference.png")
+                if paste is not None:
+                    _save_photo(paste(transfer.cpu()), out_dir / stem / "pasted_reference.png")
                 if mix is not None:
                     img2 = load_reference(mix)
                     mixed = sm.mix_by_columns(ref_style, encode_style(img2), cols)

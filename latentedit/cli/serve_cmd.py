@@ -9,7 +9,8 @@ import importlib.util
 
 import click
 
-from latentedit.cli.common import device_option, resolve_device
+from latentedit.cli.common import click_error, device_option, resolve_device
+from latentedit.cli.domain_options import domain_option
 
 EXTRA_MODULES = ("fastapi", "uvicorn", "multipart")
 
@@ -20,10 +21,9 @@ def missing_extra() -> list[str]:
 
 
 @click.command("serve")
-@click.option("--domain", default=None, help="'toyfaces' (default: the shipped models) or a domain FILE (JSON/YAML "
-                                             "naming generator, encoder, mappers).")
+@domain_option
 @click.option("--generator", "generator_path", type=click.Path(dir_okay=False), default=None,
-              help="Generator checkpoint (default: the domain's).")
+              help="Generator checkpoint (default: the domain's; without --domain, the only installed domain's).")
 @click.option("--encoder", "encoder_path", type=click.Path(dir_okay=False), default=None,
               help="Image-to-W+ encoder for photos (default: the domain's; without one, only generator samples).")
 @click.option("--mapper", "mapper_paths", multiple=True, type=click.Path(dir_okay=False),
@@ -45,7 +45,8 @@ def serve(domain, generator_path, encoder_path, mapper_paths, host, port, refine
 
     \b
     Examples:
-      latentedit serve                                   # the toy-faces default at http://127.0.0.1:7860
+      latentedit serve                                   # the default domain (toy-faces) at http://127.0.0.1:7860
+      latentedit serve --domain ffhq.domain.yaml         # the files a domain file names
       latentedit serve --generator ffhq.pkl --encoder e4e_ffhq_encode.pt --mapper smile_dirs.safetensors
     """
     missing = missing_extra()
@@ -56,18 +57,18 @@ def serve(domain, generator_path, encoder_path, mapper_paths, host, port, refine
 
     from latentedit.serve import build_state, create_app
     from latentedit.serve.config import ServeConfig, is_loopback
-    from latentedit.serve.pipeline import resolve_paths
+    from latentedit.serve.loading import ModelPaths
 
-    try:
-        paths = resolve_paths(domain, generator_path, encoder_path, tuple(mapper_paths))
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--domain") from None
+    paths = ModelPaths(domain, generator_path, encoder_path, tuple(mapper_paths))
     config = ServeConfig(host=host, port=port, max_upload_bytes=int(max_upload_mb * 1e6),
                          max_pixels=int(max_megapixels * 1e6), refine_steps=refine)
     if not is_loopback(host):
         click.echo(f"warning: binding to {host} makes the page reachable from other machines (it has no login); "
                    "use --host 127.0.0.1 unless you mean it", err=True)
-    state = build_state(paths, config, resolve_device(device))
+    try:
+        state = build_state(paths, config, resolve_device(device))
+    except ValueError as exc:  # DomainError, EditingError, CheckpointError: one line saying what to pass
+        raise click_error(exc) from None
     methods = ", ".join(state.models.methods)
     click.echo(f"latentedit serve: {state.models.resolution}px generator, methods: {methods}; "
                f"open http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/  (Ctrl+C to stop)")

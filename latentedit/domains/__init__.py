@@ -3,7 +3,9 @@
 * ``domain``   — the frozen ``Domain`` description (``DomainFile``, ``Reader``, ``DomainError``);
 * ``files``    — JSON/YAML domain files a user writes (paths relative to the file);
 * ``registry`` — installed domains (``latentedit.domains`` entry points, lazy) and lookup by fingerprint;
-* ``defaults`` — a command's defaults from the domain of the generator in use.
+* ``defaults`` — a command's defaults from the domain of the generator in use;
+* ``fetch``    — the download cache: fetching a domain's published files, resolving files from a path or the cache;
+* ``builtin/`` — named public domains shipped as domain files (``ffhq``).
 """
 
 from latentedit.domains.defaults import (ENV_DOMAIN, default_generator, domain_file, domain_of,

@@ -54,15 +54,18 @@ def default_generator(spec: str | None = None) -> str:
 
 
 def _require(d: Domain, f: DomainFile | None, what: str, flag: str) -> str:
+    from latentedit.domains.fetch import cached_path, resolve_file
+
     label = WHAT.get(what, what)
-    if f is None or f.path is None:
-        where = f" (published at {f.url})" if f is not None and f.url else ""
-        raise DomainError(f"domain '{d.name}' has no local {label}{where}: pass {flag} FILE")
-    if not Path(f.path).is_file():
-        fetch = f" (download {f.url})" if f.url else ""
-        raise DomainError(f"domain '{d.name}': its {label} {f.path} is missing{fetch}; put the file there or pass "
-                          f"{flag} FILE")
-    return f.path
+    if f is None:
+        raise DomainError(f"domain '{d.name}' has no local {label}: pass {flag} FILE")
+    found = resolve_file(d, f)  # the user's path, else the download cache
+    if found is not None:
+        return found
+    where = f.path or str(cached_path(d, f))
+    fetch = f" (download {f.url}, or run `latentedit domains fetch {d.source or d.name}`)" if f.url else ""
+    raise DomainError(f"domain '{d.name}': its {label} {where} is missing{fetch}; put the file there or pass "
+                      f"{flag} FILE")
 
 
 def domain_file(G, role: str, *, flag: str, spec: str | None = None, mapper: str | None = None) -> str:

@@ -11,8 +11,9 @@ Example (``ffhq.domain.yaml``)::
     mappers: {directions: interfacegan.safetensors}
     readers: [{role: classifier, kind: my-classifier, target: "mypkg.models:load_classifier"}]
 
-A file entry is a path string or a mapping with ``path``/``url``/``size``/``sha256`` (recorded; nothing is
-downloaded yet).
+A file entry is a path string or a mapping with ``path``/``url``/``size``/``sha256``/``name``; ``extras`` lists
+further files by label. ``latentedit domains fetch`` downloads the files with a URL into the cache
+(``latentedit.domains.fetch``); a file resolves from its ``path`` when that exists, else from the cache.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from latentedit.domains.domain import ROLES, Domain, DomainError, DomainFile, Re
 from latentedit.io.modelfile import atomic_write
 
 SUFFIXES = (".json", ".yaml", ".yml")
-_FILE_KEYS = {"path", "url", "size", "sha256"}
+_FILE_KEYS = {"path", "url", "size", "sha256", "name"}
 
 
 def _file_entry(value, where: str, base: Path) -> DomainFile:
@@ -41,7 +42,7 @@ def _file_entry(value, where: str, base: Path) -> DomainFile:
         path = str((base / Path(path).expanduser()).resolve()) if not Path(path).is_absolute() else str(path)
     size = value.get("size")
     return DomainFile(path=path, url=value.get("url"), size=int(size) if size is not None else None,
-                      sha256=value.get("sha256"))
+                      sha256=value.get("sha256"), name=value.get("name"))
 
 
 def domain_from_dict(data: dict, base: str | Path = ".", source: str = "") -> Domain:
@@ -57,7 +58,8 @@ def domain_from_dict(data: dict, base: str | Path = ".", source: str = "") -> Do
     for role in ROLES:
         if d.get(role) is not None:
             d[role] = _file_entry(d[role], f"{source}: {role}", base)
-    d["mappers"] = {str(k): _file_entry(v, f"{source}: mappers.{k}", base) for k, v in (d.get("mappers") or {}).items()}
+    for group in ("mappers", "extras"):
+        d[group] = {str(k): _file_entry(v, f"{source}: {group}.{k}", base) for k, v in (d.get(group) or {}).items()}
     try:
         d["readers"] = tuple(Reader(**r) for r in d.get("readers") or ())
     except TypeError as exc:
@@ -73,7 +75,7 @@ def _file_dict(f: DomainFile, base: Path) -> dict | str:
             out["path"] = p.relative_to(base).as_posix()
         except ValueError:
             out["path"] = str(p)
-    out.update({k: getattr(f, k) for k in ("url", "size", "sha256") if getattr(f, k) is not None})
+    out.update({k: getattr(f, k) for k in ("url", "size", "sha256", "name") if getattr(f, k) is not None})
     return out["path"] if list(out) == ["path"] else out
 
 
@@ -90,8 +92,9 @@ def domain_to_dict(domain: Domain, base: str | Path = ".") -> dict:
             out[role] = _file_dict(domain.file(role), base)
     if domain.attribute_names:
         out["attribute_names"] = list(domain.attribute_names)
-    if domain.mappers:
-        out["mappers"] = {k: _file_dict(v, base) for k, v in domain.mappers.items()}
+    for group in ("mappers", "extras"):
+        if getattr(domain, group):
+            out[group] = {k: _file_dict(v, base) for k, v in getattr(domain, group).items()}
     if domain.oracle:
         out["oracle"] = domain.oracle
     if domain.readers:

@@ -1,5 +1,6 @@
 """Finding domains: installed ones (the ``latentedit.domains`` entry point group, listed without importing, loaded
-when asked for) and domain files; a generator's domain by its fingerprint.
+when asked for), the named public domains shipped as data files (``builtin/NAME.json``, e.g. ``ffhq``) and domain
+files; a generator's domain by its fingerprint.
 
 An entry point names a ``Domain`` or a callable returning one. The plugin visibility switches of
 ``latentedit.plugins`` apply (``LATENTEDIT_DISABLE_PLUGIN_AUTOLOAD=1``, ``LATENTEDIT_PLUGINS=...``).
@@ -32,9 +33,17 @@ def _visible_entry_points() -> list:
     return sorted(eps, key=lambda ep: ep.name)
 
 
+BUILTIN_DIR = Path(__file__).with_name("builtin")
+
+
+def _builtin_files() -> dict[str, Path]:
+    """Named public domains shipped with the core as domain files (``latentedit/domains/builtin/NAME.json``)."""
+    return {p.stem: p for p in sorted(BUILTIN_DIR.glob("*.json"))} if BUILTIN_DIR.is_dir() else {}
+
+
 def domain_names() -> list[str]:
-    """Names of the visible domains (registered in-process and installed), without importing any."""
-    return sorted(set(_registered) | {ep.name for ep in _visible_entry_points()})
+    """Names of the visible domains (registered in-process, installed and built-in), without importing any."""
+    return sorted(set(_registered) | {ep.name for ep in _visible_entry_points()} | set(_builtin_files()))
 
 
 def register_domain(domain: Domain, *, replace: bool = False) -> Domain:
@@ -82,6 +91,11 @@ def load_domain(name: str) -> Domain:
     for ep in _visible_entry_points():
         if ep.name == name:
             return _load_entry_point(ep)
+    builtin = _builtin_files().get(name)
+    if builtin is not None:
+        import dataclasses
+
+        return dataclasses.replace(read_domain_file(builtin), source=name)  # a built-in is named by its name
     import difflib
 
     names = domain_names()

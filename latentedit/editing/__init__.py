@@ -32,7 +32,7 @@ from latentedit.editing.edits import (
     parse_strengths,
     target_from_amounts,
 )
-from latentedit.editing.inversion import invert
+from latentedit.editing.inversion import invert, refine_latents
 from latentedit.editing.latent_files import is_latent_file, latents_from_files, paste_from_metadata
 from latentedit.editing.models import (
     LoadedMapper,
@@ -70,6 +70,6 @@ __all__ = [
     "check_encoder_fits_generator", "check_mapper_fits_generator", "edit_latents", "edit_rows", "edited_style_columns",
     "expand_photo_paths", "face_style_codes", "find_encoder_class", "group_columns", "invert", "is_latent_file",
     "is_photo", "latents_from_files", "load_encoder", "load_generator", "load_mapper", "load_photo", "load_reference",
-    "noise_draws", "parse_attr", "parse_strengths", "paste_back", "paste_from_metadata", "style_encoder",
-    "synthesize", "target_from_amounts",
+    "noise_draws", "parse_attr", "parse_strengths", "paste_back", "paste_from_metadata", "refine_latents",
+    "style_encoder", "synthesize", "target_from_amounts",
 ]

@@ -87,10 +87,13 @@ def target_from_amounts(amounts: Mapping[str, float], attribute_names: Sequence[
 
 
 def apply_edit(mapper, w_plus: torch.Tensor, amounts: Mapping[str, float], *,
-               z: torch.Tensor | None = None, others: torch.Tensor | None = None) -> torch.Tensor:
+               z: torch.Tensor | None = None, style: torch.Tensor | None = None,
+               others: torch.Tensor | None = None) -> torch.Tensor:
     """Edit ``w_plus (B, num_ws, w_dim)`` by ``{attribute: amount}`` with ``mapper``; ``z (B, z_dim)`` for mappers
-    that take noise (ignored otherwise); ``others (B, n_attr)``: the source's labels, given for the attributes not
-    edited instead of NaN (for mappers trained on full targets only). Returns (B, num_ws, w_dim)."""
+    that take noise, ``style (B, style_dim)`` for style mappers (e.g. a reference photo's ``encode_style``, a
+    sample of ``random_conditions``; None: the mapper's own default style); each is ignored by mappers that do not
+    take it. ``others (B, n_attr)``: the source's labels, given for the attributes not edited instead of NaN (for
+    mappers trained on full targets only). Returns (B, num_ws, w_dim)."""
     names = mapper.generator_info.attribute_names
     check_edit(amounts, names, source=f"this {getattr(mapper, 'plugin_name', None) or type(mapper).__name__} mapper")
     amounts = {k: float(v) for k, v in amounts.items() if float(v) != 0.0}
@@ -100,6 +103,8 @@ def apply_edit(mapper, w_plus: torch.Tensor, amounts: Mapping[str, float], *,
     if edit_steps is not None:
         return edit_steps(w_plus, amounts)
     kw = {"z": z} if z is not None and getattr(mapper, "takes_noise", False) else {}
+    if style is not None and getattr(mapper, "takes_style", False):
+        kw["style"] = style
     out = w_plus
     for size in sorted({abs(v) for v in amounts.values()}, reverse=True):
         group = {k: v for k, v in amounts.items() if abs(v) == size}

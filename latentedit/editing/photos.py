@@ -31,12 +31,17 @@ def is_photo(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in PHOTO_SUFFIXES
 
 
-def expand_photo_paths(inputs) -> list[Path]:
-    """Files as given; folders -> the image files they contain (sorted, not recursive)."""
+def expand_photo_paths(inputs, *, latents: bool = False) -> list[Path]:
+    """Files as given; folders -> the image files they contain (sorted, not recursive), and with ``latents`` also
+    the W+ latent files (``*.safetensors``) in them."""
     out: list[Path] = []
     for item in inputs:
         p = Path(item)
-        out += sorted(q for q in p.iterdir() if q.is_file() and is_photo(q)) if p.is_dir() else [p]
+        if not p.is_dir():
+            out.append(p)
+            continue
+        out += sorted(q for q in p.iterdir() if q.is_file() and (is_photo(q) or (latents and
+                                                                                 q.name.endswith(".safetensors"))))
     return out
 
 

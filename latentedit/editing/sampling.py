@@ -88,13 +88,14 @@ def nearest_members(codes: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def cluster_conditions(mapper, n: int, *, codes: torch.Tensor | None = None, w_plus: torch.Tensor | None = None,
                        target: torch.Tensor | None = None, pool: int = 256, seed: int = 0,
-                       columns: Sequence[int] | None = None) -> torch.Tensor:
+                       columns: Sequence[int] | None = None, batch_size: int = 64) -> torch.Tensor:
     """n conditions (n, dim) covering distinct modes.
 
     ``codes (N, dim)``: style codes of faces with the attribute -> their K-means centres; with ``columns`` (e.g.
     ``mapper.style_columns(attrs)``: the edited groups' part of the style) K-means runs on those columns only and
     the other columns are the codes' mean. Otherwise a pool of ``pool`` prior draws is clustered by the edit it
-    makes on ``w_plus (1, L, D)`` with ``target (1, n_attr)``, and the draws nearest the centres are returned."""
+    makes on ``w_plus (1, L, D)`` with ``target (1, n_attr)`` (``batch_size`` draws through the mapper at a time),
+    and the draws nearest the centres are returned."""
     if codes is not None:
         if codes.ndim != 2 or codes.shape[1] != condition_dim(mapper):
             raise SamplingError(f"codes must be (N, {condition_dim(mapper)}); got {tuple(codes.shape)}")
@@ -109,10 +110,11 @@ def cluster_conditions(mapper, n: int, *, codes: torch.Tensor | None = None, w_p
                             "cluster the edits of a pool of prior draws")
     if pool < n:
         raise SamplingError(f"pool={pool} must be at least n={n}")
+    if batch_size < 1:
+        raise SamplingError(f"batch_size must be at least 1; got {batch_size}")
     draws = random_conditions(mapper, pool, generator=torch.Generator().manual_seed(seed)).to(w_plus)
-    src = w_plus.expand(pool, -1, -1)
-    tgt = None if target is None else target.to(w_plus).expand(pool, -1)
-    effects = (mapper(src, target=tgt, **condition_kwargs(mapper, draws)) - src).flatten(1)
+    effects = torch.cat([(edit_with_conditions(mapper, w_plus, chunk, target) - w_plus).flatten(1)
+                         for chunk in draws.split(batch_size)])
     return draws[nearest_members(effects, kmeans_centres(effects, n, seed=seed))]
 
 
@@ -145,8 +147,11 @@ def count_bins(values: torch.Tensor, bins: int, lo: float = 0.0, hi: float = 1.0
 
 @torch.no_grad()
 def edit_with_conditions(mapper, w_plus: torch.Tensor, conditions: torch.Tensor,
-                         target: torch.Tensor | None) -> torch.Tensor:
-    """One source w_plus (1, L, D), conditions (n, dim), target (1, n_attr) or None -> edits (n, L, D)."""
+                         target: torch.Tensor | None, *, batch_size: int | None = None) -> torch.Tensor:
+    """One source w_plus (1, L, D), conditions (n, dim), target (1, n_attr) or None -> edits (n, L, D)
+    (``batch_size`` conditions through the mapper at a time; all at once when None)."""
+    if batch_size is not None and conditions.shape[0] > batch_size:
+        return torch.cat([edit_with_conditions(mapper, w_plus, c, target) for c in conditions.split(batch_size)])
     n = conditions.shape[0]
     src = w_plus.expand(n, -1, -1)
     tgt = None if target is None else target.to(w_plus).expand(n, -1)

@@ -1,5 +1,6 @@
 """What the routes do, without HTTP: invert an upload (a job with progress), sample a seed, edit, rows of samples,
-reference styles, downloads. Errors the user can fix are ``UploadError``/``PipelineInputError`` (4xx)."""
+reference styles, downloads. Errors the user can fix are ``UploadError`` and ``latentedit.serve.errors``'s
+``USER_ERRORS`` (the library's and ``PipelineInputError``): 4xx."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from collections.abc import Mapping
 
 import torch
 
-from latentedit.serve.pipeline import PipelineInputError, crop_photo, png_bytes, reconstruction_error
+from latentedit.serve.errors import USER_ERRORS, PipelineInputError, http_status, user_message
+from latentedit.serve.pipeline import crop_photo, png_bytes, reconstruction_error
 from latentedit.serve.session import Edit, Item, Job, ServeState, content_hash, new_id
 from latentedit.serve.uploads import decode_photo
 
@@ -49,25 +51,27 @@ def _invert(state: ServeState, job: Job, photo, align: bool, key: str) -> None:
     try:
         job.set("detecting and aligning the face" if align else "cropping the central square", 0.1)
         with state.model_lock:
-            crop = crop_photo(photo, m.encoder_size(), align)
+            face = crop_photo(photo, m.encoder_size(), align)
             job.set("encoding", 0.4)
-            w = m.invert(crop.image)
+            w = m.invert(face.crop)
         steps = state.config.refine_steps
         done, chunk = 0, max(1, math.ceil(steps / 10)) if steps else 0
         while done < steps:  # in chunks, so progress moves and slider edits of other photos interleave
             job.set(f"refining {done}/{steps}", 0.5 + 0.4 * done / steps)
             with state.model_lock:
-                w = m.refine(w, crop.image, min(chunk, steps - done))
+                w = m.refine(w, face.crop, min(chunk, steps - done))
             done += chunk
         job.set("rendering the reconstruction", 0.95)
         with state.model_lock:
             recon = m.render(w)
-        item = Item(new_id(), w, recon, crop.image, crop.paste, reconstruction_error(crop.image, recon),
-                    label="aligned photo" if crop.aligned else "photo (central square)")
+        aligned = face.transform is not None
+        item = Item(new_id(), w, recon, face.crop, face.paste if aligned else None,
+                    reconstruction_error(face.crop, recon),
+                    label="aligned photo" if aligned else "photo (central square)")
         state.add_item(item, key)
         job.item_id, job.state, job.stage, job.progress = item.id, "done", "done", 1.0
-    except PipelineInputError as exc:
-        job.state, job.stage, job.message, job.status = "error", "error", str(exc), exc.status
+    except USER_ERRORS as exc:
+        job.state, job.stage, job.message, job.status = "error", "error", user_message(exc), http_status(exc)
     except Exception as exc:  # noqa: BLE001 - a bug must not kill the worker; the page gets one line
         job.state, job.stage, job.status = "error", "error", 500
         job.message = f"inversion failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"

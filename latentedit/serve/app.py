@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from latentedit.serve import actions
-from latentedit.serve.pipeline import PipelineInputError
+from latentedit.serve.errors import USER_ERRORS, http_status, user_message
 from latentedit.serve.session import ServeState
 from latentedit.serve.uploads import UploadError, check_size
 
@@ -75,9 +75,14 @@ def create_app(state: ServeState) -> FastAPI:
     cfg = state.config
 
     @app.exception_handler(UploadError)
-    @app.exception_handler(PipelineInputError)
-    async def _input_error(request: Request, exc):
+    async def _upload_error(request: Request, exc: UploadError):
         return _error(exc.status, str(exc))
+
+    async def _input_error(request: Request, exc: Exception):  # the library's errors and PipelineInputError
+        return _error(http_status(exc), user_message(exc))
+
+    for error_type in USER_ERRORS:
+        app.add_exception_handler(error_type, _input_error)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):

@@ -74,6 +74,8 @@ class TrainerConfig(FrozenConfig):
     d_lr: float = _doc(1e-4, "joint discriminator: learning rate")
     d_betas: tuple[float, float] = _doc((0.0, 0.99), "joint discriminator: Adam betas")
     d_channels: tuple[int, ...] = _doc((32, 64, 128), "joint discriminator: widths of its stride-2 conv blocks")
+    d_input_size: int | None = _doc(None, "joint discriminator: image size it sees in px (default: the generator's "
+                                          "resolution capped at 256)")
     d_cls_weight: float = _doc(1.0, "joint discriminator: weight of its classification loss on real images")
     loss_weights: dict[str, float] = _doc({}, "overrides of the mapper's default_loss_weights() (0 = off)")
     losses: LossSettings = _doc(LossSettings(), "how loss networks are built (LPIPS net, identity embedder, ...)")
@@ -123,6 +125,8 @@ class TrainerConfig(FrozenConfig):
             bad("noise_mode", f"one of {NOISE_MODES}")
         if not self.d_channels or any(c < 1 for c in self.d_channels):
             bad("d_channels", "a non-empty list of positive widths")
+        if self.d_input_size is not None and (not isinstance(self.d_input_size, int) or self.d_input_size < 8):
+            bad("d_input_size", "an integer of at least 8 (px), or null for the generator's resolution capped at 256")
         if not isinstance(self.loss_weights, Mapping):
             bad("loss_weights", f"a mapping of loss name -> weight over {', '.join(LOSS_NAMES)}")
         resolve_loss_weights({}, dict(self.loss_weights), source="TrainerConfig.loss_weights")

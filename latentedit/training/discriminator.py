@@ -17,6 +17,16 @@ from torch import nn
 from latentedit.losses import attribute_loss, discriminator_adversarial_loss, r1_penalty
 
 
+#: the largest input the joint discriminator sees by default (ISF-GAN pools 1024-px outputs to 256)
+DEFAULT_MAX_INPUT = 256
+
+
+def discriminator_input_size(resolution: int, configured: int | None = None) -> int:
+    """The image size the joint discriminator sees: ``configured`` when given, else the generator's
+    ``resolution`` capped at ``DEFAULT_MAX_INPUT``."""
+    return int(configured) if configured else min(int(resolution), DEFAULT_MAX_INPUT)
+
+
 class AttributeDiscriminator(nn.Module):
     """Stride-2 conv blocks of widths ``channels`` (LeakyReLU 0.2), global average pool, two linear heads.
 

@@ -31,7 +31,8 @@ from latentedit.plugins.registry import load_mapper
 from latentedit.training.checkpoint import CheckpointStateError
 from latentedit.training.config import RunConfig, TrainerConfig
 from latentedit.training.data import FileLatents, GeneratorLatents
-from latentedit.training.discriminator import AttributeDiscriminator, DiscriminatorObjective
+from latentedit.training.discriminator import (AttributeDiscriminator, DiscriminatorObjective,
+                                               discriminator_input_size)
 from latentedit.training.distributed import DistContext
 from latentedit.training.intensity_reader import load_intensity_reader
 from latentedit.training.latent_probe import fit_run_probe
@@ -125,7 +126,9 @@ class MapperTrainer:
         self.optimizers: dict[str, torch.optim.Optimizer] = {"mapper": self.opt}
         self.D = self.d_objective = None
         if joint:
-            self.D = AttributeDiscriminator(len(self.attribute_names), tuple(self.tc.d_channels)).to(dev)
+            self.D = AttributeDiscriminator(len(self.attribute_names), tuple(self.tc.d_channels),
+                                            input_size=discriminator_input_size(self.G.resolution,
+                                                                                self.tc.d_input_size)).to(dev)
             self.opt_d = torch.optim.Adam(self.D.parameters(), lr=self.tc.d_lr, betas=tuple(self.tc.d_betas))
             self.d_objective = DiscriminatorObjective(self.D, adv_weight=1.0, cls_weight=self.tc.d_cls_weight,
                                                       r1_weight=self.weights.get("r1", 1.0))
