@@ -315,7 +315,7 @@ def _public_objects(module_name: str):
     return [(n, getattr(module, n)) for n in names]
 
 
-API_NAMES = [m for m, _ in gen_reference.API_MODULES] + ["latentedit.plugins.contract"]
+API_NAMES = [m for m, _ in gen_reference.API_MODULES] + ["latentedit.plugins.contract", "latentedit.plugins.encoder"]
 
 
 @pytest.mark.parametrize("module_name", API_NAMES)
