@@ -374,5 +374,6 @@ def test_site_builds_strict_offline(tmp_path):
     finally:
         log.removeHandler(keep)
     contract = (site / "reference" / "contract" / "index.html").read_text(encoding="utf-8")
-    for name, _ in _public_objects("latentedit.plugins.contract"):
-        assert f'id="latentedit.plugins.contract.{name}"' in contract, f"the contract page does not render {name}"
+    for module in ("latentedit.plugins.contract", "latentedit.plugins.encoder"):
+        for name, _ in _public_objects(module):
+            assert f'id="{module}.{name}"' in contract, f"the contract page does not render {module}.{name}"
