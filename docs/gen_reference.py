@@ -22,12 +22,14 @@ API_PAGE = ROOT / "docs" / "reference" / "api.md"
 
 # (module, one line on what it is). Modules missing from this tree are left out of the page.
 API_MODULES: tuple[tuple[str, str], ...] = (
-    ("latentedit.editing", "The main job as a Python API: load photos, invert, edit, synthesise, paste back."),
+    ("latentedit.editing", "The main job as a Python API: `Editor.from_domain` / `Editor.from_files`, then `edit_photo`; and the steps as functions."),
     ("latentedit.domains", "Domains: where every default file of a generator comes from."),
     ("latentedit.plugins", "Plugin discovery, loading and the mapper/encoder registries."),
     ("latentedit.io.checkpoints", "Loading generators from every supported checkpoint format."),
     ("latentedit.latents", "Z / W / W+ helpers, truncation, style mixing, latent files."),
-    ("latentedit.training", "The run loop and the shared mapper trainer."),
+    ("latentedit.training.loop", "`RunLoop`: the one training loop (checkpoints, exact resume, NaN rollback, DDP)."),
+    ("latentedit.training.trainer", "`MapperTrainer`: the shared mapper trainer (`latentedit train mapper`)."),
+    ("latentedit.config", "`FrozenConfig`: the base of every frozen config dataclass, and the `--set` syntax."),
 )
 
 
@@ -58,7 +60,12 @@ def _anchor(path: tuple[str, ...]) -> str:
 
 
 def _help_text(path: tuple[str, ...], cmd: click.Command) -> str:
-    ctx = click.Context(cmd, info_name="latentedit " + " ".join(path), terminal_width=100, max_content_width=100)
+    """``--help`` as ``latentedit PATH --help`` prints it (the root's context settings, e.g. ``-h``, inherited)."""
+    from latentedit.cli.main import cli
+
+    names = cli.context_settings.get("help_option_names", ["--help"])
+    ctx = click.Context(cmd, info_name="latentedit " + " ".join(path), terminal_width=100, max_content_width=100,
+                        help_option_names=names)
     return cmd.get_help(ctx)
 
 

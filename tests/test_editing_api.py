@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -12,24 +15,32 @@ from latentedit_toyfaces import assets
 FILES = ("toyfaces_generator.safetensors", "toyfaces_e4e.safetensors", "toyfaces_isf.safetensors")
 pytestmark = pytest.mark.skipif(not all(assets.has_asset(f) for f in FILES), reason="toy-faces files not shipped")
 skimage_data = pytest.importorskip("skimage.data")
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_readme_example_inverts_edits_two_attributes_and_pastes_back(tmp_path):
+def readme_example() -> str:
+    """The Python block of README.md between the api-example markers: the code the README shows, run as is."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    m = re.search(r"<!-- api-example:start[^>]*-->\s*```python\n(.*?)```\s*<!-- api-example:end -->", text, re.S)
+    assert m, "README.md has no ```python block between <!-- api-example:start --> and <!-- api-example:end -->"
+    return m.group(1)
+
+
+def test_readme_example_inverts_edits_two_attributes_and_pastes_back(tmp_path, monkeypatch):
     torch.manual_seed(0)
-    photo_path = tmp_path / "astronaut.png"
+    code = readme_example()
+    assert len(code.strip().splitlines()) <= 10 and '"photo.png"' in code and '"edited.png"' in code
+    monkeypatch.chdir(tmp_path)
+    photo_path = tmp_path / "photo.png"
     Image.fromarray(skimage_data.astronaut()).save(photo_path)    # a real photo: a face on a background
-    G, E, M = (assets.asset_path(f) for f in FILES)
 
-    # --- the README example ---
-    from latentedit.editing import Editor
+    namespace: dict = {}
+    exec(compile(code, "README.md (api-example)", "exec"), namespace)   # noqa: S102 (our own README)
+    editor, result = namespace["editor"], namespace["result"]
 
-    editor = Editor.from_files(generator=G, encoder=E, mapper=M)
-    result = editor.edit_photo(photo_path, {"smile": 1.0, "eyeglasses": 1.0})
-    result.save(tmp_path / "astronaut_edited.png")
-    # ---
-
+    assert type(editor.mapper).__name__ == "ISFMapper"              # the toy domain's first mapper
     photo = np.asarray(Image.open(photo_path).convert("RGB"), dtype=np.int16)
-    out = np.asarray(Image.open(tmp_path / "astronaut_edited.png").convert("RGB"), dtype=np.int16)
+    out = np.asarray(Image.open(tmp_path / "edited.png").convert("RGB"), dtype=np.int16)
     assert out.shape == photo.shape == (512, 512, 3)
     R = editor.generator.resolution
     assert result.source.shape == (1, 3, R, R) and result.edited.shape == (1, 3, R, R)
@@ -72,6 +83,38 @@ def test_functions_match_the_editor_and_errors_are_library_errors(tmp_path):
         load_mapper(assets.asset_path(FILES[2]), method="directions")
     with pytest.raises(EditingError, match="needs an encoder"):
         Editor(G, mapper).edit_photo(tmp_path / "x.png", {"smile": 1.0})
+
+
+def test_from_domain_takes_the_files_a_domain_names(tmp_path):
+    import json
+
+    from latentedit.domains import DomainError
+    from latentedit.editing import Editor, load_mapper
+
+    default = Editor.from_domain()                                   # the only installed domain with a generator
+    assert default.generator.fingerprint() == Editor.from_domain("toyfaces").generator.fingerprint()
+    sens = Editor.from_domain("toyfaces", mapper="sensorium")
+    shipped = load_mapper(assets.asset_path("toyfaces_sensorium.safetensors")).mapper.state_dict()
+    assert type(sens.mapper).__name__ == "SensoriumMapper"
+    assert all(torch.equal(v, shipped[k]) for k, v in sens.mapper.state_dict().items())
+
+    # a domain file: paths relative to it; its first mapper is the default
+    for f in (*FILES, "toyfaces_directions.safetensors"):
+        (tmp_path / f).write_bytes(assets.asset_path(f).read_bytes())
+    spec = {"name": "mine", "generator": FILES[0], "encoder": FILES[1],
+            "mappers": {"directions": "toyfaces_directions.safetensors", "isf": FILES[2]}}
+    (tmp_path / "mine.json").write_text(json.dumps(spec))
+    mine = Editor.from_domain(tmp_path / "mine.json")
+    assert type(mine.mapper).__name__ != "ISFMapper" and mine.encoder is not None
+
+    with pytest.raises(DomainError, match="has no 'sensorium' mapper; its mappers: directions, isf"):
+        Editor.from_domain(tmp_path / "mine.json", mapper="sensorium")
+    with pytest.raises(DomainError, match="Did you mean: toyfaces"):
+        Editor.from_domain("toyface")
+    del spec["encoder"]
+    (tmp_path / "noenc.json").write_text(json.dumps(spec))
+    with pytest.raises(DomainError, match=r"no local encoder: pass Editor.from_files\(encoder=...\)"):
+        Editor.from_domain(tmp_path / "noenc.json")
 
 
 def test_apply_edit_with_a_style_and_refining_in_chunks():

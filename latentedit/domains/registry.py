@@ -56,6 +56,7 @@ def register_domain(domain: Domain, *, replace: bool = False) -> Domain:
 
 
 def unregister_domain(name: str) -> None:
+    """Forget a domain ``register_domain`` made visible in this process (no error when there is none)."""
     with _lock:
         _registered.pop(name, None)
 

@@ -77,6 +77,40 @@ class Editor:
         enc = None if encoder is None else load_encoder(encoder, generator=G, device=device)
         return cls(G, loaded.mapper, enc, mapper_fingerprint=loaded.generator_fingerprint, device=device)
 
+    @classmethod
+    def from_domain(cls, domain: str | os.PathLike | None = None, *, mapper: str | None = None,
+                    device: str | torch.device | None = None) -> Editor:
+        """Load the generator, encoder and a mapper that a domain names.
+
+        ``domain``: an installed domain's name (``latentedit.domains.domain_names()``) or a domain file (JSON/YAML); None
+        takes the domain ``latentedit.domains.default_generator`` picks (``LATENTEDIT_DOMAIN``, else the only
+        installed domain that ships a generator). ``mapper``: the plugin name of one of the domain's mapper files
+        (default: the domain's first). ``device``: None means CPU. DomainError (a ValueError) with one line when
+        the domain lacks a file; the files themselves load as in ``from_files``.
+
+            editor = Editor.from_domain("toyfaces", mapper="sensorium")
+        """
+        from latentedit.domains import DomainError, default_generator, domain_file, domain_of, find_domain
+
+        spec = None if domain is None else os.fspath(domain)
+        device = device or "cpu"
+        G = load_generator(default_generator(spec), device=device)
+        d = find_domain(spec) if spec else domain_of(G)
+        if d is None:
+            raise DomainError(f"no installed domain lists the default generator's fingerprint {G.fingerprint()}: "
+                              "pass Editor.from_domain(NAME|FILE) or use Editor.from_files")
+        if not d.mappers:
+            raise DomainError(f"domain '{d.name}' ships no mapper file: use Editor.from_files(..., mapper=FILE)")
+        name = mapper or next(iter(d.mappers))
+        if name not in d.mappers:
+            raise DomainError(f"domain '{d.name}' has no '{name}' mapper; its mappers: {', '.join(d.mappers)}")
+        flag = "Editor.from_files({}=...) with a"
+        encoder = domain_file(G, "encoder", flag=flag.format("encoder"), spec=spec)
+        mapper_path = domain_file(G, "mapper", flag=flag.format("mapper"), spec=spec, mapper=name)
+        loaded = load_mapper(mapper_path, method=name)
+        enc = load_encoder(encoder, generator=G, device=device)
+        return cls(G, loaded.mapper, enc, mapper_fingerprint=loaded.generator_fingerprint, device=device)
+
     @property
     def crop_size(self) -> int:
         """Side of the aligned crops: the generator's resolution, or the encoder's input when larger."""

@@ -16,6 +16,7 @@ WPLUS_SUFFIX = ".wplus.safetensors"
 
 
 def is_latent_file(path: str | Path) -> bool:
+    """True when ``path`` names a latent (W+) file, a ``.safetensors``, rather than a photo."""
     return Path(path).name.endswith(LATENT_SUFFIX)
 
 
