@@ -1,5 +1,6 @@
 """A training process killed with SIGKILL after a checkpoint, run again with ``resume``, ends exactly where an
-uninterrupted run ends (mapper trainer, e4e encoder trainer, toy-faces classifier judges).
+uninterrupted run ends (mapper trainer, e4e encoder trainer, the ``train classifier`` attribute-classifier trainer,
+toy-faces judges).
 
 Each run is a fresh Python process (the driver below). In the killed run, the driver stalls one step after the
 first checkpoint — past it, so the killed process holds state the checkpoint does not — and the test kills it there.
@@ -69,6 +70,23 @@ elif kind == "encoder":
           sample_every=1000, eval_every=1000, progress=False)
 elif kind == "classifier":
     import latentedit.training.loop as loop_module
+    from latentedit.classifiers.training import ClassifierTrainConfig, train_classifier
+    if stall_after:
+        real_restore = loop_module.RunLoop.restore
+        def restore(self):
+            out = real_restore(self)
+            stall(self)
+            return out
+        loop_module.RunLoop.restore = restore
+    g = torch.Generator().manual_seed(3)
+    images = torch.randint(0, 256, (24, 3, 16, 16), generator=g, dtype=torch.uint8)
+    labels = (torch.rand(24, 2, generator=g) < 0.5).float()
+    cfg = ClassifierTrainConfig(attributes=("smile", "beard"), input_size=16, steps=steps, batch_size=4,
+                                warmup_steps=1, checkpoint_every=2, seed=1)
+    train_classifier(images, labels, cfg, run_dir, None, resume=resume and (run_dir / "checkpoint.pt").exists(),
+                     progress=False)
+elif kind == "toy-judge":
+    import latentedit.training.loop as loop_module
     from latentedit_toyfaces.judges import TrainRecipe
     from latentedit_toyfaces.judge_training import train_judge
     if stall_after:
@@ -84,7 +102,7 @@ elif kind == "classifier":
                 log=lambda s: None, run_dir=run_dir, resume=resume)
 '''
 
-KIND_STEPS = {"mapper": 6, "encoder": 6, "classifier": 6}
+KIND_STEPS = {"mapper": 6, "encoder": 6, "classifier": 6, "toy-judge": 6}
 
 
 def _env() -> dict:
@@ -131,7 +149,7 @@ def _checkpoint(run_dir: Path) -> dict:
     return out
 
 
-@pytest.mark.parametrize("kind", ["mapper", "encoder", "classifier"])
+@pytest.mark.parametrize("kind", ["mapper", "encoder", "classifier", "toy-judge"])
 def test_sigkill_after_a_checkpoint_then_resume_matches_an_uninterrupted_run(tmp_path, kind):
     steps = KIND_STEPS[kind]
     _run(kind, tmp_path / "straight", steps)
