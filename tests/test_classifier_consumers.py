@@ -47,18 +47,18 @@ def test_train_mapper_with_a_three_attribute_classifier_file(tmp_path, monkeypat
     save_generator(tiny_generator(), tmp_path / "g.safetensors")
     cfg = {"mapper": {"z_dim": 2}, "trainer": {"batch": 2, "steps": 1, "progress": False, "sample_count": 2}}
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))
-    r = CliRunner().invoke(train, ["mapper", "toy-noise", "--config", str(tmp_path / "cfg.json"), "--generator",
+    r = CliRunner().invoke(train, ["mapper", "--method", "toy-noise", "--config", str(tmp_path / "cfg.json"), "--generator",
                                    str(tmp_path / "g.safetensors"), "--classifier", str(three_attribute_file),
-                                   "--device", "cpu", "--out", str(tmp_path / "run")])
+                                   "--device", "cpu", "--run-dir", str(tmp_path / "run")])
     assert r.exit_code == 0, r.output
     mapper = load_mapper_file(tmp_path / "run" / "mapper_ema.safetensors")
     assert mapper.generator_info.attribute_names == ("smile", "bangs", "glasses")
     cfg["trainer"]["attributes"] = ["glasses", "smile"]
     (tmp_path / "cfg2.json").write_text(json.dumps(cfg))
-    r = CliRunner().invoke(train, ["mapper", "toy-noise", "--config", str(tmp_path / "cfg2.json"), "--generator",
+    r = CliRunner().invoke(train, ["mapper", "--method", "toy-noise", "--config", str(tmp_path / "cfg2.json"), "--generator",
                                    str(tmp_path / "g.safetensors"), "--classifier", str(three_attribute_file),
                                    "--device", "cpu",
-                                   "--out", str(tmp_path / "run2")])
+                                   "--run-dir", str(tmp_path / "run2")])
     assert r.exit_code == 0, r.output                   # named columns of the wider classifier, in the asked order
     mapper = load_mapper_file(tmp_path / "run2" / "mapper_ema.safetensors")
     assert mapper.generator_info.attribute_names == ("glasses", "smile")

@@ -120,7 +120,7 @@ def _one_line_error(res, *needles):
 
 def test_train_mapper_on_a_generator_with_no_domain_asks_for_the_classifier(stranger, tmp_path):
     G, gpath, *_ = stranger
-    res = CliRunner().invoke(cli, ["train", "mapper", "isf", "--generator", str(gpath), "--out", str(tmp_path / "r"),
+    res = CliRunner().invoke(cli, ["train", "mapper", "--method", "isf", "--generator", str(gpath), "--run-dir", str(tmp_path / "r"),
                                    "--set", "trainer.steps=1", "--device", "cpu"])
     line = _one_line_error(res, "no attribute classifier for generator", G.fingerprint(), "--classifier FILE")
     assert "no domain matches its fingerprint" in line and not (tmp_path / "r" / "checkpoint.pt").exists()
@@ -174,8 +174,8 @@ def test_a_domain_file_supplies_the_missing_default(stranger, tmp_path):
     dom = write_domain_file(Domain(name="stranger", fingerprints=(G.fingerprint(),),
                                    classifier=DomainFile(path=str(judge))), tmp_path / "stranger.json")
     assert json.loads(dom.read_text())["classifier"] == "models/attr.safetensors"
-    res = CliRunner().invoke(cli, ["train", "mapper", "isf", "--generator", str(gpath), "--domain", str(dom),
-                                   "--out", str(tmp_path / "r"), "--set", "trainer.steps=1",
+    res = CliRunner().invoke(cli, ["train", "mapper", "--method", "isf", "--generator", str(gpath), "--domain", str(dom),
+                                   "--run-dir", str(tmp_path / "r"), "--set", "trainer.steps=1",
                                    "--set", "trainer.batch=2", "--set", "trainer.loss_weights.lpips=0",
                                    "--set", "trainer.loss_weights.lpips_cycle=0",
                                    "--device", "cpu"])

@@ -84,7 +84,7 @@ def test_isf_clusters_and_random(setup, tmp_path):
 def test_reference_mix_and_interpolation(setup, tmp_path):
     d, G, gpath, spath, _, lat = setup
     res = _run([lat[0], "--mapper", spath, "--generator", gpath, "--reference", lat[1], "--mix", lat[2],
-                "--mix-group", "eyeglasses", "--interpolate", lat[2], "--steps", "4", "--out", tmp_path])
+                "--mix-group", "eyeglasses", "--interpolate", lat[2], "--frames", "4", "--out", tmp_path])
     assert res.exit_code == 0, res.output
     assert Image.open(tmp_path / "seed0000_reference.png").size == (3 * CELL + 2, CELL + 2)
     assert Image.open(tmp_path / "seed0000_mix.png").size == (4 * CELL + 2, CELL + 2)

@@ -107,27 +107,27 @@ def cli_world(tmp_path, monkeypatch):
     save_judge(JudgeNet(default_config("attributes")).eval(), tmp_path / "judge.safetensors")
     cfg = {"mapper": {"z_dim": 2}, "trainer": {"batch": 2, "steps": 2, "progress": False, "sample_count": 2}}
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))
-    return ["mapper", "toy-noise", "--config", str(tmp_path / "cfg.json"), "--generator",
+    return ["mapper", "--method", "toy-noise", "--config", str(tmp_path / "cfg.json"), "--generator",
             str(tmp_path / "g.safetensors"), "--classifier", str(tmp_path / "judge.safetensors"), "--device", "cpu"]
 
 
 def test_train_mapper_command(tmp_path, cli_world):
     out = tmp_path / "run"
-    r = CliRunner().invoke(train, cli_world + ["--out", str(out)])
+    r = CliRunner().invoke(train, cli_world + ["--run-dir", str(out)])
     assert r.exit_code == 0, r.output
     assert "trained toy-noise to step 2" in r.output and (out / "mapper_ema.safetensors").is_file()
-    r = CliRunner().invoke(train, cli_world + ["--out", str(out)])
+    r = CliRunner().invoke(train, cli_world + ["--run-dir", str(out)])
     assert r.exit_code != 0 and "--resume" in r.output
-    r = CliRunner().invoke(train, cli_world[:2] + cli_world[4:] + ["--out", str(out), "--resume",
+    r = CliRunner().invoke(train, cli_world[:3] + cli_world[5:] + ["--run-dir", str(out), "--resume",
                                                                     "--set", "steps=3"])
     assert r.exit_code == 0, r.output
     assert "to step 3" in r.output
 
 
 def test_train_mapper_command_errors(tmp_path, cli_world):
-    r = CliRunner().invoke(train, cli_world + ["--out", str(tmp_path / "r"), "--set", "mapper.width=3"])
+    r = CliRunner().invoke(train, cli_world + ["--run-dir", str(tmp_path / "r"), "--set", "mapper.width=3"])
     assert r.exit_code == 2 and "valid fields: hidden, z_dim, style_dim" in r.output
-    r = CliRunner().invoke(train, ["mapper", "toy-nois", "--out", str(tmp_path / "r")])
+    r = CliRunner().invoke(train, ["mapper", "--method", "toy-nois", "--run-dir", str(tmp_path / "r")])
     assert r.exit_code == 1 and "Did you mean: toy-noise" in r.output
 
 

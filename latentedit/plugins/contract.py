@@ -225,7 +225,7 @@ class Mapper(nn.Module):
         ``generator``; return ``self``."""
         if self.kind == "trainable":
             raise MapperContractError(f"{type(self).__name__} is trainable, not fit-style: train it with "
-                                      f"`latentedit train mapper NAME`")
+                                      f"`latentedit train mapper --method NAME`")
         raise NotImplementedError(f"{type(self).__name__} is fit-style: implement fit(self, *, w_plus=None, "
                                   "labels=None, generator=None, **options) -> self")
 
