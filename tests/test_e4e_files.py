@@ -9,7 +9,7 @@ from latentedit.io.errors import CheckpointError
 from latentedit_e4e.config import E4EConfig
 from latentedit_e4e.encoder import E4EEncoder
 from tests.conftest import tiny_generator
-from tests.test_io_exporters import rosinality_generator_state
+from latentedit.testing.foreign_formats import rosinality_generator_state
 
 
 

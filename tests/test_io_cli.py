@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from latentedit.cli.main import cli
 from latentedit.io.checkpoints import load_discriminator, load_generator
-from tests.test_io_golden import GOLDEN, needs_golden
+from tests.conftest import GOLDEN, needs_golden
 
 pytestmark = needs_golden
 

@@ -12,8 +12,8 @@ from latentedit.io.checkpoints import CheckpointError, detect_format, load_discr
 from latentedit.io.ours import load_generator_file, save_discriminator, save_generator
 from latentedit.stylegan2 import Discriminator, DiscriminatorConfig
 from tests.conftest import tiny_generator
-from tests.test_io_exporters import fake_nvidia_modules, module_record, rosinality_generator_state
-from tests.test_io_golden import GOLDEN, needs_golden
+from latentedit.testing.foreign_formats import fake_nvidia_modules, module_record, rosinality_generator_state
+from tests.conftest import GOLDEN, needs_golden
 
 
 def one_line_error(fn, path, *fragments):
@@ -192,7 +192,7 @@ def test_nvidia_non_standard_resample_filter(tmp_path):
     (lambda kw: kw["synthesis_kwargs"].update(architecture="resnet"), "architecture 'resnet'"),
 ])
 def test_nvidia_unsupported_generators(tmp_path, change, fragment):
-    from tests.test_io_exporters import g_init_kwargs
+    from latentedit.testing.foreign_formats import g_init_kwargs
 
     G = tiny_generator(resolution=8)
     with fake_nvidia_modules():

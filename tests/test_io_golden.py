@@ -14,11 +14,9 @@ import torch
 
 from latentedit.io.checkpoints import convert_checkpoint, detect_format, load_discriminator, load_generator
 
-GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "golden"
-ATOL = 1e-4
+from tests.conftest import GOLDEN, needs_golden
 
-needs_golden = pytest.mark.skipif(not GOLDEN.is_dir(),
-                                  reason=f"golden files not found at {GOLDEN} (../shared/golden beside the repo)")
+ATOL = 1e-4
 pytestmark = needs_golden
 
 

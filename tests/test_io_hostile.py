@@ -15,7 +15,7 @@ import torch
 from latentedit.io.checkpoints import CheckpointError, load_generator
 from latentedit.io.restricted_unpickler import RefusedGlobalError, restricted_load
 from tests.conftest import tiny_generator
-from tests.test_io_exporters import (easydict, export_nvidia_pkl, export_rosinality, fake_nvidia_modules,
+from latentedit.testing.foreign_formats import (easydict, export_nvidia_pkl, export_rosinality, fake_nvidia_modules,
                                      module_record)
 
 

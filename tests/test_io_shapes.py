@@ -11,8 +11,8 @@ from latentedit.io.checkpoints import convert_checkpoint, load_discriminator, lo
 from latentedit.io.nvidia_pkl import flatten_state, read_nvidia_pickle
 from latentedit.stylegan2 import Discriminator, DiscriminatorConfig
 from tests.conftest import tiny_generator
-from tests.test_io_exporters import export_nvidia_pkl, export_rosinality, rosinality_generator_state
-from tests.test_io_golden import GOLDEN, needs_golden
+from latentedit.testing.foreign_formats import export_nvidia_pkl, export_rosinality, rosinality_generator_state
+from tests.conftest import GOLDEN, needs_golden
 
 G_CONFIGS = [
     dict(resolution=8, z_dim=8, w_dim=8, mapping_layers=1, channels=(4, 6)),

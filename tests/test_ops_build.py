@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 import warnings
 from pathlib import Path
 
@@ -56,11 +55,15 @@ def test_import_builds_nothing():
     assert "ok" in r.stdout
 
 
-def test_cached_build_loads_without_compiling():
+def test_cached_build_loads_without_compiling(monkeypatch):
     _native.get_module("cpu", strict=True)  # built (or loaded) once per machine
-    t0 = time.perf_counter()
+
+    def no_compile(*a, **k):
+        raise AssertionError("a cached build was compiled again")
+
+    monkeypatch.setattr(_build, "_run_load", no_compile)
     module, info = _build.load_extension("cpu")
-    assert info["cached"] and time.perf_counter() - t0 < 5
+    assert info["cached"] and info["seconds"] == 0.0
     assert (info["folder"] / "build.json").is_file()
     assert hasattr(module, "bias_act_fwd") and hasattr(module, "upfirdn2d")
     man = _build.read_manifest(info["folder"])
@@ -138,10 +141,8 @@ def test_lock_cannot_go_stale_after_a_killed_holder(tmp_path):
                 pass
         holder.kill()  # SIGKILL: no cleanup code runs in the holder
         holder.wait(timeout=30)
-        t0 = time.perf_counter()
-        with _build.file_lock(lock, timeout=10):
+        with _build.file_lock(lock, timeout=10):  # the dead holder's lock is free: no TimeoutError
             pass
-        assert time.perf_counter() - t0 < 5
     finally:
         if holder.poll() is None:
             holder.kill()
@@ -244,16 +245,16 @@ def test_tune_malloc_idempotent_and_opt_out():
 
 
 @pytest.mark.cuda_build
-def test_cuda_sources_compile(tmp_path, monkeypatch, fresh_state):
+def test_cuda_sources_compile(monkeypatch, fresh_state):
+    """nvcc compiles the CUDA sources, into the normal ops cache: the cache key is a hash of the sources, flags and
+    versions, so an unchanged tree finds its build there (``cached``) and only the manifest is checked again."""
     if _build.find_cuda_home() is None:
         pytest.skip("no CUDA toolkit")
-    monkeypatch.setenv("LATENTEDIT_CACHE", str(tmp_path))
     if not os.environ.get("TORCH_CUDA_ARCH_LIST") and not torch.cuda.is_available():
         monkeypatch.setenv("TORCH_CUDA_ARCH_LIST", "8.0")
-    t0 = time.perf_counter()
     module, info = _build.load_extension("cuda")
-    print(f"CUDA extension built in {time.perf_counter() - t0:.1f} s")
-    assert not info["cached"]
+    print(f"CUDA extension {'found cached' if info['cached'] else 'built'} in {info['folder']}")
+    assert info["cached"] or info["seconds"] > 0
     assert module.device_kind == "cuda" and hasattr(module, "upfirdn2d") and hasattr(module, "bias_act_grad2")
     man = _build.read_manifest(info["folder"])
     assert man["cuda_home"] and Path(man["cuda_home"], "include").is_dir()

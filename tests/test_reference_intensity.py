@@ -23,7 +23,7 @@ from latentedit.training.objective import Batch, intensity_terms
 from latentedit.training.toys import LinearJudge, tiny_generator
 from latentedit.training.trainer import MapperTrainer
 from latentedit_sensorium import SensoriumMapper
-from tests.test_sensorium_reference_code import tiny_world
+from tests.conftest import tiny_world
 
 
 def test_intensity_loss_is_the_masked_mean_huber_distance():

@@ -19,13 +19,13 @@ from latentedit.plugins import ConfigError, load_mapper_file, registered_mapper
 from latentedit.testing.mapper_contract import TINY_GENERATOR, check_mapper_contract
 from latentedit.training.config import build_run_config
 from latentedit.training.objective import hook_takes_labels
-from latentedit.training.toys import LinearJudge, tiny_generator
 from latentedit.training.trainer import MapperTrainer
-from latentedit_sensorium import SensoriumConfig, SensoriumMapper
+from latentedit_sensorium import SensoriumMapper
 from latentedit_sensorium.training import reference_agreement
 
-SMALL = SensoriumConfig(style_dim=7, encoder_channels=(4, 8), encoder_input=16, hidden_dim=8,
-                        reference_code=True, relative_delta=True, residual_init_scale=1.0)
+from tests.conftest import sensorium_small, tiny_world
+
+SMALL = sensorium_small()
 NAN = float("nan")
 
 
@@ -150,15 +150,6 @@ def test_hook_takes_labels():
     assert hook_takes_labels(_mapper().encode_style)
     assert hook_takes_labels(lambda *, images, w_plus, **kw: images)
     assert not hook_takes_labels(lambda *, images, w_plus: images)
-
-
-def tiny_world():
-    """A tiny 16-px generator and a two-attribute linear judge calibrated on its samples (shared trainer tests)."""
-    G = tiny_generator(16, z_dim=8, w_dim=8)
-    z = torch.randn(64, G.z_dim, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        images = G.synthesis(G.mapping(z, truncation_psi=0.7), noise_mode="const")
-    return G, LinearJudge(2, pool=1, seed=0).calibrate(images).eval()
 
 
 def test_shared_trainer_trains_the_head_and_reference_transfer(tmp_path):

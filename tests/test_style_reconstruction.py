@@ -21,7 +21,10 @@ from latentedit.training.objective import style_reconstruction_loss
 from latentedit.training.toys import LinearJudge, tiny_generator
 from latentedit.training.trainer import MapperTrainer
 from latentedit_sensorium import SensoriumMapper
-from tests.test_sensorium_reference_code import NAN, SMALL, tiny_world
+from tests.conftest import sensorium_small, tiny_world
+
+SMALL = sensorium_small()
+NAN = float("nan")
 
 
 def test_loss_is_the_masked_mean_absolute_difference():
