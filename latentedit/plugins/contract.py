@@ -41,7 +41,7 @@ Optional hooks (``MapperHooks`` below documents each one; the core reaches them 
   ``pop_style_terms``.
 
 ``latentedit.testing.mapper_contract.check_mapper_contract`` checks all of this for any mapper class;
-``tests/test_contract_hooks.py`` fails when the core calls a hook this module does not document.
+``tests/core/test_contract_hooks.py`` fails when the core calls a hook this module does not document.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from latentedit.classifiers import (AttributeClassifier, ClassifierError, Classi
                                     balanced_accuracy, load_classifier, load_labelled_photos, read_label_file,
                                     roc_auc, train_classifier)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _rehearsal():

@@ -14,7 +14,7 @@ from torch import nn
 try:
     import latentedit_isf  # noqa: F401
 except ImportError:  # the editable install predates the plugin folder
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins"))
 
 from latentedit.losses import DiversityLoss, attribute_loss, neighbourhood_loss
 from latentedit.plugins import GeneratorInfo

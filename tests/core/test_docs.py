@@ -24,7 +24,7 @@ from pathlib import Path
 import click
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs" / "guides").glob("*.md"))]
 CONSOLE = Path(sys.executable).parent / "latentedit"
 LINE_TIMEOUT_S = 240

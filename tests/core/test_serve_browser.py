@@ -26,7 +26,7 @@ pytest.importorskip("playwright.sync_api", reason="playwright (python package) i
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-DOCS_SHOT = Path(__file__).resolve().parents[1] / "docs" / "serve.png"
+DOCS_SHOT = Path(__file__).resolve().parents[2] / "docs" / "serve.png"
 
 
 def chromium_path() -> str | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1] / "latentedit"
+ROOT = Path(__file__).resolve().parents[2] / "latentedit"
 
 
 def _module_name(path: Path, root: Path = ROOT) -> str:

@@ -14,7 +14,7 @@ from latentedit_e4e.network import E4ENetwork
 
 
 
-SHAPES = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "e4e_ffhq_1024_state_dict_shapes.json"
+SHAPES = Path(__file__).resolve().parents[3] / "shared" / "anchors" / "e4e_ffhq_1024_state_dict_shapes.json"
 
 
 @pytest.fixture(scope="module")

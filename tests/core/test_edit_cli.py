@@ -14,7 +14,7 @@ from PIL import Image
 try:
     import latentedit_isf  # noqa: F401
 except ImportError:  # the editable install predates the plugin folder
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins"))
 
 from latentedit.cli.edit_cmd import edit
 from latentedit.cli.main import cli

@@ -15,7 +15,7 @@ import torch
 try:
     import latentedit_sensorium  # noqa: F401
 except ImportError:  # the editable install predates the plugin folder
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins"))
 
 from latentedit.plugins import GeneratorInfo, load_mapper_file, registered_mapper
 from latentedit.training.config import build_run_config

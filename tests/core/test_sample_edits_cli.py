@@ -14,7 +14,7 @@ try:
     import latentedit_sensorium  # noqa: F401
     import latentedit_isf  # noqa: F401
 except ImportError:  # the editable install predates the plugin folder
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins"))
 
 from latentedit.cli.main import cli
 from latentedit.cli.sample_edits_cmd import sample_edits

@@ -13,7 +13,7 @@ import torch
 try:
     import latentedit_sensorium  # noqa: F401
 except ImportError:  # the editable install predates the plugin folder
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins"))
 
 from latentedit_toyfaces.evaluation.reference_quality import intensity_gaps
 from latentedit.losses import AttributeLoss, attribute_loss, intensity_loss

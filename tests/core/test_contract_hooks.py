@@ -17,7 +17,7 @@ import torch
 
 from latentedit.plugins import contract, encoder
 
-CORE = Path(__file__).resolve().parents[1] / "latentedit"
+CORE = Path(__file__).resolve().parents[2] / "latentedit"
 MAPPER_VAR = re.compile(r"^(mapper|\w+_mapper|mapper_cls)$")
 ENCODER_VAR = re.compile(r"^(encoder|enc|\w+_encoder|encoder_cls)$")
 
