@@ -107,7 +107,7 @@ def train_reference(generator_path, out, init, classifier, embedder, steps, batc
         click.echo(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
     after = reference_agreement(mapper, G, judge)
     path = mapper.save(out, extra={"generator_fingerprint": G.fingerprint(), "reference_training": {
-        "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}, "embedder": embedder,
+        "config": cfg.to_dict(), "embedder": embedder,
         "agreement_before": before,
         "agreement_after": after}})
     click.echo(f"reference agreement {before['agreement']:.3f} -> {after['agreement']:.3f} (unedited source: "

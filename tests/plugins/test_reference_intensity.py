@@ -17,7 +17,7 @@ except ImportError:  # the editable install predates the plugin folder
 
 from latentedit_toyfaces.evaluation.reference_quality import intensity_gaps
 from latentedit.losses import AttributeLoss, attribute_loss, intensity_loss
-from latentedit.plugins import registered_mapper
+from latentedit.plugins import ConfigError, registered_mapper
 from latentedit.training.config import build_run_config
 from latentedit.training.objective import Batch, intensity_terms
 from latentedit.training.toys import LinearJudge, tiny_generator
@@ -160,63 +160,11 @@ def test_intensity_loss_with_beta_zero_is_the_masked_l1():
         intensity_loss(values, ref, mask, beta=-1.0)
 
 
-def _factor_judge(tmp_path, name="factors"):
-    from latentedit_toyfaces.judges import JudgeConfig, JudgeNet, save_judge
+def test_the_retired_intensity_judge_field_reads_only_at_its_old_default():
+    """Older checkpoints and mapper files wrote ``trainer.intensity_judge: null``: it is read and dropped; a judge
+    file there (a reader this version no longer has) is an error that names the field."""
+    from latentedit.training.config import TrainerConfig
 
-    torch.manual_seed(3)
-    out = 21 if name == "factors" else 5
-    return save_judge(JudgeNet(JudgeConfig(name=name, channels=(4, 4, 4, 4), feature_dim=8, out_dim=out)),
-                      tmp_path / f"{name}.safetensors")
-
-
-@pytest.mark.parametrize("kind", ["factors", "attributes"])
-def test_the_reader_gives_the_judges_intensities_of_the_trained_attributes_in_their_order(tmp_path, kind):
-    from latentedit_toyfaces.factors import INDEX
-    from latentedit_toyfaces.judges import load_judge_file
-    from latentedit.training.intensity_reader import load_intensity_reader
-
-    path = _factor_judge(tmp_path, kind)
-    judge = load_judge_file(path)
-    reader = load_intensity_reader(path, ("beard", "smile"))
-    x = torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    raw = judge(x)
-    if kind == "factors":
-        want = raw[:, [INDEX["beard"], INDEX["smile"]]]
-    else:  # logits in ATTRIBUTE_NAMES order (smile, eyeglasses, age, hair_color, beard) -> probabilities
-        want = torch.sigmoid(raw[:, [4, 0]])
-    got = reader.train()(x)
-    assert not reader.judge.training and torch.allclose(got, want, atol=1e-6)
-    assert (got >= 0).all() and (got <= 1).all()
-    with pytest.raises(ValueError, match=r"no column for \['moustache'\]"):
-        load_intensity_reader(path, ("smile", "moustache"))
-
-
-def test_the_trainer_matches_the_readers_intensities_with_l1(tmp_path):
-    """With ``trainer.intensity_judge`` the batch carries the reader's intensities of the references, and the term is
-    the L1 between the reader's intensities of the edit and them on ``intensity_terms``; without the weight the
-    judge is refused rather than silently unused."""
-    G, judge = tiny_world()
-    path = _factor_judge(tmp_path)
-    cfg = {"mapper": {"style_dim": 8, "encoder_channels": [8, 16], "encoder_input": 16, "hidden_dim": 32,
-                      "reference_code": True, "relative_delta": True, "keep_prob": 1.0},
-           "trainer": {"steps": 1, "batch": 16, "progress": False, "targets": "reference",
-                       "attributes": ["smile", "eyeglasses"], "intensity_judge": str(path),
-                       "loss_weights": _weights({"reference_intensity": 2.0})}}
-    run = build_run_config("sensorium", SensoriumMapper, cfg)
-    with registered_mapper("sensorium", SensoriumMapper):
-        t = MapperTrainer(run, G, tmp_path / "run", mapper_class=SensoriumMapper, classifier=judge)
-    reader = t.objective.ext.reader
-    batch = t.runner.make_batch(0)
-    assert torch.allclose(batch.ref_intensity, reader(batch.ref_images), atol=1e-6)
-    terms = t.objective(batch)
-    matched = intensity_terms(batch)
-    assert matched.any()
-    edit = reader(t.objective.last_edit)
-    want = 2.0 * ((edit - batch.ref_intensity).abs() * matched).sum() / matched.sum()
-    assert terms["reference_intensity"].item() == pytest.approx(want.item(), rel=1e-5)
-    assert terms["reference_intensity"].item() != pytest.approx(
-        2.0 * intensity_loss(judge(t.objective.last_edit), batch.ref_logits, matched).item(), rel=1e-3)
-    cfg["trainer"]["loss_weights"] = _weights({"reference_intensity": 0.0})
-    run = build_run_config("sensorium", SensoriumMapper, cfg)
-    with registered_mapper("sensorium", SensoriumMapper), pytest.raises(ValueError, match="intensity_judge.*is off"):
-        MapperTrainer(run, G, tmp_path / "run2", mapper_class=SensoriumMapper, classifier=judge)
+    assert TrainerConfig.from_dict({"steps": 3, "intensity_judge": None}) == TrainerConfig(steps=3)
+    with pytest.raises(ConfigError, match="unknown TrainerConfig field.*'intensity_judge'"):
+        TrainerConfig.from_dict({"intensity_judge": "judge_factors.safetensors"})
