@@ -42,16 +42,17 @@ $LE toyfaces fit-directions --n 4000 --out "$ASSETS/toyfaces_directions.safetens
 # 3. The e4e encoder (3,000 steps, 12 min on one thread, as the shipped one was made), then the mappers' training sources: 6,000 generator samples + 6,000
 #    renders inverted by that encoder (session 9: the mappers meet inverted photos at use; configs/toyfaces_*.json
 #    read runs/toyfaces_latents.safetensors).
-OMP_NUM_THREADS=1 $LE train-encoder --run-dir "$RUNS/e4e" --steps 3000 --threads 1 --set lpips_lambda=0 \
+OMP_NUM_THREADS=1 $LE train encoder --run-dir "$RUNS/e4e" --steps 3000 --threads 1 --set lpips_lambda=0 \
     --out "$ASSETS/toyfaces_e4e.safetensors" $(resume_flag "$RUNS/e4e/checkpoint.pt")
 [ -e runs/toyfaces_latents.safetensors ] || $LE toyfaces latents --out runs/toyfaces_latents.safetensors
 
 # 4. The ISF mapper (2,000 steps) and the sensorium style mapper (target edits and reference transfer on alternating
 #    steps, 3,000 steps), side by side (one thread each: the small nets scale poorly).
-OMP_NUM_THREADS=1 $LE train mapper isf --config configs/toyfaces_isf.json --out "$RUNS/isf" \
+OMP_NUM_THREADS=1 $LE train mapper --method isf --config configs/toyfaces_isf.json --run-dir "$RUNS/isf" \
     $(resume_flag "$RUNS/isf/checkpoint.pt") &
 isf=$!
-OMP_NUM_THREADS=1 $LE train mapper sensorium --config configs/toyfaces_sensorium.json --out "$RUNS/sensorium" \
+OMP_NUM_THREADS=1 $LE train mapper --method sensorium --config configs/toyfaces_sensorium.json \
+    --run-dir "$RUNS/sensorium" \
     $(resume_flag "$RUNS/sensorium/checkpoint.pt") &
 sens=$!
 wait $isf

@@ -1,4 +1,6 @@
-"""Shared fixtures: tiny seeded generators and the golden-file folder."""
+"""Shared fixtures and helpers: tiny seeded generators, a calibrated tiny world, the golden-file folder.
+
+Test modules import helpers from here (``from tests.conftest import tiny_generator``), never from each other."""
 
 from __future__ import annotations
 
@@ -7,7 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "golden"
+REPO = Path(__file__).resolve().parents[1]
+GOLDEN = REPO.parent / "shared" / "golden"
+needs_golden = pytest.mark.skipif(not GOLDEN.is_dir(),
+                                  reason=f"golden files not found at {GOLDEN} (../shared/golden beside the repo)")
 
 # Tiny test networks run many times faster on one thread than on two contended ones.
 torch.set_num_threads(1)
@@ -46,3 +51,23 @@ def tiny_generator(resolution: int = 16, z_dim: int = 8, w_dim: int = 8, mapping
 @pytest.fixture
 def tiny_G():
     return tiny_generator()
+
+
+def tiny_world():
+    """A tiny 16-px generator and a two-attribute linear judge calibrated on its samples (shared trainer tests)."""
+    from latentedit.training.toys import LinearJudge
+    from latentedit.training.toys import tiny_generator as toy_generator
+
+    G = toy_generator(16, z_dim=8, w_dim=8)
+    z = torch.randn(64, G.z_dim, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        images = G.synthesis(G.mapping(z, truncation_psi=0.7), noise_mode="const")
+    return G, LinearJudge(2, pool=1, seed=0).calibrate(images).eval()
+
+
+def sensorium_small():
+    """A small sensorium mapper config with the reference code and the relative change on."""
+    from latentedit_sensorium import SensoriumConfig
+
+    return SensoriumConfig(style_dim=7, encoder_channels=(4, 8), encoder_input=16, hidden_dim=8,
+                           reference_code=True, relative_delta=True, residual_init_scale=1.0)

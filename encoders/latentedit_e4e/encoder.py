@@ -93,7 +93,7 @@ class E4EEncoder(Encoder):
 
         return refine_w_plus(w_plus, target, generator, steps=steps, **options)
 
-    # ---- training hooks (used by `latentedit train-encoder` through the entry point) -------------------------
+    # ---- training hooks (used by `latentedit train encoder` through the entry point) -------------------------
     training_presets: ClassVar[tuple[str, ...]] = ("e4e", "toy")
 
     @classmethod

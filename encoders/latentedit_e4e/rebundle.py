@@ -27,7 +27,7 @@ def rebundle(encoder_path, generator_path, out=None) -> Path:
     fp = G.fingerprint()
     if enc.generator_fingerprint and enc.generator_fingerprint != fp:
         raise ValueError(f"{encoder_path} was trained for generator {enc.generator_fingerprint}; {generator_path} "
-                         f"is {fp}, another W: retrain the encoder for it instead (latentedit train-encoder)")
+                         f"is {fp}, another W: retrain the encoder for it instead (latentedit train encoder)")
     keep = ("training_steps", "training_config")
     extra = {k: v for k, v in read_model_metadata(encoder_path)[2].items() if k in keep}
     old = enc.generator

@@ -1,7 +1,7 @@
 """Training an attribute classifier on labelled photos: one small loop with a seeded held-out split, multi-label
 BCE with per-attribute positive weights, exact resume from the run folder, and a report per attribute.
 
-Run folder: ``checkpoint.pt`` (``latentedit.training.checkpoint``), ``log.jsonl`` (``RunLog``), ``report.json``.
+Run folder (``latentedit.training.loop.RunLoop``): ``checkpoint.pt``, ``log.jsonl``, ``report.json``.
 Batches are drawn from a generator seeded by (seed, step), so a resumed run sees the batches an unbroken run
 would have seen.
 """
@@ -90,8 +90,7 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, cfg: Classifier
                      progress: bool = True) -> dict:
     """Train on ``images`` (N, 3, S, S) uint8 with ``labels`` (N, A) 0/1; write the classifier file ``out`` and
     ``run_dir/report.json``; returns the report ({attribute: figures} on the held-out photos, plus run facts)."""
-    from latentedit.training.checkpoint import load_training_state, save_training_state
-    from latentedit.training.runlog import RunLog
+    from latentedit.training.loop import RunLoop
 
     if labels.shape != (len(images), len(cfg.attributes)):
         raise ClassifierError(f"labels must be (N={len(images)}, {len(cfg.attributes)}); got {tuple(labels.shape)}")
@@ -114,40 +113,41 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, cfg: Classifier
     pos_weight = positive_weights(labels[train_idx])
     recorded = {**{k: v for k, v in dataclasses.asdict(cfg).items() if k != "steps"}, "n_photos": len(images),
                 **(data_info or {})}
-    step = 0
-    if resume:
-        step, _ = load_training_state(ckpt, config=recorded, modules={"model": model}, optimizers={"opt": opt})
-    log = RunLog(run_dir, total_steps=cfg.steps, start_step=step, progress=progress, tensorboard=False)
-    log.event(step, "resume" if resume else "start", n_train=len(train_idx), n_held_out=len(held_idx),
-              pos_weight=pos_weight.tolist())
+    # rollback off: a non-finite loss stops the run at once, the last checkpoint intact
+    loop = RunLoop(run_dir, config=recorded, total_steps=cfg.steps, checkpoint_every=cfg.checkpoint_every,
+                   resume=resume, progress=progress, tensorboard=False, rollback=False,
+                   exists_hint="choose a new --run-dir", diverged_hint="lower --set lr=... and resume")
+    loop.track(modules={"model": model}, optimizers={"opt": opt})
+    loop.restore()
+
+    def train_step(step: int) -> dict:
+        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        pick = train_idx[torch.randint(len(train_idx), (cfg.batch_size,), generator=g)]
+        x = to_unit(images[pick])
+        if cfg.flip:
+            flip = torch.rand(len(x), generator=g) < 0.5
+            x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        loss = F.binary_cross_entropy_with_logits(model(x), labels[pick], pos_weight=pos_weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"losses": {"bce": float(loss.detach())}, "lr": lr_at(step, cfg)}
+
+    held: dict = {}
+
+    def held_out_report(step: int) -> None:  # at the end, before the log closes
+        held.update(attribute_report(predict(model, images[held_idx]), labels[held_idx], cfg.attributes))
+        loop.log.event(step, "report", report=held)
+
+    loop.every(0, held_out_report)
     model.train()
-    try:
-        while step < cfg.steps:
-            g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-            pick = train_idx[torch.randint(len(train_idx), (cfg.batch_size,), generator=g)]
-            x = to_unit(images[pick])
-            if cfg.flip:
-                flip = torch.rand(len(x), generator=g) < 0.5
-                x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
-            for group in opt.param_groups:
-                group["lr"] = lr_at(step, cfg)
-            loss = F.binary_cross_entropy_with_logits(model(x), labels[pick], pos_weight=pos_weight)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            value = float(loss.detach())
-            log.metrics(step, {"losses": {"bce": value}, "lr": lr_at(step - 1, cfg)})
-            log.progress(step, {"bce": value})
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                save_training_state(ckpt, config=recorded, step=step, modules={"model": model},
-                                    optimizers={"opt": opt})
-        held = attribute_report(predict(model, images[held_idx]), labels[held_idx], cfg.attributes)
-        report = {"attributes": held, "steps": step, "n_train": len(train_idx), "n_held_out": len(held_idx),
-                  "pos_weight": dict(zip(cfg.attributes, pos_weight.tolist())), **(data_info or {})}
-        log.event(step, "done", report=held)
-    finally:
-        log.close()
+    loop.run(train_step, start_fields={"n_train": len(train_idx), "n_held_out": len(held_idx),
+                                       "pos_weight": pos_weight.tolist()})
+    step = loop.step
+    report = {"attributes": held, "steps": step, "n_train": len(train_idx), "n_held_out": len(held_idx),
+              "pos_weight": dict(zip(cfg.attributes, pos_weight.tolist())), **(data_info or {})}
     from latentedit.io.modelfile import atomic_write
 
     atomic_write(run_dir / REPORT, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2, sort_keys=True)))

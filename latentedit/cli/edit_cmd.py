@@ -157,7 +157,7 @@ def _labeller(classifier_path, mapper, device, G=None, domain: str | None = None
               help="Photos with several faces: all, largest or N (counted from the left).")
 @click.option("--refine", type=click.IntRange(0), default=0, show_default=True,
               help="Photos: optimise each inverted W+ this many steps against the crop before editing (slower, "
-                   "keeps more of the photo: the toy encoder keeps 81%% of the attribute labels, 97%% with 50).")
+                   "keeps more of the photo: the toy encoder keeps 81% of the attribute labels, 97% with 50).")
 @click.option("--targets", type=click.Choice(["keep", "full"]), default="keep", show_default=True,
               help="Attributes not edited: keep (NaN, the mapper leaves them) or full (their labels read by "
                    "--classifier on the source, for mappers trained on full targets only).")

@@ -25,9 +25,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "edit": ("latentedit.cli.edit_cmd", "edit", "Edit attributes of photos or W+ files (grid, GIF, several samples)."),
     "invert": ("latentedit.cli.invert_cmd", "invert",
                "Invert photos into W+ with an encoder (aligned crop, reconstruction, W+ file)."),
-    "train-encoder": ("latentedit.cli.train_encoder_cmd", "train_encoder",
-                      "Train an image-to-W+ encoder (e4e) for a generator."),
-    "train": ("latentedit.cli.train_cmd", "train", "Train mapper plugins with the shared trainer (DDP under torchrun)."),
+    "train": ("latentedit.cli.train_cmd", "train",
+              "Train a mapper, an encoder or an attribute classifier (resumable; DDP under torchrun)."),
     "evaluate": ("latentedit.cli.evaluate_cmd", "evaluate",
                  "Score editing methods without ground truth (classifier, identity, LPIPS, FD, diversity)."),
     "directions": ("latentedit.cli.directions_cmd", "directions",
@@ -39,6 +38,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "new-plugin": ("latentedit.cli.plugins_cmd", "new_plugin", "Scaffold a standalone mapper plugin package."),
 }
 
+# former command names: hidden, still run, print one deprecation line. name -> (module, attribute, new spelling)
+DEPRECATED_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "train-encoder": ("latentedit.cli.train_encoder_cmd", "train_encoder", "latentedit train encoder"),
+}
 
 COMMAND_GROUP = "latentedit.commands"
 
@@ -80,6 +83,11 @@ class LazyGroup(click.Group):
         return sorted(all_commands())
 
     def get_command(self, ctx, name):
+        if name in DEPRECATED_COMMANDS and name not in all_commands():
+            from latentedit.cli.aliases import deprecated_command
+
+            module, attr, new = DEPRECATED_COMMANDS[name]
+            return deprecated_command(getattr(importlib.import_module(module), attr), f"latentedit {name}", new)
         entry = all_commands().get(name)
         if entry is None:
             return None
@@ -98,7 +106,7 @@ class LazyGroup(click.Group):
     def resolve_command(self, ctx, args):
         name = args[0] if args else None
         commands = all_commands()
-        if name is not None and name not in commands and not name.startswith("-"):
+        if name is not None and name not in commands and name not in DEPRECATED_COMMANDS and not name.startswith("-"):
             import difflib
 
             close = difflib.get_close_matches(name, list(commands), n=3)

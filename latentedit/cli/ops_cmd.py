@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
+
+from latentedit.cli.json_output import json_option, write_json
 
 
 @click.group("ops")
@@ -21,14 +21,14 @@ def ops():
 
 
 @ops.command("status")
-@click.option("--json", "as_json", is_flag=True, help="Print the full status as JSON.")
-def status_cmd(as_json: bool):
+@json_option("the full status")
+def status_cmd(json_out: str | None):
     """Show what is built, where, what each device will use, and the last build error. Builds nothing."""
     from latentedit import ops as le_ops
 
     st = le_ops.status()
-    if as_json:
-        click.echo(json.dumps(st, indent=2, default=str))
+    if json_out:
+        write_json(st, json_out, indent=2, default=str)
         return
     click.echo(f"mode:        LATENTEDIT_OPS={st['mode']}   (auto | ref | native | strict)")
     click.echo(f"cache:       {st['cache_root']}")

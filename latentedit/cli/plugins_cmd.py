@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from latentedit.cli.json_output import json_option, write_json
+
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
 
@@ -69,8 +71,8 @@ def plugins():
 @click.option("--no-load", is_flag=True, help="Only read entry points; import nothing (kind and status unknown).")
 @click.option("--allow", metavar="NAMES", default=None,
               help="Comma-separated allow-list; overrides LATENTEDIT_PLUGINS.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per plugin instead of a table.")
-def list_cmd(group, no_load, allow, as_json):
+@json_option("the plugins (standard output: one JSON object per line) instead of a table")
+def list_cmd(group, no_load, allow, json_out):
     """List plugins: name, group, distribution, version, kind, and whether it loads (or its error).
 
     \b
@@ -85,9 +87,13 @@ def list_cmd(group, no_load, allow, as_json):
     for g in _groups(group):
         rows += [_inspect(spec, load=not no_load) for spec in discover(g, allow=allow)]
         hidden += hidden_plugins(g, allow=allow)
-    if as_json:
+    if json_out == "-":
         for r in rows:
             click.echo(json.dumps(r, sort_keys=True))
+        return
+    if json_out:
+        write_json(rows, json_out, sort_keys=True)
+        click.echo(f"wrote {len(rows)} plugin(s) to {json_out}")
         return
     if rows:
         click.echo(_table(rows, ["name", "group", "distribution", "version", "kind", "status"]))

@@ -1,7 +1,7 @@
 """``latentedit sample-edits``: several outputs of one edit from a multimodal mapper (noise or reference style).
 
     latentedit sample-edits PHOTO|W+FILE --attr glasses=1 --n 8 [--method isf|sensorium] [--mode random|clusters]
-                            [--reference REF] [--mix REF2 --mix-group G] [--interpolate REF2 --steps 5]
+                            [--reference REF] [--mix REF2 --mix-group G] [--interpolate REF2 --frames 5]
 
 References (``REF``) are photos (the face detected and aligned as for inputs, the largest one; ``--no-align``: the
 central square) or W+ files (rendered by the generator). Per input ``NAME`` it writes into ``--out``:
@@ -11,7 +11,7 @@ central square) or W+ files (rendered by the generator). Per input ``NAME`` it w
                                             back into the photo (NAME/pasted_reference.png for --reference)
     NAME_reference.png                      with --reference: source | reference | transfer
     NAME_mix.png                            with --mix: source | REF | REF2 | REF's style with REF2's groups G
-    NAME_interp.png / .wplus.safetensors    with --interpolate: source | REF | steps from REF's to REF2's style | REF2
+    NAME_interp.png / .wplus.safetensors    with --interpolate: source | REF | frames from REF's to REF2's style | REF2
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+
+from latentedit.cli.aliases import renamed_option
 import torch
 
 from latentedit.cli.common import click_error as _fail
@@ -82,7 +84,9 @@ def _strip(images: list[torch.Tensor], path: Path) -> Path:
 @click.option("--mix-group", "mix_groups", multiple=True, help="Attribute group(s) taken from --mix.")
 @click.option("--interpolate", "interpolate", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Second reference: morph from --reference's style to its style.")
-@click.option("--steps", type=click.IntRange(2, 64), default=5, show_default=True, help="Interpolation steps.")
+@click.option("--frames", type=click.IntRange(2, 64), default=5, show_default=True,
+              help="With --interpolate: frames from REF's style to REF2's.")
+@renamed_option("--steps", "frames", "--frames", unset=5, type=click.IntRange(2, 64))
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of draws and clustering.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("sample_edits"),
               show_default=True, help="Output folder.")
@@ -98,7 +102,7 @@ def _strip(images: list[torch.Tensor], path: Path) -> Path:
 @domain_option
 @device_option
 def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_path, mode, cluster_on, pool,
-                 classifier_path, reference, mix, mix_groups, interpolate, steps, seed, out_dir, align, face_spec,
+                 classifier_path, reference, mix, mix_groups, interpolate, frames, seed, out_dir, align, face_spec,
                  batch_size, refine, domain, device):
     """Sample several edits of each input with a noise or style mapper (random, clusters, reference, mix, morph)."""
     from latentedit import editing
@@ -216,7 +220,7 @@ def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_
                            out_dir / f"{stem}_mix.png")
                 if interpolate is not None:
                     img2 = load_reference(interpolate)
-                    line = sm.interpolate_conditions(ref_style, encode_style(img2), steps)
+                    line = sm.interpolate_conditions(ref_style, encode_style(img2), frames)
                     edits = sm.edit_with_conditions(mapper, w, line, target)
                     _strip([source, ref_img, render(edits), img2], out_dir / f"{stem}_interp.png")
                     save_latents(out_dir / f"{stem}_interp.wplus.safetensors", edits.cpu(), space="w_plus",

@@ -1,9 +1,9 @@
-"""``latentedit train``: training commands. ``train mapper NAME`` runs the shared mapper trainer.
+"""``latentedit train``: training commands. ``train mapper --method NAME`` runs the shared mapper trainer.
 
 The same command runs distributed when launched by torchrun (one process per GPU with NCCL, or CPU processes
 with gloo)::
 
-    torchrun --nproc_per_node=2 $(which latentedit) train mapper isf --config isf.yaml --out runs/isf
+    torchrun --nproc_per_node=2 $(which latentedit) train mapper --method isf --config isf.yaml --run-dir runs/isf
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from latentedit.cli.aliases import renamed_argument, renamed_option
 from latentedit.cli.domain_options import domain_option
 
 DEFAULT_GENERATOR = "default"
@@ -19,7 +20,7 @@ DEFAULT_GENERATOR = "default"
 
 @click.group("train")
 def train():
-    """Train mappers (and, later, encoders)."""
+    """Train a mapper (the shared trainer), an encoder or an attribute classifier; every run is resumable."""
 
 
 def _load_classifier(spec: str | None, G=None, domain: str | None = None):
@@ -63,7 +64,9 @@ def _config_data(config: str | None, out: Path, resume: bool, cls: type) -> tupl
 
 
 @train.command("mapper")
-@click.argument("name")
+@click.option("--method", "name", default=None, metavar="NAME",
+              help="Mapper plugin to train (an entry point of latentedit.mappers, e.g. isf, sensorium). Required.")
+@renamed_argument("NAME", "name", "--method")
 @click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
               help="YAML or JSON file with sections 'mapper' (the plugin's config) and 'trainer', read over the "
                    "plugin's own training recipe (its default_trainer_config(), else the trainer's defaults). "
@@ -74,8 +77,10 @@ def _config_data(config: str | None, out: Path, resume: bool, cls: type) -> tupl
 @click.option("--generator", "generator", default=DEFAULT_GENERATOR, show_default=True,
               help="Generator checkpoint (.safetensors, rosinality .pt, NVIDIA .pkl), or 'default' for the "
                    "domain's generator.")
-@click.option("--out", "out", type=click.Path(file_okay=False), required=True, help="Run folder.")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
+@click.option("--run-dir", "out", type=click.Path(file_okay=False), default=None,
+              help="Training folder (checkpoint.pt, log.jsonl, samples, mapper_ema.safetensors). Required.")
+@renamed_option("--out", "out", "--run-dir", required=True, type=click.Path(file_okay=False))
+@click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its checkpoint.")
 @click.option("--classifier", default=None,
               help="Attribute classifier file [default: the classifier of the generator's domain].")
 @click.option("--embedder", default=None,
@@ -84,14 +89,16 @@ def _config_data(config: str | None, out: Path, resume: bool, cls: type) -> tupl
 @domain_option
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 def mapper(name, config, overrides, generator, out, resume, classifier, embedder, domain, device):
-    """Train mapper plugin NAME with the shared trainer.
+    """Train a mapper plugin (--method NAME) with the shared trainer in a training folder (--run-dir).
 
     \b
     Examples:
-      latentedit train mapper isf --config isf.yaml --out runs/isf
-      latentedit train mapper isf --config isf.json --set trainer.steps=200 --set mapper.hidden=64 --out runs/a
-      latentedit train mapper isf --out runs/isf --resume --set trainer.steps=4000
-      torchrun --nproc_per_node=2 $(which latentedit) train mapper isf --config isf.yaml --out runs/ddp
+      latentedit train mapper --method isf --config isf.yaml --run-dir runs/isf
+      latentedit train mapper --method isf --config isf.json --set trainer.steps=200 --set mapper.hidden=64 \\
+          --run-dir runs/a
+      latentedit train mapper --method isf --run-dir runs/isf --resume --set trainer.steps=4000
+      torchrun --nproc_per_node=2 $(which latentedit) train mapper --method isf --config isf.yaml \\
+          --run-dir runs/ddp
     """
     from latentedit.cli.common import load_generator_or_default
     from latentedit.losses import LossWeightError, MissingWeightsError
@@ -141,7 +148,7 @@ def mapper(name, config, overrides, generator, out, resume, classifier, embedder
 
 
 def _add_encoder_subcommand() -> None:
-    """``latentedit train encoder`` is the e4e trainer's command (also reachable as ``train-encoder``)."""
+    """``latentedit train encoder``: an encoder plugin's trainer (``train-encoder`` is its deprecated alias)."""
     try:
         from latentedit.cli.train_encoder_cmd import train_encoder
     except Exception as exc:  # a broken encoder command must not take `train mapper` down

@@ -1,6 +1,6 @@
-"""``latentedit train-encoder``: train (or resume) an image -> W+ encoder for a frozen generator.
+"""``latentedit train encoder``: train (or resume) an image -> W+ encoder for a frozen generator.
 
-The recipe belongs to the encoder plugin (``--type``, found through the ``latentedit.encoders`` entry points);
+The recipe belongs to the encoder plugin (``--method``, found through the ``latentedit.encoders`` entry points);
 this command only needs the plugin class to provide ``make_training_config(preset, overrides)``,
 ``run_training(config, generator, run_dir, steps=, resume=, checkpoint_minutes=, progress=)`` and the returned
 run's ``export(path)``. The recipe's frozen config is stored in every checkpoint and in the exported encoder.
@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import click
 
+from latentedit.cli.aliases import renamed_option
 
-@click.command("train-encoder")
-@click.option("--type", "encoder_type", default="e4e", show_default=True, help="Encoder plugin to train.")
+
+@click.command("encoder")
+@click.option("--method", "encoder_type", default="e4e", show_default=True,
+              help="Encoder plugin to train (an entry point of latentedit.encoders).")
+@renamed_option("--type", "encoder_type", "--method", unset="e4e")
 @click.option("--generator", "generator_path", type=click.Path(dir_okay=False), default=None,
               help="The frozen generator (any supported format); default: the shipped toy-faces generator.")
 @click.option("--run-dir", type=click.Path(file_okay=False), default="runs/encoder", show_default=True,
@@ -39,9 +43,9 @@ def train_encoder(encoder_type, generator_path, run_dir, steps, resume, preset, 
 
     \b
     Examples:
-      latentedit train-encoder --run-dir runs/toy-e4e --steps 6000 --out toyfaces_e4e.safetensors
-      latentedit train-encoder --generator ffhq.pt --data-path ffhq_aligned/ --preset e4e --set id_lambda=0.1
-      latentedit train-encoder --run-dir runs/toy-e4e --steps 9000 --resume
+      latentedit train encoder --run-dir runs/toy-e4e --steps 6000 --out toyfaces_e4e.safetensors
+      latentedit train encoder --generator ffhq.pt --data-path ffhq_aligned/ --preset e4e --set id_lambda=0.1
+      latentedit train encoder --run-dir runs/toy-e4e --steps 9000 --resume
     """
     import torch
 

@@ -41,7 +41,7 @@ Optional hooks (``MapperHooks`` below documents each one; the core reaches them 
   ``pop_style_terms``.
 
 ``latentedit.testing.mapper_contract.check_mapper_contract`` checks all of this for any mapper class;
-``tests/test_contract_hooks.py`` fails when the core calls a hook this module does not document.
+``tests/core/test_contract_hooks.py`` fails when the core calls a hook this module does not document.
 """
 
 from __future__ import annotations
@@ -225,7 +225,7 @@ class Mapper(nn.Module):
         ``generator``; return ``self``."""
         if self.kind == "trainable":
             raise MapperContractError(f"{type(self).__name__} is trainable, not fit-style: train it with "
-                                      f"`latentedit train mapper NAME`")
+                                      f"`latentedit train mapper --method NAME`")
         raise NotImplementedError(f"{type(self).__name__} is fit-style: implement fit(self, *, w_plus=None, "
                                   "labels=None, generator=None, **options) -> self")
 

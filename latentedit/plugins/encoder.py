@@ -1,6 +1,6 @@
 """The encoder contract (``latentedit.encoders`` entry points): image -> W+.
 
-The core (``latentedit.editing``, ``latentedit invert``/``edit``/``train-encoder``) relies on nothing but this
+The core (``latentedit.editing``, ``latentedit invert``/``edit``/``train encoder``) relies on nothing but this
 duck-typed surface, so any class providing it can be registered under ``latentedit.encoders``; ``Encoder`` below is
 a base class that provides most of it:
 
@@ -14,7 +14,7 @@ a base class that provides most of it:
 
 Optional hooks (``EncoderHooks`` documents each; the core reaches them through
 ``latentedit.plugins.contract.optional_hook``): ``refine`` (optimise codes against the image),
-``make_training_config`` and ``run_training`` (``latentedit train-encoder``).
+``make_training_config`` and ``run_training`` (``latentedit train encoder``).
 
 Subclasses set ``config_class`` (a frozen dataclass with ``to_dict``/``from_dict``) and implement ``forward``
 (images at ``input_resolution`` -> codes).
@@ -121,13 +121,13 @@ class EncoderHooks:
 
     @classmethod
     def make_training_config(cls, preset: str, overrides: list[str]) -> Any:
-        """``latentedit train-encoder``: the training config of a named ``preset`` with ``key=value`` overrides;
+        """``latentedit train encoder``: the training config of a named ``preset`` with ``key=value`` overrides;
         ValueError on an unknown preset or key."""
 
     @classmethod
     def run_training(cls, config: Any, generator: nn.Module, run_dir: str | Path, *, steps: int,
                      resume: bool = False, checkpoint_minutes: float = 5.0, progress: bool = True) -> Any:
-        """``latentedit train-encoder``: train (or, with ``resume``, continue) a run in ``run_dir`` up to ``steps``;
+        """``latentedit train encoder``: train (or, with ``resume``, continue) a run in ``run_dir`` up to ``steps``;
         returns an object with ``.step``, ``.ckpt`` (the checkpoint path) and ``.export(path) -> Path``."""
 
 

@@ -172,7 +172,7 @@ w_edit = mapper(w_plus, target=target)      # (B, 18, 512), (B, 1) -> (B, 18, 51
 mapper.save("${name}.safetensors")
 ```
 
-Train it with the shared trainer: `latentedit train mapper ${name} --config cfg.yaml`; the losses and their
+Train it with the shared trainer: `latentedit train mapper --method ${name} --config cfg.yaml`; the losses and their
 default weights come from `${cls}.default_loss_weights()`.
 
 ## The contract

@@ -1,6 +1,6 @@
 """Training: resumable checkpoints, the toy-faces generator distillation recipe, and the shared mapper trainer.
 
-The mapper trainer (``latentedit train mapper NAME``)::
+The mapper trainer (``latentedit train mapper --method NAME``)::
 
     from latentedit.training.config import build_run_config
     from latentedit.training.trainer import MapperTrainer

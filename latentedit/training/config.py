@@ -36,6 +36,9 @@ AMP_MODES = ("auto", "off", "bf16")
 NOISE_MODES = ("const", "random", "none")
 
 #: TrainerConfig fields that may change between a checkpoint and its resume (they do not change the trajectory)
+#: fields that older versions wrote, -> the value they held when off (read and dropped; any other value is an error)
+RETIRED_FIELDS: dict[str, Any] = {"intensity_judge": None}
+
 RESUMABLE_CHANGES = ("steps", "log_interval", "sample_interval", "checkpoint_interval", "sample_count",
                      "max_nonfinite", "progress")
 
@@ -79,9 +82,6 @@ class TrainerConfig(FrozenConfig):
     d_cls_weight: float = _doc(1.0, "joint discriminator: weight of its classification loss on real images")
     loss_weights: dict[str, float] = _doc({}, "overrides of the mapper's default_loss_weights() (0 = off)")
     losses: LossSettings = _doc(LossSettings(), "how loss networks are built (LPIPS net, identity embedder, ...)")
-    intensity_judge: str | None = _doc(None, "reference_intensity: a toy-faces judge file (kind factors or "
-                                             "attributes) whose intensities in [0, 1] the edit must match to the "
-                                             "reference's (L1); None: the classifier's logits (Huber)")
     amp: str = _doc("auto", "autocast: 'auto' (bf16 on CUDA, off on CPU), 'off' or 'bf16'")
     noise_mode: str = _doc("const", "synthesis noise: const, random or none")
     log_interval: int = _doc(10, "write a JSONL log line every N steps")
@@ -131,6 +131,17 @@ class TrainerConfig(FrozenConfig):
             bad("loss_weights", f"a mapping of loss name -> weight over {', '.join(LOSS_NAMES)}")
         resolve_loss_weights({}, dict(self.loss_weights), source="TrainerConfig.loss_weights")
         object.__setattr__(self, "loss_weights", {k: float(v) for k, v in self.loss_weights.items()})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "config"):
+        """As ``FrozenConfig.from_dict``; a retired field (``RETIRED_FIELDS``) at its old default is dropped, so
+        that older checkpoints and mapper files still read."""
+        data = dict(data) if isinstance(data, Mapping) else data
+        if isinstance(data, dict):
+            for name, default in RETIRED_FIELDS.items():
+                if name in data and data[name] == default:
+                    del data[name]
+        return super().from_dict(data, source=source)
 
     def resolved_loss_weights(self, defaults: Mapping[str, float]) -> dict[str, float]:
         """The mapper's ``default_loss_weights()`` updated by ``loss_weights``."""

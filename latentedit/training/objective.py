@@ -55,8 +55,6 @@ class Batch:
     ``condition_target`` hook gave some unchanged attributes as NaN = keep); the losses still use ``target``, and
     the edit back asks for the source's labels on the same columns.
     ref_logits (b, n_attr) or None: the classifier's logits on the references (``reference_intensity``).
-    ref_intensity (b, n_attr) in [0, 1] or None: the intensity reader's reading of the references
-    (``reference_intensity`` with ``trainer.intensity_judge``).
     """
 
     w_plus: torch.Tensor
@@ -76,7 +74,6 @@ class Batch:
     ref_labels: torch.Tensor | None = None
     call_target: torch.Tensor | None = None
     ref_logits: torch.Tensor | None = None
-    ref_intensity: torch.Tensor | None = None
 
 
 def intensity_terms(b: "Batch") -> torch.Tensor:
@@ -141,20 +138,17 @@ class MapperObjective(nn.Module):
     ``weights``: resolved loss weights (name -> weight, 0 = off); ``losses``: ``build_loss_modules`` output (the
     weights are inside those modules); ``D``: the joint ``AttributeDiscriminator`` or None (frozen mode);
     ``step`` is set by the trainer before each forward (the diversity weight decays with it).
-    ``intensity_reader``: images (B, 3, R, R) -> intensities (B, n_attr) in [0, 1] (``IntensityReader``), or None:
-    ``reference_intensity`` then compares the classifier's logits.
     """
 
     def __init__(self, mapper: nn.Module, *, G, weights: dict[str, float], losses: nn.ModuleDict,
-                 D: nn.Module | None = None, noise_mode: str = "const", reference_targets: bool = False,
-                 intensity_reader: nn.Module | None = None):
+                 D: nn.Module | None = None, noise_mode: str = "const", reference_targets: bool = False):
         super().__init__()
         if reference_targets and not (getattr(mapper, "takes_style", False) and style_hook(mapper) is not None):
             raise ValueError(f"trainer.targets='reference' needs a style mapper with encode_style(images); "
                              f"{type(mapper).__name__} has none: use trainer.targets='flips'")
         self.mapper = mapper
         # not registered: DDP must not see them
-        self.ext = SimpleNamespace(G=G, losses=losses, D=D, reader=intensity_reader)
+        self.ext = SimpleNamespace(G=G, losses=losses, D=D)
         self.weights = {k: v for k, v in weights.items() if v != 0.0}
         self.noise_mode = noise_mode
         hook = style_hook(mapper) if getattr(mapper, "takes_style", False) else None
@@ -245,12 +239,8 @@ class MapperObjective(nn.Module):
                 logits, matched = L["attribute"].judge(x_edit), intensity_terms(b)
                 terms["attribute"] = L["attribute"](None, attribute_loss_target(b), changed=changed, logits=logits,
                                                     no_margin=matched)
-                reader = self.ext.reader
-                if reader is not None and b.ref_intensity is not None:  # intensities in [0, 1]: L1
-                    loss = intensity_loss(reader(x_edit), b.ref_intensity, matched, beta=0.0)
-                else:
-                    loss = intensity_loss(logits, b.ref_logits, matched)
-                terms["reference_intensity"] = w["reference_intensity"] * loss
+                terms["reference_intensity"] = w["reference_intensity"] * intensity_loss(logits, b.ref_logits,
+                                                                                           matched)
             else:
                 terms["attribute"] = L["attribute"](x_edit, attribute_loss_target(b), changed=changed)
         if "lpips" in w:

@@ -111,20 +111,15 @@ class StepRunner:
                 ref_img = synthesize(t.G, [ref_w], noise_mode=tc.noise_mode, synth_noise=synth_noise)[0]
         reference = tc.targets == "reference" or (tc.targets == "alternate" and step % 2 == 1)
         wanted = ref_img is not None and (reference or t.objective.hook_labels or t.objective.wants_ref_logits)
-        ref_logits = self.logits(ref_img.float()).float() if wanted else None  # the target, labels, intensities
+        ref_logits = self.logits(ref_img.float()).float() if wanted else None  # the target, labels, logits
         ref_labels = None if ref_logits is None else (ref_logits > 0).float()
         if reference:  # reconstruct the reference's attributes (its labels are the target)
             target, call_target = ref_labels, None
-        reader = t.objective.ext.reader if t.objective.wants_ref_logits else None
-        ref_intensity = None
-        if reader is not None and ref_img is not None:
-            with torch.no_grad():
-                ref_intensity = reader(ref_img.float()).float()
         return Batch(w_plus=w, images=images, source=source, target=target, noise=mv(r.noise), noise2=mv(r.noise2),
                      style=style, style2=style2, back_style=back_style, synth_noise=synth_noise,
                      ref_w_plus=ref_w, ref_images=ref_img, reference_targets=reference, source_prob=source_prob,
                      ref_labels=ref_labels, call_target=call_target,
-                     ref_logits=ref_logits if t.objective.wants_ref_logits else None, ref_intensity=ref_intensity)
+                     ref_logits=ref_logits if t.objective.wants_ref_logits else None)
 
     def _autocast(self):
         dev = self.t.ctx.device

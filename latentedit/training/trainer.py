@@ -34,7 +34,6 @@ from latentedit.training.data import FileLatents, GeneratorLatents
 from latentedit.training.discriminator import (AttributeDiscriminator, DiscriminatorObjective,
                                                discriminator_input_size)
 from latentedit.training.distributed import DistContext
-from latentedit.training.intensity_reader import load_intensity_reader
 from latentedit.training.latent_probe import fit_run_probe
 from latentedit.training.objective import MapperObjective
 from latentedit.training.loop import RunLoop
@@ -133,15 +132,9 @@ class MapperTrainer:
             self.d_objective = DiscriminatorObjective(self.D, adv_weight=1.0, cls_weight=self.tc.d_cls_weight,
                                                       r1_weight=self.weights.get("r1", 1.0))
             self.modules["D"], self.optimizers["D"] = self.D, self.opt_d
-        reader = None
-        if self.tc.intensity_judge and not self.weights.get("reference_intensity"):
-            raise ConfigError(f"trainer.intensity_judge is {self.tc.intensity_judge!r} but the 'reference_intensity' "
-                              "loss is off: set trainer.loss_weights.reference_intensity > 0, or drop the judge")
-        if self.tc.intensity_judge:
-            reader = load_intensity_reader(self.tc.intensity_judge, self.attribute_names).to(dev)
         self.objective = MapperObjective(self.mapper, G=self.G, weights=self.weights, losses=self.losses, D=self.D,
                                          noise_mode=self.tc.noise_mode,
-                                         reference_targets=self.tc.targets != "flips", intensity_reader=reader)
+                                         reference_targets=self.tc.targets != "flips")
         tc = self.tc
         self.loop = RunLoop(
             self.dir, config=self._checkpoint_config(), total_steps=tc.steps, checkpoint_every=tc.checkpoint_interval,

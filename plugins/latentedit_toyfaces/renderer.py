@@ -124,7 +124,7 @@ class _Canvas:
 
 
 # Windows (image coordinates x0, x1, y0, y1) that hold each group of shapes for every pose (shift ≤ 0.06/0.05,
-# tilt ≤ 0.16 rad) and every identity; checked by tests/test_toyfaces_renderer.py against full-image rendering.
+# tilt ≤ 0.16 rad) and every identity; checked by tests/toyfaces/test_toyfaces_renderer.py against full-image rendering.
 _WIN_HEAD = (-0.80, 0.80, -0.82, 0.80)
 _WIN_NECK = (-0.45, 0.45, 0.15, 1.0)
 _WIN_EYES = (-0.64, 0.64, -0.46, 0.25)

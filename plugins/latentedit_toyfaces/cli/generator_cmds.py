@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from latentedit.cli.json_output import json_option, write_json
 from latentedit.cli.domain_options import domain_option
 
 
@@ -168,7 +169,7 @@ def export_generator_cmd(run_dir, out, quality_json):
 @click.option("--run-dir", type=click.Path(file_okay=False, exists=True), default=None,
               help="Evaluate a train-generator run's current EMA checkpoint instead (no export needed).")
 @click.option("--n", type=click.IntRange(100), default=2000, show_default=True, help="Samples (and renders).")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Also write the figures here.")
+@json_option("the figures as well")
 @domain_option
 def eval_generator_cmd(generator_path, run_dir, n, json_out, domain):
     """Measure a toy-faces generator against the quality bars (realism, coverage, editability) with the judges.
@@ -178,13 +179,9 @@ def eval_generator_cmd(generator_path, run_dir, n, json_out, domain):
       latentedit toyfaces eval-generator --generator runs/g.safetensors --n 2000 --json quality.json
       latentedit toyfaces eval-generator --run-dir runs/g --n 500      # a run in progress
     """
-    import json
-    from pathlib import Path
-
     from latentedit.cli.common import load_generator_or_default
     from latentedit_toyfaces.evaluation.generator_ceiling import distilled_prior, is_distilled_toy_generator
     from latentedit_toyfaces.evaluation.generator_quality import evaluate_generator
-    from latentedit.io.modelfile import atomic_write
 
     if generator_path and run_dir:
         raise click.UsageError("give --generator or --run-dir, not both")
@@ -208,9 +205,9 @@ def eval_generator_cmd(generator_path, run_dir, n, json_out, domain):
     missed = [k for k, ok in bars.items() if not ok]
     click.echo("all bars met" if not missed else "bars missed: " + ", ".join(missed))
     if json_out:
-        text = json.dumps({**q.to_dict(), "bars": bars, "generator": G.fingerprint()}, indent=1) + "\n"
-        atomic_write(Path(json_out), lambda tmp: Path(tmp).write_text(text))
-        click.echo(f"wrote {json_out}")
+        write_json({**q.to_dict(), "bars": bars, "generator": G.fingerprint()}, json_out, indent=1)
+        if json_out != "-":
+            click.echo(f"wrote {json_out}")
 
 
 @click.command("fit-directions")

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from latentedit.cli.json_output import json_option, write_json
+
 JUDGES = ("attributes", "identity", "factors")
 MAX_SHEET_PIXELS = 4096 * 128 * 128  # e.g. 4096 faces at 128x128, or 64 faces at 1024x1024
 
@@ -256,8 +258,8 @@ def train_judge(name, out, steps, minutes, seed, batch_size, threads, eval_n, ru
               help="Evaluate FILE instead of the shipped judge NAME, e.g. identity=my.safetensors.")
 @click.option("--n", "n", type=click.IntRange(20), default=2000, show_default=True,
               help="Held-out renders (identity: n/2 persons, two views each).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def eval_judges(names, paths, n, as_json):
+@json_option("the figures instead of text")
+def eval_judges(names, paths, n, json_out):
     """Print the judges' figures on fresh held-out renders (never seen in training) against the issue's bars.
 
     \b
@@ -282,8 +284,8 @@ def eval_judges(names, paths, n, as_json):
         except (JudgeError, ModelFileError) as exc:
             raise click.ClickException(str(exc)) from None
         results[name] = evaluate(name, model, n=n)
-    if as_json:
-        click.echo(json.dumps(results))
+    if json_out:
+        write_json(results, json_out)
         return
     for name, r in results.items():
         verdict = "meets" if r["passes"] else "MISSES"

@@ -38,7 +38,7 @@ def latents_cmd(out, samples, inverted, seed, generator_path, encoder_path, over
     \b
     Examples:
       latentedit toyfaces latents --out data/toyfaces_latents.safetensors
-      latentedit train mapper isf --config configs/toyfaces_isf.json --out runs/isf
+      latentedit train mapper --method isf --config configs/toyfaces_isf.json --run-dir runs/isf
     """
     import torch
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +35,7 @@ import torch
 
 from latentedit.config import FrozenConfig
 from latentedit.io.modelfile import file_sha256
-from latentedit.training.checkpoint import ema_update, load_training_state, save_training_state
+from latentedit.training.checkpoint import ema_update
 from latentedit_toyfaces.assets import ASSETS_DIR
 
 TEACHER_DIR = str(ASSETS_DIR)  # the generator's teachers ship with the plugin (other seeds than the evaluation judges)
@@ -85,12 +84,14 @@ def rerender_loss(fake: torch.Tensor, judge: torch.nn.Module) -> torch.Tensor:
 
 
 class FinetuneRun:
-    """One run folder: ``checkpoint.pt`` (resumable) and ``log.jsonl``."""
+    """One run folder (``checkpoint.pt``, resumable, and ``log.jsonl``), driven by ``RunLoop``."""
 
-    def __init__(self, cfg: SynthesisFinetuneConfig, source, run_dir, *, resume: bool):
+    def __init__(self, cfg: SynthesisFinetuneConfig, source, run_dir, *, resume: bool, steps: int = 0,
+                 checkpoint_minutes: float | None = 5.0, eval_every: int = 250, progress: bool = True):
         from latentedit.io.modelfile import read_model_metadata
         from latentedit.io.ours import load_generator_file
-        from latentedit_toyfaces.recipes.distill_config import DistillConfig
+        from latentedit.training.loop import RunLoop
+        from latentedit_toyfaces.recipes.distill_config import DistillConfig, without_retired
         from latentedit_toyfaces.recipes.distill_losses import load_teacher
 
         self.cfg, self.source, self.dir = cfg, Path(source), Path(run_dir)
@@ -99,8 +100,6 @@ class FinetuneRun:
         if self.source_extra.get("recipe") != "toyfaces-distill":
             raise ValueError(f"{self.source}: not a distilled toy-faces generator (its metadata has no "
                              "'toyfaces-distill' recipe), so there is no renderer target to fine-tune towards")
-        from latentedit_toyfaces.recipes.distill_config import without_retired
-
         recipe = without_retired(self.source_extra["recipe_config"], source="recipe_config")
         self.recipe = DistillConfig.from_dict(recipe, source="recipe_config")
         self.G = G.train()
@@ -117,15 +116,21 @@ class FinetuneRun:
                              f"'{self.judge.config.name}'")
         self.fingerprint = self.G.fingerprint()
         self.source_sha256 = file_sha256(self.source)  # once: every save and the export record it
-        self.step = 0
-        self.ckpt = self.dir / "checkpoint.pt"
+        self.eval_every, self._val_z = max(1, int(eval_every)), None
         self.dir.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(cfg.seed)
-        if resume and self.ckpt.exists():
-            self.step, _ = load_training_state(self.ckpt, config=self._checkpoint_config(),
-                                               modules=self._modules(), optimizers={"opt": self.opt})
-        elif self.ckpt.exists():
-            raise FileExistsError(f"{self.ckpt} exists; pass --resume to continue it or choose another --run-dir")
+        # rollback off: a non-finite loss stops the run at once (TrainingDivergedError), the checkpoint intact
+        self.loop = RunLoop(self.dir, config=self._checkpoint_config(), total_steps=steps,
+                            checkpoint_minutes=checkpoint_minutes, resume=resume, progress=progress,
+                            tensorboard=False, rollback=False, exists_hint="choose another --run-dir",
+                            diverged_hint="resume from the last checkpoint with a lower lr")
+        self.loop.track(modules=self._modules(), optimizers={"opt": self.opt})
+        self.loop.restore()
+        self.ckpt = self.loop.checkpoint_path
+
+    @property
+    def step(self) -> int:
+        return self.loop.step
 
     def _checkpoint_config(self) -> dict:
         return {"finetune": dataclasses.asdict(self.cfg), "source_fingerprint": self.fingerprint,
@@ -135,15 +140,17 @@ class FinetuneRun:
         return {"synthesis": self.G.synthesis, "synthesis_ema": self.G_ema.synthesis}
 
     def save(self) -> None:
-        save_training_state(self.ckpt, config=self._checkpoint_config(), step=self.step, modules=self._modules(),
-                            optimizers={"opt": self.opt})
+        self.loop.save()
 
-    def train_step(self) -> dict[str, float]:
+    def train_step(self, step: int) -> dict:
+        """One update on the source recipe's batch ``first_step + step``; ``{"losses": ...}`` plus
+        ``heldout_l1_ema`` every ``eval_every`` steps and at the last."""
+        from latentedit.training.loop import NonFiniteStep
+        from latentedit_toyfaces.recipes.distill import batch_z, heldout_l1, targets_for, validation_z
         from latentedit_toyfaces.recipes.distill_losses import distill_loss, teacher_loss
-        from latentedit_toyfaces.recipes.distill import batch_z, targets_for
 
         r, cfg = self.recipe, self.cfg
-        data_step = cfg.first_step + self.step
+        data_step = cfg.first_step + step
         z = batch_z(r, data_step, self.G.z_dim)
         real, wmap = targets_for(z, r.resolution, r.prior, per_attribute=True, smile_boost=r.smile_boost(data_step))
         with torch.no_grad():
@@ -156,18 +163,20 @@ class FinetuneRun:
         if self.judge is not None:
             terms["rerender"] = cfg.rerender_weight * rerender_loss(fake, self.judge)
         loss = sum(terms.values())
+        losses = {k: float(v.detach()) for k, v in terms.items()}
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite loss at step {self.step}; resume from the last checkpoint")
+            raise NonFiniteStep("loss", losses)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
         ema_update(self.G_ema.synthesis, self.G.synthesis, cfg.ema_beta)
-        self.step += 1
-        return {k: float(v.detach()) for k, v in terms.items()}
-
-    def log(self, record: dict) -> None:
-        with open(self.dir / "log.jsonl", "a") as fh:
-            fh.write(json.dumps(record) + "\n")
+        record = {"losses": losses}
+        done = step + 1
+        if done % self.eval_every == 0 or done == self.loop.total_steps:
+            if self._val_z is None:
+                self._val_z = validation_z(256, self.G.z_dim)
+            record["heldout_l1_ema"] = heldout_l1(self.G_ema, self._val_z, self.recipe)
+        return record
 
     def export(self, out, *, quality: dict | None = None) -> Path:
         """Write the EMA generator: the source's metadata (recipe, steps) plus ``synthesis_finetune`` (this recipe,
@@ -186,24 +195,7 @@ class FinetuneRun:
 def finetune(cfg: SynthesisFinetuneConfig, source, run_dir, *, steps: int, resume: bool = False,
              checkpoint_minutes: float = 5.0, eval_every: int = 250, progress: bool = True) -> FinetuneRun:
     """Run until ``steps`` steps; checkpoint every ``checkpoint_minutes`` and at the end."""
-    from tqdm import tqdm
-
-    from latentedit_toyfaces.recipes.distill import heldout_l1, validation_z
-
-    run = FinetuneRun(cfg, source, run_dir, resume=resume)
-    val_z = validation_z(256, run.G.z_dim)
-    last_save = time.time()
-    bar = tqdm(total=steps, initial=run.step, desc="finetune", disable=not progress, dynamic_ncols=True)
-    while run.step < steps:
-        t0 = time.time()
-        terms = run.train_step()
-        bar.update(1)
-        record = {"step": run.step, "losses": terms, "sec": time.time() - t0}
-        if run.step % eval_every == 0 or run.step == steps:
-            record["heldout_l1_ema"] = heldout_l1(run.G_ema, val_z, run.recipe)
-        run.log(record)
-        if time.time() - last_save > checkpoint_minutes * 60 or run.step == steps:
-            run.save()
-            last_save = time.time()
-    bar.close()
+    run = FinetuneRun(cfg, source, run_dir, resume=resume, steps=steps, checkpoint_minutes=checkpoint_minutes,
+                      eval_every=eval_every, progress=progress)
+    run.loop.run(run.train_step)
     return run
