@@ -15,7 +15,7 @@ from latentedit_toyfaces import assets
 FILES = ("toyfaces_generator.safetensors", "toyfaces_e4e.safetensors", "toyfaces_isf.safetensors")
 pytestmark = pytest.mark.skipif(not all(assets.has_asset(f) for f in FILES), reason="toy-faces files not shipped")
 skimage_data = pytest.importorskip("skimage.data")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def readme_example() -> str:

@@ -13,7 +13,7 @@ from torch import nn
 try:
     import latentedit_sensorium  # noqa: F401
 except ImportError:  # the editable install predates the plugin folder
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins"))
 
 from latentedit.editing import face_style_codes
 from latentedit.editing import sampling as sm
