@@ -5,9 +5,10 @@ A thin shell over ``latentedit.domains`` (``domain_names``/``find_domain``) and 
 
 from __future__ import annotations
 
-import json
 
 import click
+
+from latentedit.cli.json_output import json_option, write_json
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
@@ -47,7 +48,7 @@ def domains():
 
 
 @domains.command("list", context_settings=CONTEXT)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@json_option("the installed domains", "as_json")
 def list_cmd(as_json):
     """The domains visible here (installed, built-in, registered) and how many of their files are present."""
     from latentedit.domains import DomainError, domain_names, load_domain
@@ -64,7 +65,7 @@ def list_cmd(as_json):
         out.append({"name": name, "files": f"{present}/{len(rows)} present",
                     "description": (d.description.split(". ")[0] if d.description else "")[:70]})
     if as_json:
-        click.echo(json.dumps(out, indent=2))
+        write_json(out, as_json, indent=2)
         return
     if not out:
         click.echo("no domains")
@@ -77,14 +78,14 @@ def list_cmd(as_json):
 
 @domains.command("show", context_settings=CONTEXT)
 @click.argument("spec", metavar="NAME|FILE")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@json_option("the domain's description", "as_json")
 def show_cmd(spec, as_json):
     """Every file a domain lists: where it resolves (your path or the cache), its URL, size and SHA-256."""
     d = _find(spec)
     rows = _rows(d)
     if as_json:
-        click.echo(json.dumps({"name": d.name, "description": d.description, "source": d.source,
-                               "attribute_names": list(d.attribute_names), "files": rows}, indent=2))
+        write_json({"name": d.name, "description": d.description, "source": d.source,
+                    "attribute_names": list(d.attribute_names), "files": rows}, as_json, indent=2)
         return
     click.echo(f"{d.name}: {d.description}" if d.description else d.name)
     if d.attribute_names:

@@ -36,7 +36,6 @@ ARGS = {
     "evaluate": ["--n", "4", "--out", "{out}"],
     "train mapper": ["isf", "--out", "{out}", "--set", "trainer.steps=1"],
     "train encoder": ["--out", "{out}", "--steps", "1", "--set", "encoder_stage_widths=[32,32,32,32]", "--set", "lpips_lambda=0"],
-    "train-encoder": ["--out", "{out}", "--steps", "1", "--set", "encoder_stage_widths=[32,32,32,32]", "--set", "lpips_lambda=0"],
     "directions fit": ["--out", "{out}.safetensors"],
     "toyfaces evaluate": ["--n", "2", "--out", "{out}"],
     "toyfaces eval-generator": ["--n", "100"],
