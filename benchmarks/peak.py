@@ -10,15 +10,21 @@ per-round ratios (the spread). Two parts:
   low-resolution input with the FIR folded into four 3x3 phase kernels (``polyphase``, see
   ``polyphase_up_weight``). Share = the up-conv's executed FLOPs (transposed conv at input resolution) / time,
   over the peak rate.
+* ``--bf16``: which layers gain speed from bf16 (each 3x3 convolution and up-convolution of 1024 px batch 1,
+  fp32 time / bf16 time interleaved), then the whole synthesis under bf16 autocast with each precision policy
+  (``latentedit.stylegan2.precision.MixedPrecision``): speed-up over fp32 (interleaved) and PSNR against fp32 on
+  the same latents, on UNCLAMPED outputs (peak-to-peak 2), for random config-f weights and the shipped toy
+  generator.
 * ``--synthesis``: the whole synthesis network (random config-f weights, fp32, no_grad), share = executed FLOPs
   (FlopCounterMode) / time over the peak rate.
 
-    python benchmarks/peak.py [--rounds 7] [--upconv] [--synthesis] [--sizes 1024:1,256:4]
+    python benchmarks/peak.py [--rounds 7] [--upconv] [--bf16] [--synthesis] [--sizes 1024:1,256:4]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 
@@ -138,12 +144,89 @@ def synthesis_table(rounds: int, sizes) -> None:
               f"share of peak {m:.2f} [{lo:.2f}-{hi:.2f}]", flush=True)
 
 
+def psnr_unclamped(a: torch.Tensor, ref: torch.Tensor) -> float:
+    """PSNR in dB with peak-to-peak 2 (images nominally in [-1, 1]), without clamping either image."""
+    mse = (a.float() - ref.float()).square().mean().item()
+    return float("inf") if mse == 0 else 10 * math.log10(4 / mse)
+
+
+POLICIES = {
+    "autocast only": dict(modulation=False, torgb=False, upconv_from=None),
+    "fp32 modulation": dict(modulation=True, torgb=False, upconv_from=None),
+    "fp32 modulation+torgb": dict(upconv_from=None),
+    "+ up-convs >=512 px (default)": {},
+    "+ all up-convs": dict(upconv_from=8),
+    "default + all of 1024 px": dict(from_resolution=1024),
+}
+
+
+def bf16_layer_table(rounds: int) -> None:
+    from latentedit.stylegan2 import channels_from_base
+
+    ch = channels_from_base(1024)
+    print(f"\nbf16 speed-up per layer at 1024 px batch 1 (fp32 time / bf16 time, median [min-max], {rounds} rounds)")
+    for r_idx in range(2, len(ch)):
+        i, o, h = ch[r_idx - 1], ch[r_idx], 2 ** (r_idx + 1)
+        x, w = torch.randn(1, i, h, h), torch.randn(o, i, 3, 3)
+        x2, w2 = torch.randn(1, o, 2 * h, 2 * h), torch.randn(o, o, 3, 3)
+        xb, wb, x2b, w2b = x.bfloat16(), w.bfloat16(), x2.bfloat16(), w2.bfloat16()
+        with torch.no_grad():
+            times = interleaved({"up": lambda: up_conv_reference(x, w), "up16": lambda: up_conv_reference(xb, wb),
+                                 "conv": lambda: F.conv2d(x2, w2, padding=1),
+                                 "conv16": lambda: F.conv2d(x2b, w2b, padding=1)}, rounds)
+        cells = []
+        for k in ("up", "conv"):
+            r = [a / b for a, b in zip(times[k], times[k + "16"])]
+            cells.append(f"{k} {i if k == 'up' else o}->{o} {statistics.median(times[k]) * 1e3:.0f} ms: "
+                         f"{statistics.median(r):.2f}x [{min(r):.2f}-{max(r):.2f}]")
+        print(f"  @{2 * h}: " + "  ".join(cells), flush=True)
+
+
+def bf16_policy_table(rounds: int, sizes) -> None:
+    from latentedit.io.checkpoints import load_generator
+    from latentedit.stylegan2 import Generator, GeneratorConfig, channels_from_base
+    from latentedit.stylegan2.precision import mixed_precision
+
+    def run(G, ws, policy=None):
+        def fn():
+            if policy is None:
+                return G.synthesis(ws)
+            with mixed_precision(**policy), torch.autocast("cpu", dtype=torch.bfloat16):
+                return G.synthesis(ws).float()
+        return fn
+
+    from pathlib import Path
+
+    toy_path = Path(__file__).resolve().parents[1] / "latentedit" / "assets" / "toyfaces_generator.safetensors"
+    toy = load_generator(toy_path)[0].eval() if toy_path.is_file() else None
+    for res, batch in sizes:
+        torch.manual_seed(0)
+        G = Generator(GeneratorConfig(resolution=res, channels=channels_from_base(res))).eval()
+        ws = G.mapping(torch.randn(batch, G.z_dim)).detach()
+        with torch.no_grad():
+            ref = run(G, ws)()
+            cands = {"fp32": run(G, ws)} | {k: run(G, ws, p) for k, p in POLICIES.items()}
+            times = interleaved(cands, rounds)
+            toy_ref = toy_ws = None
+            if toy is not None:
+                toy_ws = toy.mapping(torch.randn(16, toy.z_dim, generator=torch.Generator().manual_seed(0)))
+                toy_ref = run(toy, toy_ws)()
+            print(f"\nbf16 policies, synthesis {res} px batch {batch} (speed-up = fp32/bf16 per round, median "
+                  f"[min-max]; PSNR unclamped vs fp32, random config-f | toy generator 16 samples)")
+            for k, p in POLICIES.items():
+                r = [a / b for a, b in zip(times["fp32"], times[k])]
+                toy_db = psnr_unclamped(run(toy, toy_ws, p)(), toy_ref) if toy is not None else float("nan")
+                print(f"  {k:34s} {statistics.median(r):.2f}x [{min(r):.2f}-{max(r):.2f}]  "
+                      f"PSNR {psnr_unclamped(run(G, ws, p)(), ref):.1f} dB | toy {toy_db:.1f} dB", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--sizes", default="1024:1,256:4", help="resolution:batch pairs")
     ap.add_argument("--upconv", action="store_true")
     ap.add_argument("--synthesis", action="store_true")
+    ap.add_argument("--bf16", action="store_true")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args()
     from latentedit.ops.allocator import tune_malloc
@@ -153,10 +236,14 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     sizes = [tuple(int(v) for v in item.split(":")) for item in args.sizes.split(",")]
     print(f"threads={torch.get_num_threads()} torch={torch.__version__}")
-    if args.upconv or not args.synthesis:
+    everything = not (args.upconv or args.synthesis or args.bf16)
+    if args.upconv or everything:
         upconv_table(args.rounds, sizes)
-    if args.synthesis or not args.upconv:
+    if args.synthesis or everything:
         synthesis_table(args.rounds, sizes)
+    if args.bf16 or everything:
+        bf16_layer_table(args.rounds)
+        bf16_policy_table(args.rounds, sizes)
 
 
 if __name__ == "__main__":

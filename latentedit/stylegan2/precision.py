@@ -20,13 +20,14 @@ class MixedPrecision:
 
     * ``modulation``: the style affines and the demodulation coefficients (tiny matmuls, precision-critical);
     * ``torgb``: the ToRGB 1x1 convolutions and hence the whole RGB skip path;
-    * ``upconv``: the x2 up-sampling (transposed) convolutions;
+    * ``upconv_from``: the x2 up-sampling (transposed) convolutions that output this resolution or more (oneDNN's
+      bf16 transposed convolutions measured slower than fp32 at 512 and 1024 px, 0.73x and 0.86x; ``None``: none);
     * ``from_resolution``: every layer of the blocks at or above this resolution (``None``: none).
     """
 
     modulation: bool = True
     torgb: bool = True
-    upconv: bool = False
+    upconv_from: int | None = 512
     from_resolution: int | None = None
 
 
@@ -56,8 +57,11 @@ def autocasting(x: torch.Tensor) -> bool:
 def keep_fp32(part: str, resolution: int | None = None) -> bool:
     """Whether ``part`` ('modulation', 'torgb', 'upconv', 'conv') of a layer at ``resolution`` stays fp32."""
     p = _POLICY[0]
-    if p.from_resolution is not None and resolution is not None and resolution >= p.from_resolution:
-        return True
+    if resolution is not None:
+        if p.from_resolution is not None and resolution >= p.from_resolution:
+            return True
+        if part == "upconv":
+            return p.upconv_from is not None and resolution >= p.upconv_from
     return bool(getattr(p, part, False))
 
 
