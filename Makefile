@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.latentedit-installed
 
-.PHONY: demo test bench venv clean-venv
+.PHONY: demo test bench bench-gpu venv clean-venv
 
 venv: $(STAMP)
 
@@ -27,6 +27,14 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/ops.py
 	$(PY) benchmarks/generator.py
+
+# On a CUDA machine: the CUDA kernels against their reference twins (forward and gradients), then synthesis
+# throughput as a share of the GPU's own conv peak. Skips cleanly (no tests selected / a clear message) without a GPU.
+bench-gpu: $(STAMP)
+	$(PY) -m pytest -q -m gpu tests/test_ops_cuda.py
+	@if $(PY) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then \
+		$(PY) benchmarks/peak.py --synthesis --device cuda --sizes 1024:1,256:4,256:32; \
+	else echo "bench-gpu: no CUDA device visible; synthesis benchmark skipped"; fi
 
 clean-venv:
 	rm -rf $(VENV)

@@ -18,7 +18,7 @@ per-round ratios (the spread). Two parts:
 * ``--synthesis``: the whole synthesis network (random config-f weights, fp32, no_grad), share = executed FLOPs
   (FlopCounterMode) / time over the peak rate.
 
-    python benchmarks/peak.py [--rounds 7] [--upconv] [--bf16] [--synthesis] [--sizes 1024:1,256:4]
+    python benchmarks/peak.py [--rounds 7] [--upconv] [--bf16] [--synthesis [--device cuda]] [--sizes 1024:1,256:4]
 """
 
 from __future__ import annotations
@@ -70,6 +70,11 @@ def up_conv_reference(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return modulated_conv2d(x, weight, styles, demodulate=False, up=2, fused=False)
 
 
+def _sync() -> None:
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def interleaved(cands: dict, rounds: int) -> dict[str, list[float]]:
     """Seconds per call of each candidate, one call per round each, round-robin (after one warm-up call each)."""
     for fn in cands.values():
@@ -77,8 +82,10 @@ def interleaved(cands: dict, rounds: int) -> dict[str, list[float]]:
     times = {k: [] for k in cands}
     for _ in range(rounds):
         for k, fn in cands.items():
+            _sync()
             t = time.perf_counter()
             fn()
+            _sync()
             times[k].append(time.perf_counter() - t)
     return times
 
@@ -94,8 +101,8 @@ def shares(times: dict, flops: dict, peak_key: str = "peak") -> dict[str, tuple[
     return out
 
 
-def _peak_fn():
-    xp, wp = torch.randn(4, 512, 64, 64), torch.randn(512, 512, 3, 3)
+def _peak_fn(device="cpu"):
+    xp, wp = torch.randn(4, 512, 64, 64, device=device), torch.randn(512, 512, 3, 3, device=device)
     return lambda: F.conv2d(xp, wp, padding=1)
 
 
@@ -124,22 +131,22 @@ def upconv_table(rounds: int, sizes) -> None:
             print(f"  {i}->{o} @{h}->{2 * h}: {cells}  (polyphase max |diff| {err:.1e})", flush=True)
 
 
-def synthesis_table(rounds: int, sizes) -> None:
+def synthesis_table(rounds: int, sizes, device: str = "cpu") -> None:
     from torch.utils.flop_counter import FlopCounterMode
 
     from latentedit.stylegan2 import Generator, GeneratorConfig, channels_from_base
 
     for res, batch in sizes:
         torch.manual_seed(0)
-        G = Generator(GeneratorConfig(resolution=res, channels=channels_from_base(res))).eval()
-        ws = G.mapping(torch.randn(batch, G.z_dim)).detach()
+        G = Generator(GeneratorConfig(resolution=res, channels=channels_from_base(res))).eval().to(device)
+        ws = G.mapping(torch.randn(batch, G.z_dim, device=device)).detach()
         with FlopCounterMode(display=False) as counter:
             G.synthesis(ws)
         fl = counter.get_total_flops()
         with torch.no_grad():
-            times = interleaved({"peak": _peak_fn(), "synthesis": lambda: G.synthesis(ws)}, rounds)
+            times = interleaved({"peak": _peak_fn(device), "synthesis": lambda: G.synthesis(ws)}, rounds)
         m, lo, hi = shares(times, {"synthesis": fl})["synthesis"]
-        print(f"synthesis {res} px batch {batch}: {statistics.median(times['synthesis']):.3f} s, "
+        print(f"synthesis {res} px batch {batch} on {device}: {statistics.median(times['synthesis']):.3f} s, "
               f"peak {PEAK_FLOPS / statistics.median(times['peak']) / 1e9:.0f} GFLOP/s, "
               f"share of peak {m:.2f} [{lo:.2f}-{hi:.2f}]", flush=True)
 
@@ -227,6 +234,7 @@ def main() -> None:
     ap.add_argument("--upconv", action="store_true")
     ap.add_argument("--synthesis", action="store_true")
     ap.add_argument("--bf16", action="store_true")
+    ap.add_argument("--device", default="cpu", help="--synthesis only: cpu or cuda")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args()
     from latentedit.ops.allocator import tune_malloc
@@ -240,7 +248,7 @@ def main() -> None:
     if args.upconv or everything:
         upconv_table(args.rounds, sizes)
     if args.synthesis or everything:
-        synthesis_table(args.rounds, sizes)
+        synthesis_table(args.rounds, sizes, args.device)
     if args.bf16 or everything:
         bf16_layer_table(args.rounds)
         bf16_policy_table(args.rounds, sizes)
