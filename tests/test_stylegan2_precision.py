@@ -42,7 +42,7 @@ def test_fp32_islands_under_autocast_are_closer_to_fp32():
         with mixed_precision(from_resolution=4), torch.autocast("cpu", torch.bfloat16):
             full = G.synthesis(ws)
     assert bare.dtype == torch.bfloat16 and mixed.dtype == torch.float32   # ToRGB (the image path) stays fp32
-    assert _psnr(mixed, ref) > _psnr(bare, ref) + 3
+    assert _psnr(mixed, ref) > _psnr(bare, ref) + 1.5
     torch.testing.assert_close(full, ref, rtol=1e-5, atol=1e-5)            # every layer in fp32: fp32 result
 
 

@@ -42,11 +42,12 @@ class FullyConnected(nn.Module):
         self.bias_gain = lr_mul
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight * self.weight_gain
+        # The gain scales the (B, out) product, not the (out, in) weight: one pass over a 512x512 weight fewer
+        # per call (26 style affines per 1024-px pass).
         b = self.bias * self.bias_gain if self.bias_gain != 1 else self.bias
         if self.activation == "linear":
-            return torch.addmm(b.unsqueeze(0), x, w.t())
-        return ops.fused_bias_act(x.matmul(w.t()), b, act=self.activation)
+            return torch.addmm(b.unsqueeze(0), x, self.weight.t(), alpha=self.weight_gain)
+        return ops.fused_bias_act(x.matmul(self.weight.t()) * self.weight_gain, b, act=self.activation)
 
     def extra_repr(self) -> str:
         return f"in={self.weight.shape[1]}, out={self.weight.shape[0]}, act={self.activation}"
