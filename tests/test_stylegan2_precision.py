@@ -75,3 +75,13 @@ def test_noise_keeps_a_bf16_activation_in_bf16():
     with torch.no_grad(), mixed_precision(upconv_from=None), torch.autocast("cpu", torch.bfloat16):
         y = layer(x.bfloat16(), torch.randn(1, 8), "const")
     assert y.dtype == torch.bfloat16
+
+
+def test_backward_through_the_fp32_islands_under_autocast():
+    G = tiny()
+    ws = G.mapping(torch.randn(2, 8)).detach().requires_grad_(True)
+    with mixed_precision(upconv_from=8), torch.autocast("cpu", torch.bfloat16):
+        img = G.synthesis(ws)
+    (g,) = torch.autograd.grad(img.float().square().mean(), ws)
+    (ref,) = torch.autograd.grad(G.synthesis(ws).square().mean(), ws)
+    assert torch.isfinite(g).all() and torch.nn.functional.cosine_similarity(g.flatten(), ref.flatten(), dim=0) > 0.99
