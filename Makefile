@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.latentedit-installed
 
-.PHONY: demo test bench bench-gpu venv clean-venv
+.PHONY: demo test bench bench-speed bench-gpu venv clean-venv
 
 venv: $(STAMP)
 
@@ -27,6 +27,13 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/ops.py
 	$(PY) benchmarks/generator.py
+
+# Issue 29's measurements (long on 2 cores): shares of the interleaved conv peak, bf16 per layer and per policy,
+# one 256-px mapper training step and one 1024-px photo edit, broken down.
+bench-speed: $(STAMP)
+	$(PY) benchmarks/peak.py
+	$(PY) benchmarks/trainer_step.py
+	$(PY) benchmarks/edit.py
 
 # On a CUDA machine: the CUDA kernels against their reference twins (forward and gradients), then synthesis
 # throughput as a share of the GPU's own conv peak. Skips cleanly (no tests selected / a clear message) without a GPU.
