@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.latentedit-installed
 
-.PHONY: demo test bench docs venv clean-venv
+.PHONY: demo test bench bench-speed bench-gpu docs venv clean-venv
 
 venv: $(STAMP)
 
@@ -33,6 +33,20 @@ docs: $(STAMP)
 	$(PY) -m pip install -q -e '.[docs]'
 	$(PY) docs/gen_reference.py
 	$(PY) -m mkdocs build --strict
+# Issue 29's measurements (long on 2 cores): shares of the interleaved conv peak, bf16 per layer and per policy,
+# one 256-px mapper training step and one 1024-px photo edit, broken down.
+bench-speed: $(STAMP)
+	$(PY) benchmarks/peak.py
+	$(PY) benchmarks/trainer_step.py
+	$(PY) benchmarks/edit.py
+
+# On a CUDA machine: the CUDA kernels against their reference twins (forward and gradients), then synthesis
+# throughput as a share of the GPU's own conv peak. Skips cleanly (no tests selected / a clear message) without a GPU.
+bench-gpu: $(STAMP)
+	$(PY) -m pytest -q -m gpu tests/core/test_ops_cuda.py
+	@if $(PY) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then \
+		$(PY) benchmarks/peak.py --synthesis --device cuda --sizes 1024:1,256:4,256:32; \
+	else echo "bench-gpu: no CUDA device visible; synthesis benchmark skipped"; fi
 
 clean-venv:
 	rm -rf $(VENV)

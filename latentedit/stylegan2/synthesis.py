@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 
 from latentedit import ops
+from latentedit.stylegan2 import precision
 from latentedit.stylegan2.config import GeneratorConfig
 from latentedit.stylegan2.layers import FullyConnected, blur_filter, modulated_conv2d
 
@@ -34,17 +35,40 @@ class SynthesisLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const",
                 noise: torch.Tensor | None = None) -> torch.Tensor:
-        styles = self.affine(w)
+        if precision.autocasting(x) and (precision.keep_fp32("conv", self.resolution)
+                                         or (self.up == 2 and precision.keep_fp32("upconv", self.resolution))):
+            with precision.fp32_region(x):
+                return self._forward(x.float(), w.float(), noise_mode, noise)
+        return self._forward(x, w, noise_mode, noise)
+
+    def _forward(self, x, w, noise_mode, noise):
+        styles = _styles(self.affine, w, x)
         x = modulated_conv2d(x, self.weight, styles, up=self.up, resample_filter=self.resample_filter)
-        if noise is not None:
-            x = x + noise * self.noise_strength
-        elif noise_mode == "const":
-            x = x + self.noise_const * self.noise_strength
-        elif noise_mode == "random":
-            x = x + torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device,
-                                dtype=x.dtype) * self.noise_strength
-        clamp = self.conv_clamp
-        return ops.fused_bias_act(x, self.bias.to(x.dtype), act="lrelu", clamp=clamp)
+        strength = self.noise_strength
+        if noise is None and noise_mode == "const":
+            noise = self.noise_const
+        elif noise is None and noise_mode == "random":
+            noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device, dtype=x.dtype)
+        if noise is not None and not _skip_zero(strength):
+            # one pass, in x's dtype (an fp32 noise map must not promote a bf16 activation to fp32)
+            x = torch.addcmul(x, noise.to(x.dtype), strength.to(x.dtype))
+        return ops.fused_bias_act(x, self.bias.to(x.dtype), act="lrelu", clamp=self.conv_clamp)
+
+
+def _skip_zero(strength: torch.Tensor) -> bool:
+    """A noise strength of exactly 0 adds nothing: skip the full pass over the activations, on the CPU (no device
+    sync) and when no gradient can flow to the strength."""
+    if strength.device.type != "cpu" or (strength.requires_grad and torch.is_grad_enabled()):
+        return False
+    return float(strength) == 0.0
+
+
+def _styles(affine: FullyConnected, w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The style affine, in fp32 under bf16 autocast when the precision policy keeps modulation in fp32."""
+    if precision.autocasting(x) and precision.keep_fp32("modulation"):
+        with precision.fp32_region(x):
+            return affine(w.float())
+    return affine(w)
 
 
 class ToRGBLayer(nn.Module):
@@ -59,7 +83,13 @@ class ToRGBLayer(nn.Module):
         self.weight_gain = 1 / math.sqrt(in_channels)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        styles = self.affine(w) * self.weight_gain
+        if precision.autocasting(x) and precision.keep_fp32("torgb"):
+            with precision.fp32_region(x):
+                return self._forward(x.float(), w.float())
+        return self._forward(x, w)
+
+    def _forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        styles = _styles(self.affine, w, x) * self.weight_gain
         x = modulated_conv2d(x, self.weight, styles, demodulate=False)
         return ops.fused_bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp)
 

@@ -1,0 +1,119 @@
+"""One 1024-px photo edit, broken down into its stages, with random-weight stand-ins (no downloads).
+
+Stand-ins: a config-f 1024-px generator (random weights, saved in latentedit's .safetensors format) and an e4e
+encoder with the published architecture (IR-SE-50, 18 codes; random weights) saved in the official ``.pt`` layout
+(``state_dict`` with ``encoder.*`` keys, ``latent_avg``, ``opts``; no bundled decoder: the generator file is given
+separately, as ``latentedit edit --generator``). The photo is the generator's own 1024-px image, so MTCNN runs on
+a realistic size (random weights draw no face, so alignment uses fixed FFHQ-like landmarks).
+
+Stages: start-up (imports, each in a fresh interpreter), generator loading, encoder loading, detection, alignment,
+encoding, synthesis of the edited W+, paste-back. Times: median [min-max] over the rounds.
+
+    python benchmarks/edit.py [--rounds 3] [--threads 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+IMPORTS = {
+    "import latentedit.cli.main": "import latentedit.cli.main",
+    "+ faces, e4e plugin, stylegan2": "import latentedit.cli.main, latentedit.faces, latentedit_e4e.encoder, "
+                                      "latentedit.stylegan2",
+}
+LANDMARKS = np.array([[420.0, 470.0], [604.0, 470.0], [512.0, 580.0], [440.0, 690.0], [584.0, 690.0]])
+
+
+def import_time(stmt: str) -> float:
+    code = f"import time; t = time.perf_counter(); {stmt}; print(time.perf_counter() - t)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def make_files(folder: Path) -> tuple[Path, Path, np.ndarray]:
+    from latentedit.io.ours import save_generator
+    from latentedit.stylegan2 import Generator, GeneratorConfig, channels_from_base
+    from latentedit_e4e.config import E4EConfig
+    from latentedit_e4e.encoder import E4EEncoder
+
+    torch.manual_seed(0)
+    G = Generator(GeneratorConfig(resolution=1024, channels=channels_from_base(1024))).eval()
+    g_path = save_generator(G, folder / "generator.safetensors")
+    enc = E4EEncoder(E4EConfig.official(1024))
+    sd = {f"encoder.{k}": v for k, v in enc.net.state_dict().items()}
+    e_path = folder / "e4e_ffhq_encode.pt"
+    torch.save({"state_dict": sd, "latent_avg": G.mapping.w_avg.detach().reshape(1, 512).repeat(18, 1),
+                "opts": {"encoder_type": "Encoder4Editing", "start_from_latent_avg": True, "stylegan_size": 1024}},
+               e_path)
+    with torch.no_grad():
+        img = G(torch.randn(1, 512), truncation_psi=0.7)
+    photo = ((img[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return Path(g_path), e_path, np.ascontiguousarray(photo)
+
+
+def one_edit(g_path: Path, e_path: Path, photo: np.ndarray, t: dict) -> None:
+    from latentedit import faces
+    from latentedit.io.checkpoints import load_generator
+    from latentedit_e4e.encoder import E4EEncoder
+
+    def tick(name, t0):
+        now = time.perf_counter()
+        t[name].append(now - t0)
+        return now
+
+    t0 = time.perf_counter()
+    G, _ = load_generator(g_path)
+    t0 = tick("load generator (.safetensors)", t0)
+    enc = E4EEncoder.load(e_path)
+    t0 = tick("load e4e (official .pt)", t0)
+    faces.detect_faces(photo)
+    t0 = tick("detect (MTCNN)", t0)
+    crop, transform = faces.align_face(photo, LANDMARKS, enc.input_resolution)
+    t0 = tick("align", t0)
+    with torch.no_grad():
+        w = enc.invert(crop)
+        t0 = tick("encode (e4e)", t0)
+        edited = G.synthesis(w + 0.5 * torch.randn(1, 1, 512))
+        t0 = tick("synthesis 1024", t0)
+    faces.paste_back(photo, edited, transform)
+    tick("paste back", t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0)
+    args = ap.parse_args()
+    from latentedit.ops.allocator import tune_malloc
+
+    tune_malloc()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    imports = {k: [import_time(stmt) for _ in range(args.rounds)] for k, stmt in IMPORTS.items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        g_path, e_path, photo = make_files(Path(tmp))
+        sizes = {p.name: p.stat().st_size / 2 ** 20 for p in (g_path, e_path)}
+        t: dict[str, list[float]] = defaultdict(list)
+        for _ in range(args.rounds):
+            one_edit(g_path, e_path, photo, t)
+    print(f"threads={torch.get_num_threads()} rounds={args.rounds} files: "
+          + ", ".join(f"{k} {v:.0f} MiB" for k, v in sizes.items()))
+    print(f"{'stage':34s} median s  [min-max]")
+    for k, v in list(imports.items()) + list(t.items()):
+        print(f"{k:34s} {statistics.median(v):8.2f}  [{min(v):.2f}-{max(v):.2f}]")
+    total = statistics.median(imports[list(IMPORTS)[-1]]) + sum(statistics.median(v) for v in t.values())
+    print(f"{'total (cold process, sum of medians)':34s} {total:8.2f}  (bar <= 15 s)")
+
+
+if __name__ == "__main__":
+    main()

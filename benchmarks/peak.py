@@ -1,0 +1,258 @@
+"""Share of this machine's conv peak, measured as ratios against the peak timed interleaved in the same run.
+
+The peak is a 3x3 512->512 convolution on (4, 512, 64, 64). Every candidate runs once per round, round-robin with
+the peak, so each ratio sees the same machine load; reported: the median over the rounds and [min-max] of the
+per-round ratios (the spread). Two parts:
+
+* ``--upconv``: the x2 up-sampling convolutions of config-f (1024 px batch 1, 256 px batch 4 shapes), three exact
+  evaluations of the same linear map: the transposed convolution + [1,3,3,1] FIR that the generator uses
+  (``ref``), the same with channels-last tensors (``ref-cl``), and the sub-pixel (polyphase) convolution on the
+  low-resolution input with the FIR folded into four 3x3 phase kernels (``polyphase``, see
+  ``polyphase_up_weight``). Share = the up-conv's executed FLOPs (transposed conv at input resolution) / time,
+  over the peak rate.
+* ``--bf16``: which layers gain speed from bf16 (each 3x3 convolution and up-convolution of 1024 px batch 1,
+  fp32 time / bf16 time interleaved), then the whole synthesis under bf16 autocast with each precision policy
+  (``latentedit.stylegan2.precision.MixedPrecision``): speed-up over fp32 (interleaved) and PSNR against fp32 on
+  the same latents, on UNCLAMPED outputs (peak-to-peak 2), for random config-f weights and the shipped toy
+  generator.
+* ``--synthesis``: the whole synthesis network (random config-f weights, fp32, no_grad), share = executed FLOPs
+  (FlopCounterMode) / time over the peak rate.
+
+    python benchmarks/peak.py [--rounds 7] [--upconv] [--bf16] [--synthesis [--device cuda]] [--sizes 1024:1,256:4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+PEAK_FLOPS = 2 * 4 * 512 * 512 * 9 * 64 * 64
+
+
+def polyphase_up_weight(weight: torch.Tensor, taps=(1.0, 3.0, 3.0, 1.0)) -> torch.Tensor:
+    """Fold ``conv_transpose(stride 2) -> FIR(taps, gain 4, padding 1)`` into a sub-pixel convolution.
+
+    weight: (..., O, I, 3, 3) as ``modulated_conv2d`` takes it. Returns (..., 4*O, I, 3, 3) for ``conv2d(x, w,
+    padding=1)`` followed by ``pixel_shuffle(2)``: output channel ``4*o + 2*qy + qx`` is output pixel phase
+    (qy, qx). Phase q, low-resolution offset j-1 takes ``g[t] * w[k]`` with ``t = 2*(j-1) + 1 + k - q``, where g
+    is the per-axis FIR with gain 2 (gain 4 over both axes).
+    """
+    if weight.shape[-2:] != (3, 3):
+        raise ValueError(f"polyphase_up_weight folds 3x3 kernels; got {tuple(weight.shape)}")
+    g = torch.tensor(taps, dtype=weight.dtype, device=weight.device)
+    g = g * (2.0 / g.sum())
+    m = torch.zeros(2, 3, 3, dtype=weight.dtype, device=weight.device)      # (phase q, offset j, tap k)
+    for q in range(2):
+        for j in range(3):
+            for k in range(3):
+                t = 2 * (j - 1) + 1 + k - q
+                if 0 <= t < g.numel():
+                    m[q, j, k] = g[t]
+    # (qy, jy, ky) x (qx, jx, kx) x (..., o, i, ky, kx) -> (..., o, qy, qx, i, jy, jx)
+    w = torch.einsum("yak,xbl,...oikl->...oyxiab", m, m, weight)
+    return w.reshape(*weight.shape[:-4], 4 * weight.shape[-4], weight.shape[-3], 3, 3)
+
+
+def up_conv_polyphase(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """(B, I, H, W), (O, I, 3, 3) -> (B, O, 2H, 2W): the same map as ``modulated_conv2d(..., up=2)`` unmodulated."""
+    return F.pixel_shuffle(F.conv2d(x, polyphase_up_weight(weight), padding=1), 2)
+
+
+def up_conv_reference(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    from latentedit.stylegan2.layers import modulated_conv2d
+
+    styles = torch.ones(x.shape[0], x.shape[1], dtype=x.dtype, device=x.device)
+    return modulated_conv2d(x, weight, styles, demodulate=False, up=2, fused=False)
+
+
+def _sync() -> None:
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
+def interleaved(cands: dict, rounds: int) -> dict[str, list[float]]:
+    """Seconds per call of each candidate, one call per round each, round-robin (after one warm-up call each)."""
+    for fn in cands.values():
+        fn()
+    times = {k: [] for k in cands}
+    for _ in range(rounds):
+        for k, fn in cands.items():
+            _sync()
+            t = time.perf_counter()
+            fn()
+            _sync()
+            times[k].append(time.perf_counter() - t)
+    return times
+
+
+def shares(times: dict, flops: dict, peak_key: str = "peak") -> dict[str, tuple[float, float, float]]:
+    """{name: (median, min, max)} of per-round (flops/t) / (peak flops/t_peak)."""
+    out = {}
+    for k, ts in times.items():
+        if k == peak_key:
+            continue
+        r = [(flops[k] / t) / (PEAK_FLOPS / tp) for t, tp in zip(ts, times[peak_key])]
+        out[k] = (statistics.median(r), min(r), max(r))
+    return out
+
+
+def _peak_fn(device="cpu"):
+    xp, wp = torch.randn(4, 512, 64, 64, device=device), torch.randn(512, 512, 3, 3, device=device)
+    return lambda: F.conv2d(xp, wp, padding=1)
+
+
+def upconv_table(rounds: int, sizes) -> None:
+    from latentedit.stylegan2 import channels_from_base
+
+    for res, batch in sizes:
+        ch = channels_from_base(res)
+        print(f"\nup-convolutions of {res} px batch {batch} (share of peak: median [min-max] over {rounds} rounds)")
+        for r_idx in range(1, len(ch)):
+            i, o, h = ch[r_idx - 1], ch[r_idx], 2 ** (r_idx + 1)
+            if h < 16:
+                continue
+            x, w = torch.randn(batch, i, h, h), torch.randn(o, i, 3, 3)
+            xc = x.contiguous(memory_format=torch.channels_last)
+            with torch.no_grad():
+                err = (up_conv_polyphase(x, w) - up_conv_reference(x, w)).abs().max().item()
+                cands = {"peak": _peak_fn(), "ref": lambda: up_conv_reference(x, w),
+                         "ref-cl": lambda: up_conv_reference(xc, w).contiguous(),
+                         "polyphase": lambda: up_conv_polyphase(x, w)}
+                times = interleaved(cands, rounds)
+            fl = 2 * batch * i * o * 9 * h * h
+            s = shares(times, {k: fl for k in cands})
+            cells = "  ".join(f"{k} {statistics.median(times[k]) * 1e3:.0f} ms {m:.2f} [{lo:.2f}-{hi:.2f}]"
+                              for k, (m, lo, hi) in s.items())
+            print(f"  {i}->{o} @{h}->{2 * h}: {cells}  (polyphase max |diff| {err:.1e})", flush=True)
+
+
+def synthesis_table(rounds: int, sizes, device: str = "cpu") -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from latentedit.stylegan2 import Generator, GeneratorConfig, channels_from_base
+
+    for res, batch in sizes:
+        torch.manual_seed(0)
+        G = Generator(GeneratorConfig(resolution=res, channels=channels_from_base(res))).eval().to(device)
+        ws = G.mapping(torch.randn(batch, G.z_dim, device=device)).detach()
+        with FlopCounterMode(display=False) as counter:
+            G.synthesis(ws)
+        fl = counter.get_total_flops()
+        with torch.no_grad():
+            times = interleaved({"peak": _peak_fn(device), "synthesis": lambda: G.synthesis(ws)}, rounds)
+        m, lo, hi = shares(times, {"synthesis": fl})["synthesis"]
+        print(f"synthesis {res} px batch {batch} on {device}: {statistics.median(times['synthesis']):.3f} s, "
+              f"peak {PEAK_FLOPS / statistics.median(times['peak']) / 1e9:.0f} GFLOP/s, "
+              f"share of peak {m:.2f} [{lo:.2f}-{hi:.2f}]", flush=True)
+
+
+def psnr_unclamped(a: torch.Tensor, ref: torch.Tensor) -> float:
+    """PSNR in dB with peak-to-peak 2 (images nominally in [-1, 1]), without clamping either image."""
+    mse = (a.float() - ref.float()).square().mean().item()
+    return float("inf") if mse == 0 else 10 * math.log10(4 / mse)
+
+
+POLICIES = {
+    "autocast only": dict(modulation=False, torgb=False, upconv_from=None),
+    "fp32 modulation": dict(modulation=True, torgb=False, upconv_from=None),
+    "fp32 modulation+torgb": dict(upconv_from=None),
+    "+ up-convs >=512 px (default)": {},
+    "+ all up-convs": dict(upconv_from=8),
+    "default + all of 1024 px": dict(from_resolution=1024),
+}
+
+
+def bf16_layer_table(rounds: int) -> None:
+    from latentedit.stylegan2 import channels_from_base
+
+    ch = channels_from_base(1024)
+    print(f"\nbf16 speed-up per layer at 1024 px batch 1 (fp32 time / bf16 time, median [min-max], {rounds} rounds)")
+    for r_idx in range(2, len(ch)):
+        i, o, h = ch[r_idx - 1], ch[r_idx], 2 ** (r_idx + 1)
+        x, w = torch.randn(1, i, h, h), torch.randn(o, i, 3, 3)
+        x2, w2 = torch.randn(1, o, 2 * h, 2 * h), torch.randn(o, o, 3, 3)
+        xb, wb, x2b, w2b = x.bfloat16(), w.bfloat16(), x2.bfloat16(), w2.bfloat16()
+        with torch.no_grad():
+            times = interleaved({"up": lambda: up_conv_reference(x, w), "up16": lambda: up_conv_reference(xb, wb),
+                                 "conv": lambda: F.conv2d(x2, w2, padding=1),
+                                 "conv16": lambda: F.conv2d(x2b, w2b, padding=1)}, rounds)
+        cells = []
+        for k in ("up", "conv"):
+            r = [a / b for a, b in zip(times[k], times[k + "16"])]
+            cells.append(f"{k} {i if k == 'up' else o}->{o} {statistics.median(times[k]) * 1e3:.0f} ms: "
+                         f"{statistics.median(r):.2f}x [{min(r):.2f}-{max(r):.2f}]")
+        print(f"  @{2 * h}: " + "  ".join(cells), flush=True)
+
+
+def bf16_policy_table(rounds: int, sizes) -> None:
+    from latentedit.io.checkpoints import load_generator
+    from latentedit.stylegan2 import Generator, GeneratorConfig, channels_from_base
+    from latentedit.stylegan2.precision import mixed_precision
+
+    def run(G, ws, policy=None):
+        def fn():
+            if policy is None:
+                return G.synthesis(ws)
+            with mixed_precision(**policy), torch.autocast("cpu", dtype=torch.bfloat16):
+                return G.synthesis(ws).float()
+        return fn
+
+    from pathlib import Path
+
+    toy_path = Path(__file__).resolve().parents[1] / "latentedit" / "assets" / "toyfaces_generator.safetensors"
+    toy = load_generator(toy_path)[0].eval() if toy_path.is_file() else None
+    for res, batch in sizes:
+        torch.manual_seed(0)
+        G = Generator(GeneratorConfig(resolution=res, channels=channels_from_base(res))).eval()
+        ws = G.mapping(torch.randn(batch, G.z_dim)).detach()
+        with torch.no_grad():
+            ref = run(G, ws)()
+            cands = {"fp32": run(G, ws)} | {k: run(G, ws, p) for k, p in POLICIES.items()}
+            times = interleaved(cands, rounds)
+            toy_ref = toy_ws = None
+            if toy is not None:
+                toy_ws = toy.mapping(torch.randn(16, toy.z_dim, generator=torch.Generator().manual_seed(0)))
+                toy_ref = run(toy, toy_ws)()
+            print(f"\nbf16 policies, synthesis {res} px batch {batch} (speed-up = fp32/bf16 per round, median "
+                  f"[min-max]; PSNR unclamped vs fp32, random config-f | toy generator 16 samples)")
+            for k, p in POLICIES.items():
+                r = [a / b for a, b in zip(times["fp32"], times[k])]
+                toy_db = psnr_unclamped(run(toy, toy_ws, p)(), toy_ref) if toy is not None else float("nan")
+                print(f"  {k:34s} {statistics.median(r):.2f}x [{min(r):.2f}-{max(r):.2f}]  "
+                      f"PSNR {psnr_unclamped(run(G, ws, p)(), ref):.1f} dB | toy {toy_db:.1f} dB", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--sizes", default="1024:1,256:4", help="resolution:batch pairs")
+    ap.add_argument("--upconv", action="store_true")
+    ap.add_argument("--synthesis", action="store_true")
+    ap.add_argument("--bf16", action="store_true")
+    ap.add_argument("--device", default="cpu", help="--synthesis only: cpu or cuda")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = ap.parse_args()
+    from latentedit.ops.allocator import tune_malloc
+
+    tune_malloc()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    sizes = [tuple(int(v) for v in item.split(":")) for item in args.sizes.split(",")]
+    print(f"threads={torch.get_num_threads()} torch={torch.__version__}")
+    everything = not (args.upconv or args.synthesis or args.bf16)
+    if args.upconv or everything:
+        upconv_table(args.rounds, sizes)
+    if args.synthesis or everything:
+        synthesis_table(args.rounds, sizes, args.device)
+    if args.bf16 or everything:
+        bf16_layer_table(args.rounds)
+        bf16_policy_table(args.rounds, sizes)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""The sub-pixel (polyphase) up-convolution measured by ``benchmarks/peak.py`` is the generator's up-conv exactly."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from latentedit.stylegan2.layers import modulated_conv2d
+
+
+@pytest.fixture(scope="module")
+def peak():
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "peak.py"
+    spec = importlib.util.spec_from_file_location("bench_peak", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 4, 5, 2), (2, 4, 3, 3, 5)])  # (B, I, H, W, O)
+def test_polyphase_equals_transposed_conv_and_fir(peak, shape):
+    b, i, h, w_, o = shape
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(b, i, h, w_, generator=g, dtype=torch.float64)
+    w = torch.randn(o, i, 3, 3, generator=g, dtype=torch.float64)
+    y = peak.up_conv_polyphase(x, w)
+    assert y.shape == (b, o, 2 * h, 2 * w_)
+    torch.testing.assert_close(y, peak.up_conv_reference(x, w), rtol=1e-12, atol=1e-12)
+
+
+def test_polyphase_on_modulated_weights_matches_fused_path(peak):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 3, 5, 5, generator=g)
+    w = torch.randn(4, 3, 3, 3, generator=g)
+    s = torch.rand(2, 3, generator=g) + 0.5
+    ref = modulated_conv2d(x, w, s, up=2, fused=True)
+    wb = w.unsqueeze(0) * s.reshape(2, 1, 3, 1, 1)
+    wb = wb * (wb.square().sum(dim=(2, 3, 4)) + 1e-8).rsqrt().reshape(2, 4, 1, 1, 1)
+    pw = peak.polyphase_up_weight(wb)                                      # (B, 4O, I, 3, 3)
+    y = torch.nn.functional.conv2d(x.reshape(1, 6, 5, 5), pw.reshape(2 * 16, 3, 3, 3), padding=1, groups=2)
+    torch.testing.assert_close(torch.nn.functional.pixel_shuffle(y.reshape(2, 16, 5, 5), 2), ref,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_polyphase_gradients_first_and_second_order(peak):
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(1, 2, 3, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(2, 2, 3, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(peak.up_conv_polyphase, (x, w))
+    assert torch.autograd.gradgradcheck(peak.up_conv_polyphase, (x, w))
+    # and the gradients equal the reference path's
+    gy = torch.randn(1, 2, 6, 6, generator=g, dtype=torch.float64)
+    a = torch.autograd.grad(peak.up_conv_polyphase(x, w), (x, w), gy)
+    r = torch.autograd.grad(peak.up_conv_reference(x, w), (x, w), gy)
+    for u, v in zip(a, r):
+        torch.testing.assert_close(u, v, rtol=1e-10, atol=1e-10)
+
+
+def test_polyphase_rejects_other_kernel_sizes(peak):
+    with pytest.raises(ValueError, match="3x3"):
+        peak.polyphase_up_weight(torch.zeros(2, 2, 1, 1))
+
+
+def test_shares_are_ratios_against_the_interleaved_peak(peak):
+    times = {"peak": [1.0, 2.0, 1.0], "a": [2.0, 2.0, 4.0]}
+    s = peak.shares(times, {"a": peak.PEAK_FLOPS})
+    assert s["a"] == (0.5, 0.25, 1.0)
