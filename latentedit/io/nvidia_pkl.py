@@ -14,6 +14,7 @@ non-default architectures are refused with a clear message.
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 from typing import Any, Mapping
@@ -22,6 +23,8 @@ import torch
 
 from latentedit.io.arch_infer import check_filter
 from latentedit.io.errors import CheckpointError
+from latentedit.io.hardened_pickle import PickleRefused
+from latentedit.io.paths import require_regular_file
 from latentedit.io.restricted_unpickler import PersistentMeta, RefusedGlobalError, restricted_load
 
 WHOLE_BATCH = 2 ** 31 - 1  # minibatch-stddev group size meaning "the whole batch"
@@ -31,18 +34,21 @@ _TF_HINT = ("this is a TensorFlow StyleGAN2 pickle; convert it to PyTorch first 
 
 def read_nvidia_pickle(path: str | Path) -> Any:
     """Unpickle a snapshot with the restricted unpickler. Every failure is one CheckpointError line."""
+    require_regular_file(path, what="checkpoint file", error=CheckpointError)
     try:
         with open(path, "rb") as f:
-            return restricted_load(f)
+            return restricted_load(f, size=os.fstat(f.fileno()).st_size)
     except FileNotFoundError:
         raise CheckpointError(path, "no such file") from None
     except RefusedGlobalError as exc:
         hint = f"; {_TF_HINT}" if exc.qualified.startswith("dnnlib.tflib") else ""
         raise CheckpointError(path, f"{exc}{hint}") from None
+    except PickleRefused as exc:
+        raise CheckpointError(path, f"refused pickle: {exc}") from None
     except EOFError:
         raise CheckpointError(path, "truncated pickle (the data ends early); re-download or re-save it") from None
     except (pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            RuntimeError, MemoryError, UnicodeDecodeError) as exc:
+            RuntimeError, MemoryError, UnicodeDecodeError, OverflowError, RecursionError) as exc:
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "truncated" in text.lower() or "ran out of input" in text.lower():
             raise CheckpointError(path, "truncated pickle (the data ends early); re-download or re-save it") from None
