@@ -18,10 +18,11 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
+from latentedit.io.errors import LatenteditInputError
 from latentedit.plugins.config import GeneratorInfo
 
 
-class EditError(ValueError):
+class EditError(LatenteditInputError):
     """An edit names an unknown attribute, has a malformed amount, or does not fit the mapper/generator."""
 
 

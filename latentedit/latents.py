@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from latentedit.io.errors import LatenteditInputError
 from latentedit.io.modelfile import atomic_write
 from latentedit.stylegan2.mapping import truncate
 
@@ -22,7 +23,7 @@ SPACES = ("z", "w", "w_plus")
 LATENT_FILE_KIND = "latents"
 
 
-class LatentError(ValueError):
+class LatentError(LatenteditInputError):
     """A latent of the wrong shape/space, or a latent file used with another generator."""
 
 

@@ -20,8 +20,10 @@ from collections.abc import Sequence
 
 import torch
 
+from latentedit.io.errors import LatenteditInputError
 
-class SamplingError(ValueError):
+
+class SamplingError(LatenteditInputError):
     """The mapper cannot be sampled this way, or the inputs do not fit it."""
 
 

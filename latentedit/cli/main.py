@@ -66,6 +66,19 @@ class LazyGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
+    def invoke(self, ctx):
+        """Every command's bad input ends here: one line on stderr and exit status 1, never a traceback."""
+        from latentedit.io.errors import LatenteditInputError, one_line
+
+        try:
+            return super().invoke(ctx)
+        except LatenteditInputError as exc:
+            raise click.ClickException(one_line(exc)) from None
+        except OSError as exc:
+            if exc.filename is None:
+                raise
+            raise click.ClickException(f"{exc.filename}: {exc.strerror or one_line(exc)}") from None
+
     def resolve_command(self, ctx, args):
         name = args[0] if args else None
         if name is not None and name not in COMMANDS and not name.startswith("-"):

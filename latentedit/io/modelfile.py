@@ -19,10 +19,12 @@ from typing import Any, Mapping
 
 import torch
 
+from latentedit.io.errors import LatenteditInputError
+
 FORMAT_VERSION = 1
 
 
-class ModelFileError(ValueError):
+class ModelFileError(LatenteditInputError):
     """A model file is missing, unreadable, of the wrong kind, or does not match its model."""
 
 

@@ -12,12 +12,13 @@ from typing import Any
 
 import torch
 
+from latentedit.io.errors import LatenteditInputError
 from latentedit.io.modelfile import atomic_write, config_to_json
 
 CHECKPOINT_VERSION = 1
 
 
-class CheckpointStateError(ValueError):
+class CheckpointStateError(LatenteditInputError):
     """A training checkpoint is unreadable or belongs to another recipe."""
 
 

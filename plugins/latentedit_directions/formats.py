@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from latentedit.io.errors import LatenteditInputError
 from latentedit.io.modelfile import atomic_write
 
 
-class DirectionFileError(ValueError):
+class DirectionFileError(LatenteditInputError):
     """A direction file of an unknown layout or shape."""
 
 
