@@ -24,6 +24,8 @@ import torch
 from latentedit.io import nvidia_pkl, ours, rosinality_pt
 from latentedit.io.arch_infer import infer_discriminator_config, infer_generator_config, load_into
 from latentedit.io.errors import CheckpointError
+from latentedit.io.network_caps import check_discriminator_config, check_generator_config, check_tensors
+from latentedit.io.paths import require_regular_file
 from latentedit.io.torch_files import read_torch_file
 from latentedit.stylegan2 import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
 
@@ -68,6 +70,7 @@ def _sniff(path: Path) -> str:
         raise CheckpointError(path, "no such file")
     if path.is_dir():
         raise CheckpointError(path, "is a directory, not a checkpoint file")
+    require_regular_file(path, what="checkpoint file", error=CheckpointError)
     with open(path, "rb") as f:
         head = f.read(16)
     if not head:
@@ -178,6 +181,8 @@ def _foreign_generator(opened: _Opened, path) -> tuple[Generator, str, str, list
         notes.append("a bare state dict records no conv_clamp: assumed none")
         w_avg_source = "read from the file ('mapping.w_avg')"
     config = infer_generator_config(tensors, path, **options)
+    check_generator_config(config, path)
+    check_tensors(tensors, path)
     G = Generator(config).eval()
     if "mapping.w_avg" not in tensors and w_avg_source.startswith("computed"):
         tensors["mapping.w_avg"] = torch.zeros(config.w_dim)
@@ -239,7 +244,10 @@ def load_discriminator(path: str | os.PathLike, *, device: str | torch.device = 
         else:
             key = "state_dict"
             tensors, notes = nvidia_pkl.state_dict_to_ours(opened.payload, path)
-        D = Discriminator(infer_discriminator_config(tensors, path, **options)).eval()
+        d_config = infer_discriminator_config(tensors, path, **options)
+        check_discriminator_config(d_config, path)
+        check_tensors(tensors, path)
+        D = Discriminator(d_config).eval()
         load_into(D, tensors, path)
     info = CheckpointInfo(path=str(path), format=opened.format, network="discriminator", config=D.config,
                           num_parameters=sum(p.numel() for p in D.parameters()), source_key=key,
