@@ -95,7 +95,7 @@ def load_photo(path: str | os.PathLike, *, max_pixels: int | None = None) -> np.
     require_regular_file(path, what="image file", error=PhotoError)
     limit = pixel_limit() if max_pixels is None else int(max_pixels)
     old_limit = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = limit
+    Image.MAX_IMAGE_PIXELS = None  # PIL's own check errors only at twice its limit; ours is exact, below
     try:
         with Image.open(path) as im:
             w, h = im.size
