@@ -15,6 +15,7 @@ of (seed, step), so N steps equal N/2 + resume + N/2 bit for bit on CPU.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -35,7 +36,8 @@ from latentedit.training.distributed import DistContext
 from latentedit.training.intensity_reader import load_intensity_reader
 from latentedit.training.latent_probe import fit_run_probe
 from latentedit.training.objective import MapperObjective
-from latentedit.training.runlog import NullLog, RunLog
+from latentedit.training.runlock import lock_run_folder
+from latentedit.training.runlog import NullLog, RunLog, rewind_log
 from latentedit.training.samples import edit_grid, fixed_sample_inputs, write_grid
 from latentedit.training.snapshot import Snapshot
 from latentedit.training.step import StepRunner, TrainingDivergedError
@@ -140,14 +142,24 @@ class MapperTrainer:
                                          reference_targets=self.tc.targets != "flips", intensity_reader=reader)
         self.step, self.counters = 0, {"skipped_steps": 0, "consecutive_nonfinite": 0}
         self._ckpt = self.dir / CHECKPOINT_NAME
-        if self._ckpt.exists() and not resume:
-            raise FileExistsError(f"{self._ckpt} exists: pass --resume to continue that run, or choose another --out")
-        if resume and self._ckpt.exists():
-            self.step, extra = load_training_state(self._ckpt, config=self._checkpoint_config(),
-                                                   modules=self.modules, optimizers=self.optimizers,
-                                                   normalise=lambda saved: self._read_checkpoint_config(saved, cls))
-            self.counters.update(extra.get("counters", {}))
-        self.resumed_from = self.step if resume and self._ckpt.exists() else None
+        self._lock = lock_run_folder(self.dir) if self.ctx.is_main else contextlib.ExitStack()
+        try:
+            if self._ckpt.exists() and not resume:
+                raise FileExistsError(f"{self._ckpt} exists: pass --resume to continue that run, or choose another "
+                                      "--out")
+            if resume and not self._ckpt.exists():
+                raise CheckpointStateError(f"{self._ckpt}: --resume was given but this run folder has no checkpoint "
+                                           "yet; drop --resume to start a new run there")
+            if resume:
+                self.step, extra = load_training_state(self._ckpt, config=self._checkpoint_config(),
+                                                       modules=self.modules, optimizers=self.optimizers,
+                                                       normalise=lambda saved: self._read_checkpoint_config(saved,
+                                                                                                            cls))
+                self.counters.update(extra.get("counters", {}))
+        except BaseException:
+            self._lock.close()
+            raise
+        self.resumed_from = self.step if resume else None
         self.runner = StepRunner(self, Snapshot(self.modules, self.optimizers))
         self.log = NullLog()
 
@@ -214,6 +226,8 @@ class MapperTrainer:
         if ctx.is_main:
             atomic_write(self.dir / "config.json",
                          lambda tmp: Path(tmp).write_text(json.dumps(self.run.to_dict(), indent=2, sort_keys=True)))
+            if self.resumed_from is not None:
+                rewind_log(self.dir / "log.jsonl", self.step)
             self.log = RunLog(self.dir, total_steps=tc.steps, start_step=self.step, progress=tc.progress)
             self.log.event(self.step, "resume" if self.resumed_from is not None else "start",
                            world=ctx.world, device=str(ctx.device), weights=self.weights,
@@ -241,6 +255,7 @@ class MapperTrainer:
             self.log.event(self.step, "done", counters=self.counters)
         finally:
             self.log.close()
+            self._lock.close()
         ctx.barrier()  # only on success: a rank that failed alone must not leave the others waiting here
         return {"step": self.step, "run_dir": str(self.dir), **self.counters,
                 "losses": last.get("losses", {}), "grad_norm": last.get("grad_norm", math.nan)}
