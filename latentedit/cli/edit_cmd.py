@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 import torch
 
+from latentedit.batch import finish_batch, iter_batch
 from latentedit.cli.common import click_error as _fail
 from latentedit.cli.common import device_option, load_encoder, load_generator_or_default, resolve_device
 
@@ -74,9 +75,11 @@ def _center_square(photo, size: int) -> torch.Tensor:
     return F.interpolate(x, size=(size, size), mode="area" if s >= size else "bilinear")
 
 
-def photos_to_wplus(paths, G, encoder_path, align: bool, face_choice, device, refine: int = 0):
+def photos_to_wplus(paths, G, encoder_path, align: bool, face_choice, device, refine: int = 0,
+                    failures: list[str] | None = None):
     """Yield (stem, w_plus (1, L, D), paste-back callable or None, aligned crop (1, 3, S, S)) per face; ``refine``
-    > 0 optimises each inverted W+ that many steps against the crop (the encoder plugin's ``refine``)."""
+    > 0 optimises each inverted W+ that many steps against the crop (the encoder plugin's ``refine``). With a
+    ``failures`` list, a photo that cannot be read is named there and skipped (else it stops with an error)."""
     try:
         from latentedit import faces
     except ImportError as exc:
@@ -86,12 +89,16 @@ def photos_to_wplus(paths, G, encoder_path, align: bool, face_choice, device, re
     if refine and not callable(getattr(enc, "refine", None)):
         raise click.ClickException("--refine: this encoder plugin has no refine(); drop --refine")
     size = max(int(getattr(enc, "input_resolution", G.resolution)), G.resolution)
-    for path in paths:
+    def read(path):
         try:
             photo = faces.load_photo(path)
-            found = faces.select_faces(faces.detect_faces(photo), face_choice, path) if align else [None]
+            return photo, (faces.select_faces(faces.detect_faces(photo), face_choice, path) if align else [None])
         except (faces.PhotoError, ValueError) as exc:
-            raise _fail(exc) from None
+            if failures is None:
+                raise _fail(exc) from None
+            raise
+
+    for path, (photo, found) in iter_batch(paths, read, [] if failures is None else failures):
         for i, face in enumerate(found):
             if face is None:
                 crop, paste = _center_square(photo, size), None
@@ -130,22 +137,31 @@ def _paste_from_metadata(extra: dict):
     return lambda edited: faces.paste_back(photo, edited, t)
 
 
-def latents_from_files(paths, G):
+def latents_from_files(paths, G, failures: list[str] | None = None):
     """Yield (stem, w_plus (1, L, D), paste-back or None) per latent in each W+ file (tied to ``G``: another
-    generator's is an error). Files from ``latentedit invert`` paste back into their photo when it still exists."""
+    generator's is an error). Files from ``latentedit invert`` paste back into their photo when it still exists.
+    With a ``failures`` list, a file that cannot be used is named there and skipped."""
     from latentedit.latents import LatentError, load_latents, w_to_wplus
 
-    for path in paths:
+    def read(path):
         try:
-            lf = load_latents(path, G)
+            return load_latents(path, G)
         except LatentError as exc:
-            raise _fail(exc) from None
+            if failures is None:
+                raise _fail(exc) from None
+            raise
+
+    for path, lf in iter_batch(paths, read, [] if failures is None else failures):
         t = lf.tensor
         if lf.space == "w":
             t = w_to_wplus(t, G.num_ws)
         elif lf.space != "w_plus":
-            raise click.ClickException(f"{path}: holds {lf.space!r} latents; edit needs W or W+ files "
-                                       "(`latentedit sample --save-latents` writes W+)")
+            problem = (f"{path}: holds {lf.space!r} latents; edit needs W or W+ files "
+                       "(`latentedit sample --save-latents` writes W+)")
+            if failures is None:
+                raise click.ClickException(problem)
+            failures.append(problem)
+            continue
         stem = path.name[: -len(".wplus.safetensors")] if path.name.endswith(".wplus.safetensors") else path.stem
         paste = _paste_from_metadata(lf.extra) if t.shape[0] == 1 else None
         for i in range(t.shape[0]):
@@ -270,9 +286,11 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
     if other:
         raise click.BadParameter(f"{', '.join(other)}: expected W+ files (*.safetensors) or photos "
                                  f"({', '.join(sorted(PHOTO_SUFFIXES))})", param_hint="INPUTS")
-    jobs = [(s, w, paste, None) for s, w, paste in latents_from_files(latent_paths, G)]
+    failures: list[str] = []  # bad inputs are named at the end; the good ones are all edited
+    jobs = [(s, w, paste, None) for s, w, paste in latents_from_files(latent_paths, G, failures)]
     if photo_paths:
-        jobs += list(photos_to_wplus(photo_paths, G, encoder_path, align, face_choice, dev, refine=refine))
+        jobs += list(photos_to_wplus(photo_paths, G, encoder_path, align, face_choice, dev, refine=refine,
+                                     failures=failures))
 
     n_samples = samples if mapper.takes_noise else 1
     z_dim = getattr(mapper, "z_dim", 0)
@@ -314,3 +332,4 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
         click.echo(f"{stem}: {len(rows)} edits x {n_samples} samples -> {out_dir / (stem + '_grid.png')}")
     if mapper.takes_noise is False and samples > 1:
         click.echo(f"note: the {name} mapper is deterministic, so each edit has one sample")
+    finish_batch(failures, "input")
