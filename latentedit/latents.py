@@ -27,6 +27,9 @@ class LatentError(LatenteditInputError):
     """A latent of the wrong shape/space, or a latent file used with another generator."""
 
 
+MAX_SEEDS = 100_000
+
+
 def parse_seeds(spec: str) -> list[int]:
     """'0-7,10,12-13' -> [0..7, 10, 12, 13]; clear error on anything else."""
     seeds: list[int] = []
@@ -38,6 +41,8 @@ def parse_seeds(spec: str) -> list[int]:
         lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
         if hi < lo:
             raise ValueError(f"seed range {part!r} runs backwards; write {hi}-{lo}")
+        if len(seeds) + hi - lo + 1 > MAX_SEEDS:
+            raise LatentError(f"seeds {spec[:60]!r}: more than {MAX_SEEDS:,} seeds; ask for fewer (each is an image)")
         seeds.extend(range(lo, hi + 1))
     return seeds
 

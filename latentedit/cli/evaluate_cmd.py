@@ -12,6 +12,7 @@ import click
 import torch
 
 from latentedit.cli.common import device_option, load_generator_or_default, resolve_device
+from latentedit.cli.params import FINITE
 
 
 def _sha256(path: str) -> str:
@@ -69,7 +70,7 @@ def _methods(specs, generator):
               help="Noise or style draws per source (multimodal mappers) for diversity.")
 @click.option("--diversity-sources", type=click.IntRange(0), default=200, show_default=True,
               help="Sources that get --samples draws (diversity); the rest get one.")
-@click.option("--strength", type=float, default=1.0, show_default=True, help="Edit scale.")
+@click.option("--strength", type=FINITE, default=1.0, show_default=True, help="Edit scale.")
 @click.option("--seed", type=int, default=31_337, show_default=True, help="Seed of the held-out streams.")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--diversity", type=click.Choice(["auto", "lpips", "l1"]), default="auto", show_default=True,
