@@ -251,6 +251,7 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
     from latentedit.edits import EditError, apply_edit, check_edit, check_mapper_fits_generator, parse_attr
     from latentedit.edits import parse_strengths
     from latentedit.images import make_grid, save_image
+    from latentedit.io.paths import check_output_folder
     from latentedit.latents import save_latents
 
     try:
@@ -258,6 +259,7 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
         strength_list = parse_strengths(strengths)
     except EditError as exc:
         raise click.BadParameter(str(exc)) from None
+    check_output_folder(out_dir)
     try:
         from latentedit.faces import parse_face_choice
 

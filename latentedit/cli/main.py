@@ -114,9 +114,25 @@ def _tune_allocator() -> None:
     tune_malloc()
 
 
+def exit_on_sigterm() -> None:
+    """SIGTERM (a job scheduler, ``kill``) raises SystemExit(143) instead of ending the process on the spot, so
+    ``finally`` blocks run: atomic writes remove their temp files, locks and build folders are released."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv=None) -> int:
     """Console-script entry point."""
     _tune_allocator()
+    exit_on_sigterm()
     try:
         cli.main(args=argv, prog_name="latentedit", standalone_mode=True)
     except SystemExit as exc:

@@ -66,12 +66,16 @@ def sample(generator_path, seeds, truncation, noise_mode, out, save_latents, bat
       latentedit sample --generator ffhq.pkl --seeds 0-3 --out g.png --save-latents latents/
     """
     from latentedit.images import save_image
+    from latentedit.io.paths import check_output_file, check_output_folder
     from latentedit.latents import parse_seeds, save_latents as write_latents
 
     try:
         seed_list = parse_seeds(seeds)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--seeds") from None
+    check_output_file(out)
+    if save_latents:
+        check_output_folder(save_latents, flag="--save-latents")
     G, _ = load_generator_or_default(generator_path, resolve_device(device))
     images = []
     for s, ws, img in render_seeds(G, seed_list, truncation=truncation, noise_mode=noise_mode,

@@ -27,3 +27,42 @@ def require_regular_file(path: str | os.PathLike, *, what: str = "file", error: 
         kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
         raise error(p, f"is {kind}, not a regular {what}; only regular files are read")
     return p
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+
+
+def _writable_folder(folder: Path, path: Path, flag: str) -> None:
+    if not folder.exists():
+        raise InputFileError(path, f"{flag}: the folder {folder} does not exist; create it first (latentedit "
+                                   "creates only the folders you name)")
+    if not folder.is_dir():
+        raise InputFileError(path, f"{flag}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputFileError(path, f"{flag}: the folder {folder} is not writable")
+
+
+def check_output_file(path: str | os.PathLike, *, suffixes: tuple[str, ...] = IMAGE_SUFFIXES,
+                      flag: str = "--out") -> Path:
+    """An output file path that can be written: a known suffix, an existing writable folder, not a folder itself.
+    Checked before any work, so a typo never costs a run; the folder is never created here."""
+    p = Path(path)
+    if p.suffix.lower() not in suffixes:
+        raise InputFileError(p, f"{flag}: unknown file type {p.suffix or '(no suffix)'!r}; use one of "
+                                f"{', '.join(suffixes)}")
+    if p.is_dir():
+        raise InputFileError(p, f"{flag}: is a folder; give a file name such as {p / ('out' + suffixes[0])}")
+    _writable_folder(p.parent if str(p.parent) else Path("."), p, flag)
+    if p.exists() and not os.access(p, os.W_OK):
+        raise InputFileError(p, f"{flag}: the file exists and is not writable")
+    return p
+
+
+def check_output_folder(path: str | os.PathLike, *, flag: str = "--out") -> Path:
+    """An output folder that exists and is writable, or can be created inside an existing writable folder."""
+    p = Path(path)
+    if p.exists():
+        _writable_folder(p, p, flag)
+    else:
+        _writable_folder(p.parent if str(p.parent) else Path("."), p, flag)
+    return p
