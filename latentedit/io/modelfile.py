@@ -139,25 +139,33 @@ def read_model_metadata(path: str | os.PathLike, *, expect_kind: str | None = No
     from safetensors import SafetensorError
     from safetensors.torch import safe_open
 
+    from latentedit.io.paths import require_regular_file
+
     path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such file")
+    require_regular_file(path, what="model file", error=lambda p, why: ModelFileError(f"{p}: {why}"))
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelFileError(f"{path}: not a readable .safetensors file ({exc})") from None
+        raise ModelFileError(f"{path}: not a readable .safetensors file ({' '.join(str(exc).split())})") from None
     kind = meta.get("latentedit.kind")
     if kind is None:
         raise ModelFileError(f"{path}: a .safetensors file without latentedit metadata (no 'latentedit.kind'); "
                              "convert it with `latentedit convert`")
-    version = int(meta.get("latentedit.format_version", "0"))
+    try:
+        version = int(meta.get("latentedit.format_version", "0"))
+        config, extra = json.loads(meta.get("latentedit.config", "{}")), json.loads(meta.get("latentedit.extra", "{}"))
+        if not isinstance(config, dict) or not isinstance(extra, dict):
+            raise ValueError("the config and extra metadata must be JSON objects")
+    except (ValueError, RecursionError) as exc:
+        raise ModelFileError(f"{path}: damaged latentedit metadata ({type(exc).__name__}: "
+                             f"{' '.join(str(exc).split())[:160]})") from None
     if version > FORMAT_VERSION:
         raise ModelFileError(f"{path}: format version {version} is newer than this latentedit understands "
                              f"({FORMAT_VERSION}); upgrade latentedit")
     if expect_kind is not None and kind != expect_kind:
         raise ModelFileError(f"{path}: expected a '{expect_kind}' file; this one holds a '{kind}'")
-    return kind, json.loads(meta.get("latentedit.config", "{}")), json.loads(meta.get("latentedit.extra", "{}"))
+    return kind, config, extra
 
 
 def read_model_file(path: str | os.PathLike, *, expect_kind: str | None = None):
@@ -172,7 +180,11 @@ def read_model_file(path: str | os.PathLike, *, expect_kind: str | None = None):
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelFileError(f"{path}: not a readable .safetensors file ({exc})") from None
+        raise ModelFileError(f"{path}: not a readable .safetensors file ({' '.join(str(exc).split())})") from None
+    for name, t in tensors.items():  # NaN or infinite weights render black or noise without a word
+        if t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all()):
+            raise ModelFileError(f"{path}: tensor '{name}' holds non-finite values (NaN or infinity); the file is "
+                                 "damaged")
     return tensors, kind, config, extra
 
 
