@@ -15,6 +15,7 @@ in a file ever runs (pickles go through ``restricted_unpickler``, torch files th
 from __future__ import annotations
 
 import os
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -23,7 +24,7 @@ import torch
 
 from latentedit.io import nvidia_pkl, ours, rosinality_pt
 from latentedit.io.arch_infer import infer_discriminator_config, infer_generator_config, load_into
-from latentedit.io.errors import CheckpointError
+from latentedit.io.errors import CheckpointError, LatenteditInputError
 from latentedit.io.network_caps import check_discriminator_config, check_generator_config, check_tensors
 from latentedit.io.paths import require_regular_file
 from latentedit.io.torch_files import read_torch_file
@@ -121,6 +122,25 @@ def _open(path: str | os.PathLike) -> _Opened:
                              "'G' / 'D' networks")
 
 
+def _one_line_errors(fn):
+    """Any failure interpreting a file becomes a CheckpointError naming it: a malformed record (a list where a
+    dict belongs, a string where a tensor does) must not surface as a traceback."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapped(path, *args, **kwargs):
+        try:
+            return fn(path, *args, **kwargs)
+        except LatenteditInputError:
+            raise
+        except (TypeError, AttributeError, KeyError, ValueError, IndexError, RuntimeError, RecursionError,
+                OverflowError, MemoryError, pickle.UnpicklingError) as exc:
+            text = " ".join(str(exc).split())[:200]
+            raise CheckpointError(path, f"unknown or damaged layout ({type(exc).__name__}: {text})") from None
+    return wrapped
+
+
+@_one_line_errors
 def detect_format(path: str | os.PathLike) -> str:
     """One of :data:`FORMATS`, or CheckpointError saying why the file is none of them."""
     return _open(path).format
@@ -199,6 +219,7 @@ def _provenance(extra: Mapping[str, Any]) -> list[str]:
     return [f"converted from {extra['source_format']} file {extra.get('source_file', '?')}{entry}"]
 
 
+@_one_line_errors
 def load_generator(path: str | os.PathLike, *, device: str | torch.device = "cpu"
                    ) -> tuple[Generator, CheckpointInfo]:
     """Load a generator from any supported file: (Generator in eval mode on ``device``, CheckpointInfo)."""
@@ -219,6 +240,7 @@ def load_generator(path: str | os.PathLike, *, device: str | torch.device = "cpu
     return G.to(device), info
 
 
+@_one_line_errors
 def load_discriminator(path: str | os.PathLike, *, device: str | torch.device = "cpu"
                        ) -> tuple[Discriminator, CheckpointInfo]:
     """Load a discriminator from any supported file: (Discriminator in eval mode on ``device``, CheckpointInfo)."""
