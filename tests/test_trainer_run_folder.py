@@ -43,3 +43,38 @@ def test_rewind_log_keeps_lines_up_to_the_step(tmp_path):
     log.write_text("".join(json.dumps({"step": s}) + "\n" for s in (0, 1, 2, 3)) + "garbage")
     assert rewind_log(log, 2) == 2
     assert [e["step"] for e in read_log(log)] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("content", ["hash_bomb", "os_system", "garbage_state", "truncated"])
+def test_hostile_checkpoint_on_resume_is_one_line(tmp_path, world, content):  # noqa: F811
+    import io
+    import os
+    import zipfile
+
+    import torch
+
+    from latentedit.training.trainer import load_checkpoint_config
+    from tests import hostile_files as hf
+
+    ckpt = tmp_path / "checkpoint.pt"
+    if content == "hash_bomb":
+        with zipfile.ZipFile(ckpt, "w") as zf:
+            zf.writestr("archive/data.pkl", hf.hash_bomb(60))
+            zf.writestr("archive/version", "3\n")
+    elif content == "os_system":
+        class Evil:
+            def __reduce__(self):
+                return os.system, ("true",)
+        torch.save({"version": 1, "x": Evil()}, ckpt)
+    elif content == "garbage_state":
+        torch.save({"version": 1, "config": "{}", "modules": [], "step": "x", "extra": "[]"}, ckpt)
+    else:
+        buf = io.BytesIO()
+        torch.save({"version": 1, "t": torch.zeros(100)}, buf)
+        ckpt.write_bytes(buf.getvalue()[:200])
+    with pytest.raises(CheckpointStateError) as err:
+        load_checkpoint_config(tmp_path)
+    assert str(ckpt) in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(CheckpointStateError) as err:
+        trainer(tmp_path, world, resume=True, steps=2)
+    assert str(ckpt) in str(err.value) and "\n" not in str(err.value)

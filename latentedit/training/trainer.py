@@ -28,7 +28,8 @@ from latentedit.io.modelfile import atomic_write
 from latentedit.losses import build_loss_modules
 from latentedit.plugins.config import ConfigError, GeneratorInfo
 from latentedit.plugins.registry import load_mapper
-from latentedit.training.checkpoint import CheckpointStateError, load_training_state, save_training_state
+from latentedit.training.checkpoint import (CheckpointStateError, load_training_state, read_training_state,
+                                            save_training_state)
 from latentedit.training.config import RunConfig, TrainerConfig
 from latentedit.training.data import FileLatents, GeneratorLatents
 from latentedit.training.discriminator import AttributeDiscriminator, DiscriminatorObjective
@@ -264,8 +265,8 @@ class MapperTrainer:
 def load_checkpoint_config(run_dir: str | Path) -> dict:
     """The full run config stored in ``run_dir/checkpoint.pt`` (to resume without the original config file)."""
     path = Path(run_dir) / CHECKPOINT_NAME
+    state = read_training_state(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
         return json.loads(state["extra"])["run"]
-    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+    except (KeyError, ValueError, TypeError, RecursionError) as exc:
         raise CheckpointStateError(f"{path}: cannot read the run config stored in it ({exc})") from None
