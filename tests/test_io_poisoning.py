@@ -128,3 +128,15 @@ def test_fifo_checkpoint_is_refused_without_blocking(tmp_path, kind):
     os.mkfifo(path)
     out = hf.run_limited(path, timeout=15)
     assert out["status"] == "refused" and "named pipe" in out["error"], out
+
+
+def test_shared_module_records_cannot_make_a_huge_tree(tmp_path):
+    """A record shared under two names at each of 40 levels: a tiny pickle, a 2**40-node tree."""
+    from latentedit.io.nvidia_pkl import flatten_state
+    from latentedit.io.restricted_unpickler import PersistentMeta
+
+    node = PersistentMeta({"state": {"_modules": {}}})
+    for _ in range(40):
+        node = PersistentMeta({"state": {"_modules": {"a": node, "b": node}}})
+    with pytest.raises(CheckpointError, match="module tree"):
+        flatten_state(node, tmp_path / "x.pkl")

@@ -8,7 +8,6 @@ import io
 import math
 import os
 import zipfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np

@@ -14,9 +14,8 @@
   tuples would take 2**depth steps to hash) and the total number of opcodes are capped.
 
 Every refusal is a :class:`PickleRefused` (an ``UnpicklingError``) whose message is one line with the reason.
-:func:`scan_pickle` runs the same checks over a pickle whose globals are unknown (the ``data.pkl`` of a torch zip,
-the nested payloads of NVIDIA storages) without resolving a single name: a torch file is scanned before
-``torch.load`` reads it.
+``torch_guard.scan_pickle`` runs the same checks over a pickle whose globals are unknown (the ``data.pkl`` of a torch
+zip, the nested payloads of NVIDIA storages) without resolving a single name, before ``torch.load`` reads it.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from __future__ import annotations
 import io
 import pickle
 from dataclasses import dataclass
+import struct
 from struct import unpack
 from typing import Any, BinaryIO
 
@@ -45,7 +45,7 @@ class PickleRefused(pickle.UnpicklingError):
     """The pickle was refused: the message is one line naming the reason."""
 
 
-class _Opaque:
+class Opaque:
     """What an unresolved global, call or persistent id becomes while a pickle is only scanned."""
 
     __slots__ = ("name",)
@@ -54,7 +54,7 @@ class _Opaque:
         self.name = name
 
     def __call__(self, *args, **kwargs):
-        return _Opaque(self.name + "()")
+        return Opaque(self.name + "()")
 
     def __reduce__(self):  # never pickled again
         raise TypeError("scan placeholder")
@@ -117,7 +117,7 @@ class CappedUnpickler(pickle._Unpickler):
     def _mutable(self, obj: Any, kinds: tuple[type, ...], op: str) -> bool:
         if type(obj) in kinds and id(obj) in self._own:
             return True
-        if isinstance(obj, _Opaque):
+        if isinstance(obj, Opaque):
             return False  # scanning: the target is unknown, only the arguments are checked
         self.refuse(f"{op} on a {type(obj).__module__}.{type(obj).__qualname__}: a pickle may only fill plain "
                     "containers it built itself (anything else could change objects outside the file)")
@@ -143,30 +143,6 @@ class CappedUnpickler(pickle._Unpickler):
     def load_frame(self):
         (n,) = unpack("<Q", self.read(8))
         self._unframer.load_frame(self._declared(n, "a frame"))
-
-    def load_binbytes(self):
-        (n,) = unpack("<I", self.read(4))
-        self.append(self.read(self._declared(n, "a byte string")))
-
-    def load_binbytes8(self):
-        (n,) = unpack("<Q", self.read(8))
-        self.append(self.read(self._declared(n, "a byte string")))
-
-    def load_bytearray8(self):
-        (n,) = unpack("<Q", self.read(8))
-        self.append(bytearray(self.read(self._declared(n, "a byte array"))))
-
-    def load_binunicode(self):
-        (n,) = unpack("<I", self.read(4))
-        self.append(str(self.read(self._declared(n, "a text string")), "utf-8", "surrogatepass"))
-
-    def load_binunicode8(self):
-        (n,) = unpack("<Q", self.read(8))
-        self.append(str(self.read(self._declared(n, "a text string")), "utf-8", "surrogatepass"))
-
-    def load_binstring(self):
-        (n,) = unpack("<i", self.read(4))
-        self.append(self._decode_string(self.read(self._declared(n, "a string"))))
 
     def _check_int(self):
         value = self.stack[-1]
@@ -302,7 +278,7 @@ class CappedUnpickler(pickle._Unpickler):
     def load_build(self):
         state = self.stack.pop()
         target = self.stack[-1]
-        if isinstance(target, _Opaque):
+        if isinstance(target, Opaque):
             return
         if not (isinstance(target, self.buildable) and id(target) in self._own):
             self.refuse(f"BUILD on a {type(target).__module__}.{type(target).__qualname__}: setting the state of an "
@@ -322,8 +298,8 @@ class CappedUnpickler(pickle._Unpickler):
         self.append(self._new(cls, args, kwargs))
 
     def _new(self, cls, args, kwargs):
-        if isinstance(cls, _Opaque):
-            return _Opaque(cls.name)
+        if isinstance(cls, Opaque):
+            return Opaque(cls.name)
         if cls not in self.newobj_classes or args or kwargs:
             self.refuse(f"NEWOBJ of {getattr(cls, '__qualname__', type(cls).__name__)} with arguments "
                         f"{len(args)}: only {', '.join(c.__name__ for c in self.newobj_classes) or 'nothing'} "
@@ -339,7 +315,7 @@ class CappedUnpickler(pickle._Unpickler):
 
     def call(self, func, args: tuple):
         """REDUCE: subclasses decide what a resolved global may be called with."""
-        if isinstance(func, _Opaque):
+        if isinstance(func, Opaque):
             return func(*args)
         self.refuse(f"calling {getattr(func, '__qualname__', type(func).__name__)} is not allowed")
 
@@ -351,6 +327,24 @@ def _counted(fn):
             self.refuse(f"more than {self.limits.max_ops:,} pickle operations")
         fn(self)
     return counted
+
+
+def _sized(fmt: str, what: str, convert):
+    """A length-prefixed opcode whose declared length is checked (``_declared``) before anything is read."""
+    width = struct.calcsize(fmt)
+
+    def sized_opcode(self):
+        (n,) = struct.unpack(fmt, self.read(width))
+        self.append(convert(self, self.read(self._declared(n, what))))
+    return sized_opcode
+
+
+def _raw(unpickler, data: bytes) -> bytes:
+    return data
+
+
+def _utf8(unpickler, data: bytes) -> str:
+    return str(data, "utf-8", "surrogatepass")
 
 
 def _refused_op(name: str):
@@ -365,9 +359,12 @@ def _dispatch() -> dict:
     for name, fn in (("BUILD", U.load_build), ("SETITEM", U.load_setitem), ("SETITEMS", U.load_setitems),
                      ("APPEND", U.load_append), ("APPENDS", U.load_appends), ("ADDITEMS", U.load_additems),
                      ("NEWOBJ", U.load_newobj), ("NEWOBJ_EX", U.load_newobj_ex), ("REDUCE", U.load_reduce),
-                     ("FRAME", U.load_frame), ("BINBYTES", U.load_binbytes), ("BINBYTES8", U.load_binbytes8),
-                     ("BYTEARRAY8", U.load_bytearray8), ("BINUNICODE", U.load_binunicode),
-                     ("BINUNICODE8", U.load_binunicode8), ("BINSTRING", U.load_binstring), ("LONG1", U.load_long1),
+                     ("FRAME", U.load_frame), ("BINBYTES", _sized("<I", "a byte string", _raw)),
+                     ("BINBYTES8", _sized("<Q", "a byte string", _raw)),
+                     ("BYTEARRAY8", _sized("<Q", "a byte array", lambda u, b: bytearray(b))),
+                     ("BINUNICODE", _sized("<I", "a text string", _utf8)),
+                     ("BINUNICODE8", _sized("<Q", "a text string", _utf8)),
+                     ("BINSTRING", _sized("<i", "a string", lambda u, b: u._decode_string(b))), ("LONG1", U.load_long1),
                      ("LONG4", U.load_long4), ("LONG", U.load_long), ("PUT", U.load_put), ("BINPUT", U.load_binput),
                      ("LONG_BINPUT", U.load_long_binput), ("MEMOIZE", U.load_memoize), ("DICT", U.load_dict),
                      ("LIST", U.load_list), ("TUPLE", U.load_tuple), ("TUPLE1", U.load_tuple1),
@@ -377,9 +374,13 @@ def _dispatch() -> dict:
         table[getattr(pickle, name)[0]] = fn
     for name in ("INST", "OBJ", "EXT1", "EXT2", "EXT4", "NEXT_BUFFER", "READONLY_BUFFER"):
         table[getattr(pickle, name)[0]] = _refused_op(name)
-    # every opcode, whatever it is, counts towards the work cap; methods are looked up on the instance's class
-    return {code: _counted(lambda self, _n=fn.__name__: getattr(type(self), _n)(self)) if fn.__name__.startswith("load")
-            else _counted(fn) for code, fn in table.items()}
+    # every opcode counts towards the work cap; methods are looked up on the instance's class (subclasses override)
+    def bound(fn):
+        name = fn.__name__
+        if getattr(pickle._Unpickler, name, None) is fn or getattr(U, name, None) is fn:
+            return _counted(lambda self: getattr(type(self), name)(self))
+        return _counted(fn)
+    return {code: bound(fn) for code, fn in table.items()}
 
 
 CappedUnpickler.dispatch = _dispatch()
@@ -393,33 +394,3 @@ def _source_size(file) -> int | None:
         return end - pos
     except (OSError, AttributeError, ValueError):
         return None
-
-
-class ScanUnpickler(CappedUnpickler):
-    """Checks a pickle against the limits without resolving any global: names become placeholders.
-
-    ``persistent_ids`` collects what the pickle's persistent ids were (torch storages), for the caller to check.
-    """
-
-    def __init__(self, file: BinaryIO, **kw):
-        super().__init__(file, **kw)
-        self.persistent_ids: list[Any] = []
-        self.globals: list[str] = []
-
-    def find_class(self, module: str, name: str):
-        self.globals.append(f"{module}.{name}")
-        return _Opaque(f"{module}.{name}")
-
-    def persistent_load(self, pid):
-        if len(self.persistent_ids) >= self.limits.max_memo:
-            self.refuse("too many persistent ids")
-        self.persistent_ids.append(pid)
-        return _Opaque("persistent")
-
-
-def scan_pickle(file: BinaryIO, *, size: int | None = None, limits: PickleLimits = PickleLimits()) -> ScanUnpickler:
-    """Run one pickle from ``file`` through the checks (no global resolved, nothing called); returns the scanner
-    (``.persistent_ids``, ``.globals``). Raises PickleRefused, UnpicklingError or EOFError."""
-    scanner = ScanUnpickler(file, size=size, limits=limits)
-    scanner.load()
-    return scanner

@@ -164,7 +164,7 @@ def read_model_metadata(path: str | os.PathLike, *, expect_kind: str | None = No
         raise ModelFileError(f"{path}: format version {version} is newer than this latentedit understands "
                              f"({FORMAT_VERSION}); upgrade latentedit")
     if expect_kind is not None and kind != expect_kind:
-        raise ModelFileError(f"{path}: expected a '{expect_kind}' file; this one holds a '{kind}'")
+        raise ModelFileError(f"{path}: expected a '{expect_kind}' file; this one holds a '{str(kind)[:60]}'")
     return kind, config, extra
 
 

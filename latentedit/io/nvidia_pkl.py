@@ -15,7 +15,6 @@ non-default architectures are refused with a clear message.
 from __future__ import annotations
 
 import os
-import pickle
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -65,8 +64,20 @@ def looks_like_nvidia_snapshot(obj: Any) -> bool:
     return isinstance(obj, Mapping) and any(is_persistent(obj.get(k)) for k in ("G_ema", "G", "D"))
 
 
-def flatten_state(meta: PersistentMeta, path, prefix: str = "") -> dict[str, torch.Tensor]:
-    """Parameters and persistent buffers of a persistent module tree, named as ``state_dict()`` names them."""
+MAX_MODULES = 10_000  # persistent records visited in one network (config-f: ~100); shared ones count each time
+MAX_MODULE_DEPTH = 16
+
+
+def flatten_state(meta: PersistentMeta, path, prefix: str = "", _seen: list | None = None) -> dict[str, torch.Tensor]:
+    """Parameters and persistent buffers of a persistent module tree, named as ``state_dict()`` names them.
+
+    A tree deeper than :data:`MAX_MODULE_DEPTH` or with more than :data:`MAX_MODULES` records (a pickle can share
+    one record under many names, making a tiny file a huge tree) is refused."""
+    seen = [0] if _seen is None else _seen
+    seen[0] += 1
+    if seen[0] > MAX_MODULES or prefix.count(".") >= MAX_MODULE_DEPTH:
+        raise CheckpointError(path, f"unknown layout: a module tree of more than {MAX_MODULES:,} records or "
+                                    f"{MAX_MODULE_DEPTH} levels (at '{prefix[:80]}')")
     state = meta.state
     out: dict[str, torch.Tensor] = {}
     skip = set(state.get("_non_persistent_buffers_set") or ())
@@ -83,7 +94,7 @@ def flatten_state(meta: PersistentMeta, path, prefix: str = "") -> dict[str, tor
         if not is_persistent(sub):
             raise CheckpointError(path, f"unknown layout: sub-module '{prefix}{name}' is a {type(sub).__name__}, "
                                         "not a persistent network record")
-        out.update(flatten_state(sub, path, f"{prefix}{name}."))
+        out.update(flatten_state(sub, path, f"{prefix}{name}.", seen))
     return out
 
 

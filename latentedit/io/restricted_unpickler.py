@@ -10,7 +10,12 @@ dict and never looks at ``module_src``; ``dnnlib.util.EasyDict`` becomes a plain
 globals a tensor, an ``OrderedDict`` and a numpy scalar need are resolved; any other global (``os.system``,
 ``subprocess.Popen``, ``builtins.eval``, a class of the pickled code, ...) stops loading with
 :class:`RefusedGlobalError` naming it. Tensor storages arrive as ``torch.storage._load_from_bytes(payload)``;
-the payload (itself a ``torch.save`` file) is read by :func:`load_storage_bytes` with ``weights_only=True``.
+the payload (itself a ``torch.save`` file) is scanned by ``torch_guard`` and read by :func:`load_storage_bytes`
+with ``weights_only=True``.
+
+The unpickler is a :class:`~latentedit.io.hardened_pickle.CappedUnpickler`: a resolved global may only be called
+(the rebuild functions check their arguments: plain tensors within bounds, no hooks, plain numpy dtypes), never
+have its state set (``BUILD``) or items added; sizes, memo, depth, tuple keys and total work are capped.
 """
 
 from __future__ import annotations

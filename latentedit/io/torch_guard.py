@@ -18,9 +18,9 @@ from __future__ import annotations
 import io
 import warnings
 import zipfile
-from typing import Any
+from typing import Any, BinaryIO
 
-from latentedit.io.hardened_pickle import PickleRefused, scan_pickle
+from latentedit.io.hardened_pickle import CappedUnpickler, Opaque, PickleLimits, PickleRefused
 
 MAX_MEMBERS = 100_000
 MAX_INFLATION = 20
@@ -30,6 +30,36 @@ LEGACY_PICKLES = 5  # magic number, protocol, sys info, the object, the storage 
 
 class GuardRefused(ValueError):
     """A torch file failed a check before loading (message: one line, no file name)."""
+
+
+class ScanUnpickler(CappedUnpickler):
+    """Checks a pickle against the limits without resolving any global: names become placeholders.
+
+    ``persistent_ids`` collects what the pickle's persistent ids were (torch storages), for the caller to check.
+    """
+
+    def __init__(self, file: BinaryIO, **kw):
+        super().__init__(file, **kw)
+        self.persistent_ids: list[Any] = []
+        self.globals: list[str] = []
+
+    def find_class(self, module: str, name: str):
+        self.globals.append(f"{module}.{name}")
+        return Opaque(f"{module}.{name}")
+
+    def persistent_load(self, pid):
+        if len(self.persistent_ids) >= self.limits.max_memo:
+            self.refuse("too many persistent ids")
+        self.persistent_ids.append(pid)
+        return Opaque("persistent")
+
+
+def scan_pickle(file: BinaryIO, *, size: int | None = None, limits: PickleLimits = PickleLimits()) -> ScanUnpickler:
+    """Run one pickle from ``file`` through the checks (no global resolved, nothing called); returns the scanner
+    (``.persistent_ids``, ``.globals``). Raises PickleRefused, UnpicklingError or EOFError."""
+    scanner = ScanUnpickler(file, size=size, limits=limits)
+    scanner.load()
+    return scanner
 
 
 def _element_size(storage_type: Any) -> int:
