@@ -24,10 +24,12 @@ def _loaders():
     from latentedit.latents import load_latents
     from latentedit.plugins import load_mapper_file
     from latentedit_directions.formats import read_direction, read_ganspace
+    from latentedit_e4e.encoder import E4EEncoder
 
     gen = lambda p: load_generator(p)  # noqa: E731
     return {"pickle": gen, "torchzip": gen, "safetensors": gen, "photo": load_photo, "latents": load_latents,
-            "mapper": load_mapper_file, "direction": read_direction, "ganspace": read_ganspace}
+            "mapper": load_mapper_file, "direction": read_direction, "ganspace": read_ganspace,
+            "encoder": E4EEncoder.load}
 
 
 def main(corpus_file: str) -> None:

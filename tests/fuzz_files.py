@@ -2,7 +2,7 @@
 
 ``make_corpus(folder, seed, per_kind)`` writes ``per_kind`` files of each kind and returns ``[(kind, path), ...]``.
 Every file derives from a valid one (a tiny generator's NVIDIA pickle, rosinality-style torch zip and our
-safetensors; a PNG; a W+ file; a mapper file; direction files) by a seeded mutation: byte flips, truncation,
+safetensors; a PNG; a W+ file; a mapper file; an e4e encoder file; direction files) by a seeded mutation: byte flips, truncation,
 hostile opcodes spliced in, random opcode streams, inflated declared sizes, edited headers and metadata.
 """
 
@@ -52,6 +52,11 @@ def valid_files(folder: Path) -> dict[str, bytes]:
         wp = torch.randn(64, G.num_ws, G.w_dim, generator=torch.Generator().manual_seed(2))
         mapper = DirectionsMapper(DirectionsConfig(), gi).fit(w_plus=wp, labels=lab)
         out["mapper"] = mapper.save(folder / "v.mapper.safetensors").read_bytes()
+    from latentedit_e4e.encoder import E4EEncoder
+
+    from tests.test_e4e_files import CFG
+
+    out["encoder"] = E4EEncoder(CFG).save(folder / "v.enc.safetensors").read_bytes()
     buf = io.BytesIO()
     np.save(buf, np.linspace(-1, 1, G.w_dim, dtype=np.float32).reshape(1, -1))
     out["direction"] = buf.getvalue()
@@ -62,7 +67,8 @@ def valid_files(folder: Path) -> dict[str, bytes]:
 
 
 SUFFIX = {"pickle": ".pkl", "torchzip": ".pt", "safetensors": ".safetensors", "photo": ".png",
-          "latents": ".wplus.safetensors", "mapper": ".safetensors", "direction": ".npy", "ganspace": ".pt"}
+          "latents": ".wplus.safetensors", "mapper": ".safetensors", "direction": ".npy", "ganspace": ".pt",
+          "encoder": ".safetensors"}
 
 
 # --------------------------------------------------------------------------------------------- mutations
@@ -236,7 +242,7 @@ def mutate_npy(data: bytes, rng: random.Random) -> bytes:
 
 MUTATE = {"pickle": mutate_pickle, "torchzip": mutate_torchzip, "safetensors": mutate_safetensors,
           "photo": mutate_photo, "latents": mutate_safetensors, "mapper": mutate_safetensors,
-          "direction": mutate_npy, "ganspace": mutate_torchzip}
+          "direction": mutate_npy, "ganspace": mutate_torchzip, "encoder": mutate_safetensors}
 
 
 def make_corpus(folder: Path, valid: dict[str, bytes], seed: int, per_kind: int) -> list[tuple[str, Path]]:

@@ -43,12 +43,12 @@ def test_unwritable_folder_is_one_line(tmp_path):
     assert res.exit_code == 1 and "not writable" in res.output, res.output
 
 
-def test_edit_output_folder_parent_must_exist(tmp_path):
+def test_edit_output_folder_under_a_file_is_one_line(tmp_path):
     lat = tmp_path / "a.wplus.safetensors"
     lat.write_bytes(b"x")
-    res = _run(["edit", lat, "--attr", "smile=1", "--out", tmp_path / "missing" / "e"])
-    assert res.exit_code == 1 and "does not exist" in res.output, res.output
-    assert not (tmp_path / "missing").exists()
+    res = _run(["edit", lat, "--attr", "smile=1", "--out", lat / "e"])
+    assert res.exit_code == 1 and "is not a folder" in res.output, res.output
+    assert "Traceback" not in res.output
 
 
 def test_library_input_errors_become_one_line_in_the_cli(tmp_path):

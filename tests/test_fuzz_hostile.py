@@ -54,7 +54,7 @@ def _check(results: list[dict]) -> None:
 
 @pytest.mark.parametrize("seed", [0])
 def test_fuzz_every_loader(valid, tmp_path, seed):
-    corpus = fuzz_files.make_corpus(tmp_path, valid, seed=seed, per_kind=8)
+    corpus = fuzz_files.make_corpus(tmp_path, valid, seed=seed, per_kind=6)
     _check(_run_corpus(corpus, tmp_path, timeout=120))
 
 

@@ -59,10 +59,14 @@ def check_output_file(path: str | os.PathLike, *, suffixes: tuple[str, ...] = IM
 
 
 def check_output_folder(path: str | os.PathLike, *, flag: str = "--out") -> Path:
-    """An output folder that exists and is writable, or can be created inside an existing writable folder."""
+    """An output folder that exists and is writable, or whose nearest existing ancestor is a writable folder (the
+    folders named in ``path`` are the user's to create)."""
     p = Path(path)
     if p.exists():
         _writable_folder(p, p, flag)
-    else:
-        _writable_folder(p.parent if str(p.parent) else Path("."), p, flag)
+        return p
+    ancestor = p.parent if str(p.parent) else Path(".")
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    _writable_folder(ancestor, p, flag)
     return p
