@@ -140,3 +140,52 @@ def test_shared_module_records_cannot_make_a_huge_tree(tmp_path):
         node = PersistentMeta({"state": {"_modules": {"a": node, "b": node}}})
     with pytest.raises(CheckpointError, match="module tree"):
         flatten_state(node, tmp_path / "x.pkl")
+
+
+class NotATensor:
+    """A class torch's weights-only reader does not know."""
+
+
+def test_weights_only_refusals_name_the_global_and_never_advise_weights_only_false(tmp_path):
+    path = tmp_path / "custom.pt"
+    torch.save({"g_ema": NotATensor()}, path)
+    with pytest.raises(CheckpointError) as err:
+        load_generator(path)
+    msg = str(err.value)
+    assert "NotATensor" in msg and "set to False" not in msg and "weights_only=False" not in msg
+    assert msg.startswith(str(path)) and "\n" not in msg
+
+
+def test_fifo_photo_named_in_a_latent_file_does_not_block(tmp_path):
+    import os
+    import threading
+
+    from latentedit.cli.edit_cmd import _paste_from_metadata
+
+    fifo = tmp_path / "photo.png"
+    os.mkfifo(fifo)
+    result = []
+    worker = threading.Thread(target=lambda: result.append(_paste_from_metadata(
+        {"aligned": True, "transform": {}, "photo": str(fifo)})), daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert result == [None], "reading the photo named in the W+ file's metadata blocked on a FIFO"
+
+
+def test_torch_refusal_text_never_passes_on_the_weights_only_false_advice(tmp_path):
+    import zipfile
+
+    from latentedit.io.torch_files import describe_torch_load_error
+
+    path = tmp_path / "appends.pt"
+    with zipfile.ZipFile(path, "w") as zf:  # APPENDS on a dict: torch's weights-only reader refuses it
+        zf.writestr("archive/data.pkl", pickle.PROTO + b"\x02" + pickle.EMPTY_DICT + pickle.MARK + pickle.NONE
+                    + pickle.APPENDS + pickle.STOP)
+        zf.writestr("archive/version", "3\n")
+    with pytest.raises(Exception) as err:
+        torch.load(path, weights_only=True)
+    text = describe_torch_load_error(err.value)
+    assert "Re-running" not in text and "set to `False`" not in text and "\n" not in text
+    with pytest.raises(CheckpointError) as refused:  # our own scan refuses it before torch reads it
+        load_generator(path)
+    assert "APPENDS" in str(refused.value)
