@@ -23,3 +23,20 @@ def test_sigterm_during_an_atomic_write_removes_the_temp_file(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 143, proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_stale_temp_files_of_killed_writes_are_removed_fresh_ones_kept(tmp_path):
+    import os
+    import time
+
+    from latentedit.io.modelfile import STALE_TEMP_S, atomic_write
+
+    stale = tmp_path / ".model.safetensors.abc123.tmp"  # as a SIGKILLed convert leaves it
+    stale.write_bytes(b"x" * 100)
+    old = time.time() - STALE_TEMP_S - 60
+    os.utime(stale, (old, old))
+    fresh = tmp_path / ".model.safetensors.def456.tmp"  # another writer, still at work
+    fresh.write_bytes(b"y")
+    atomic_write(tmp_path / "model.safetensors", lambda tmp: open(tmp, "wb").write(b"data"))
+    assert not stale.exists() and fresh.exists()
+    assert (tmp_path / "model.safetensors").read_bytes() == b"data"

@@ -73,11 +73,33 @@ def atomic_folder(dest: str | os.PathLike, *,
         raise
 
 
+STALE_TEMP_S = 3600  # a temp file of an atomic write untouched this long was left by a killed writer
+
+
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Remove the temp files earlier atomic writes of ``path`` left behind when they were killed (SIGKILL, power
+    loss: no cleanup could run) and that nobody has written for :data:`STALE_TEMP_S` seconds."""
+    import glob
+    import time
+
+    removed = []
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            if time.time() - tmp.stat().st_mtime > STALE_TEMP_S:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:
+            pass
+    return removed
+
+
 def atomic_write(path: str | os.PathLike, write_fn) -> Path:
     """Call ``write_fn(tmp_path)`` then atomically rename the temp file onto ``path`` (with the permission bits
-    of ``published_mode``)."""
+    of ``published_mode``). The temp file is removed on any error (and, under the CLI, on SIGTERM); temp files
+    of earlier writes of ``path`` that were killed outright are removed once stale (:func:`remove_stale_temps`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
