@@ -20,8 +20,10 @@ import typing
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
+from latentedit.io.errors import LatenteditInputError
 
-class ConfigError(ValueError):
+
+class ConfigError(LatenteditInputError):
     """A config dict does not fit its dataclass (unknown key, missing key, wrong type)."""
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from latentedit.io.errors import LatenteditInputError
 from latentedit.io.modelfile import atomic_write
 from latentedit.stylegan2.mapping import truncate
 
@@ -22,8 +23,11 @@ SPACES = ("z", "w", "w_plus")
 LATENT_FILE_KIND = "latents"
 
 
-class LatentError(ValueError):
+class LatentError(LatenteditInputError):
     """A latent of the wrong shape/space, or a latent file used with another generator."""
+
+
+MAX_SEEDS = 100_000
 
 
 def parse_seeds(spec: str) -> list[int]:
@@ -37,6 +41,8 @@ def parse_seeds(spec: str) -> list[int]:
         lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
         if hi < lo:
             raise ValueError(f"seed range {part!r} runs backwards; write {hi}-{lo}")
+        if len(seeds) + hi - lo + 1 > MAX_SEEDS:
+            raise LatentError(f"seeds {spec[:60]!r}: more than {MAX_SEEDS:,} seeds; ask for fewer (each is an image)")
         seeds.extend(range(lo, hi + 1))
     return seeds
 
@@ -139,18 +145,33 @@ def load_latents(path, generator=None, *, expect_space: str | None = None) -> La
     from safetensors import SafetensorError
     from safetensors.torch import load_file, safe_open
 
+    from latentedit.io.paths import require_regular_file
+
     path = Path(path)
+    require_regular_file(path, what="latent file", error=lambda p, why: LatentError(f"{p}: {why}"))
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise LatentError(f"{path}: not a readable latent file ({exc})") from None
+        raise LatentError(f"{path}: not a readable latent file ({' '.join(str(exc).split())})") from None
     if meta.get("latentedit.kind") != LATENT_FILE_KIND or meta.get("space") not in tensors:
         raise LatentError(f"{path}: not a latentedit latent file (write one with `latentedit invert` or "
                           "`latentedit sample --save-latents`)")
-    lf = LatentFile(tensors[meta["space"]], meta["space"], meta["generator_fingerprint"], int(meta["num_ws"]),
-                    int(meta["w_dim"]), int(meta["resolution"]), json.loads(meta.get("extra", "{}")))
+    try:
+        extra = json.loads(meta.get("extra", "{}"))
+        if not isinstance(extra, dict):
+            raise ValueError(f"'extra' is a {type(extra).__name__}, not an object")
+        lf = LatentFile(tensors[meta["space"]], meta["space"], str(meta["generator_fingerprint"]),
+                        int(meta["num_ws"]), int(meta["w_dim"]), int(meta["resolution"]), extra)
+    except (KeyError, ValueError, TypeError, RecursionError) as exc:
+        raise LatentError(f"{path}: damaged latent file metadata ({type(exc).__name__}: "
+                          f"{' '.join(str(exc).split())[:160]})") from None
+    if not lf.tensor.is_floating_point():
+        raise LatentError(f"{path}: the latents hold {lf.tensor.dtype} values; latents are floating point")
+    if lf.tensor.numel() and not bool(torch.isfinite(lf.tensor).all()):
+        raise LatentError(f"{path}: the latents hold non-finite values (NaN or infinity), which render black or "
+                          "noise; invert or sample them again")
     if expect_space is not None and lf.space != expect_space:
         raise LatentError(f"{path}: holds {lf.space!r} latents; expected {expect_space!r}")
     if generator is not None and lf.generator_fingerprint != generator.fingerprint():

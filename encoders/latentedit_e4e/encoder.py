@@ -157,6 +157,12 @@ class E4EEncoder(Encoder):
 
         from latentedit_e4e.official import looks_like_official
 
+        from latentedit.io.torch_guard import GuardRefused, check_torch_path
+
+        try:  # bounded sizes and work before torch.load (a hostile file is refused by load(), in one line)
+            check_torch_path(path)
+        except (GuardRefused, OSError):
+            return True
         try:  # weights-only and memory-mapped: cheap even for a 1 GB checkpoint, and runs no code
             with torch.serialization.safe_globals([argparse.Namespace]):
                 obj = torch.load(str(path), weights_only=True, map_location="cpu", mmap=True)
@@ -168,9 +174,16 @@ class E4EEncoder(Encoder):
     def load(cls, path: str | Path, *, map_location: str | torch.device = "cpu") -> E4EEncoder:
         """Our .safetensors or an official e4e .pt; the bundled generator (if any) is ``encoder.generator``."""
         path = Path(path)
-        if not path.is_file():
-            raise CheckpointError(path, "no such encoder file")
-        enc = cls._load_official(path) if _sniff(path) == "torch" else cls._load_ours(path)
+        from latentedit.io.paths import require_regular_file
+
+        require_regular_file(path, what="encoder file", error=CheckpointError)
+        try:
+            enc = cls._load_official(path) if _sniff(path) == "torch" else cls._load_ours(path)
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError, OverflowError) as exc:
+            if isinstance(exc, CheckpointError):
+                raise
+            raise CheckpointError(path, f"damaged encoder metadata ({type(exc).__name__}: "
+                                        f"{' '.join(str(exc).split())[:200]})") from None
         if enc.generator is not None:
             enc.set_generator(enc.generator.to(map_location))
         return enc.to(map_location).eval()
@@ -209,7 +222,11 @@ class E4EEncoder(Encoder):
         if dec:
             from latentedit.io.arch_infer import load_into
 
-            G = Generator(GeneratorConfig.from_dict(extra["generator_config"])).eval()
+            from latentedit.io.network_caps import check_generator_config
+
+            g_config = GeneratorConfig.from_dict(extra["generator_config"])
+            check_generator_config(g_config, path)
+            G = Generator(g_config).eval()
             load_into(G, dec, path)
             enc.set_generator(G.requires_grad_(False))
         return enc

@@ -136,9 +136,11 @@ def convert(src, dst, discriminator):
       latentedit convert network-snapshot-001000.pkl d.safetensors --discriminator
     """
     from latentedit.io.checkpoints import CheckpointError, convert_checkpoint
+    from latentedit.io.paths import check_output_file
 
     if Path(dst).suffix != ".safetensors":
         raise click.ClickException(f"{dst}: the output must end in .safetensors (latentedit's format)")
+    check_output_file(dst, suffixes=(".safetensors",), flag="DST")
     if Path(dst).exists() and Path(src).exists() and Path(dst).resolve() == Path(src).resolve():
         raise click.ClickException(f"{dst}: the output would overwrite the input; choose another name")
     try:

@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 import torch
 
+from latentedit.batch import finish_batch, iter_batch
 from latentedit.cli.common import click_error as _fail
 from latentedit.cli.common import device_option, load_encoder, load_generator_or_default, load_mapper_for_edit
 from latentedit.cli.common import resolve_device
@@ -26,37 +27,47 @@ from latentedit.cli.domain_options import domain_option, load_domain_model_for
 
 
 def photos_to_wplus(paths, G, encoder_path, align: bool, face_choice, device, refine: int = 0,
-                    domain: str | None = None, encoder=None):
+                    domain: str | None = None, encoder=None, failures: list[str] | None = None):
     """Yield (stem, w_plus (1, L, D), paste-back callable or None, aligned crop (1, 3, S, S)) per face, through
     ``latentedit.editing`` (an ``Editor`` without a mapper's part); ClickException on failure. ``encoder``: an
-    already loaded encoder (else ``encoder_path`` or the domain's is loaded)."""
+    already loaded encoder (else ``encoder_path`` or the domain's is loaded). With a ``failures`` list, a photo
+    that cannot be used is named there and skipped (else it stops with an error)."""
     from latentedit.editing import EditingError, PhotoError, align_faces, invert, load_photo
 
     enc = encoder if encoder is not None else load_encoder(encoder_path, G, device, domain)
     size = max(int(getattr(enc, "input_resolution", G.resolution)), G.resolution)
-    for path in paths:
+
+    def read(path):
         try:
             found = align_faces(load_photo(path), size, face=face_choice, align=align, source=path)
-        except (PhotoError, ValueError) as exc:
-            raise _fail(exc) from None
-        for f in found:
-            try:
-                w = invert(enc, f.crop.to(device), generator=G, refine=refine)
-            except EditingError as exc:
-                raise _fail(exc, "--refine: " if refine else "") from None
+            return [(f, invert(enc, f.crop.to(device), generator=G, refine=refine)) for f in found]
+        except (PhotoError, EditingError, ValueError) as exc:
+            if failures is None:
+                raise _fail(exc, "--refine: " if refine and isinstance(exc, EditingError) else "") from None
+            raise
+
+    for path, inverted in iter_batch(paths, read, [] if failures is None else failures):
+        for f, w in inverted:
             yield path.stem + f.suffix, w, (f.paste if f.transform is not None else None), f.crop
 
 
-def latent_jobs(paths, G):
-    """(stem, w_plus (1, L, D), paste-back or None) per latent in the W+ files; ClickException on failure. A file
-    from `latentedit invert` whose photo is gone gets a one-line note instead of a silent skip of its paste-back."""
+def latent_jobs(paths, G, failures: list[str] | None = None):
+    """(stem, w_plus (1, L, D), paste-back or None) per latent in the W+ files; ClickException on failure (with a
+    ``failures`` list: a bad file is named there and skipped). A file from `latentedit invert` whose photo is gone
+    gets a one-line note instead of a silent skip of its paste-back."""
     from latentedit.editing import EditingError, latents_from_files
 
     notes: list[str] = []
-    try:
-        jobs = list(latents_from_files(paths, G, notes=notes))
-    except EditingError as exc:
-        raise _fail(exc) from None
+
+    def read(path):
+        try:
+            return list(latents_from_files([path], G, notes=notes))
+        except EditingError as exc:
+            if failures is None:
+                raise _fail(exc) from None
+            raise
+
+    jobs = [job for _, found in iter_batch(paths, read, [] if failures is None else failures) for job in found]
     for line in notes:
         click.echo(f"note: {line}", err=True)
     return jobs
@@ -180,6 +191,7 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
     from latentedit.editing import EditError, apply_edit, check_edit, check_mapper_fits_generator, edit_rows
     from latentedit.editing import noise_draws, parse_attr, parse_strengths
     from latentedit.images import make_grid, save_image
+    from latentedit.io.paths import check_output_folder
     from latentedit.latents import save_latents
 
     try:
@@ -187,6 +199,7 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
         strength_list = parse_strengths(strengths)
     except EditError as exc:
         raise click.BadParameter(str(exc)) from None
+    check_output_folder(out_dir)
     try:
         from latentedit.faces import parse_face_choice
 
@@ -210,10 +223,11 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
     mapper = mapper.to(dev)
     labeller = _labeller(classifier_path, mapper, dev, G, domain) if targets == "full" else None
 
-    jobs = [(s, w, paste, None) for s, w, paste in latent_jobs(latent_paths, G)]
+    failures: list[str] = []  # bad inputs are named at the end; the good ones are all edited
+    jobs = [(s, w, paste, None) for s, w, paste in latent_jobs(latent_paths, G, failures)]
     if photo_paths:
         jobs += list(photos_to_wplus(photo_paths, G, encoder_path, align, face_choice, dev, refine=refine,
-                                     domain=domain, encoder=encoder))
+                                     domain=domain, encoder=encoder, failures=failures))
 
     zs = [None if z is None else z.to(dev) for z in noise_draws(mapper, samples, seed=seed)]
     n_samples = len(zs)
@@ -253,3 +267,4 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
         click.echo(f"{stem}: {len(rows)} edits x {n_samples} samples -> {out_dir / (stem + '_grid.png')}")
     if mapper.takes_noise is False and samples > 1:
         click.echo(f"note: the {name} mapper is deterministic, so each edit has one sample")
+    finish_batch(failures, "input")

@@ -17,6 +17,7 @@ import torch
 
 from latentedit.cli.common import click_error, device_option, load_generator_or_default, resolve_device
 from latentedit.cli.domain_options import domain_option
+from latentedit.cli.params import FINITE
 
 
 def _embedder(path, G, domain):
@@ -89,7 +90,7 @@ def _input_latents(inputs, G, encoder_path, align, domain, device):
               help="Noise or style draws per source (multimodal mappers) for diversity.")
 @click.option("--diversity-sources", type=click.IntRange(0), default=50, show_default=True,
               help="Sources that get --samples draws; the rest get one.")
-@click.option("--strength", type=float, default=1.0, show_default=True, help="Edit scale.")
+@click.option("--strength", type=FINITE, default=1.0, show_default=True, help="Edit scale.")
 @click.option("--seed", type=int, default=31_337, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("evaluation"),

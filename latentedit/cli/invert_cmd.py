@@ -86,12 +86,14 @@ def invert(photos, encoder_spec, generator_path, out_dir, refine, face_spec, no_
     from latentedit.faces import parse_face_choice
     from latentedit.images import save_image
     from latentedit.io.modelfile import atomic_write
+    from latentedit.io.paths import check_output_folder
     from latentedit.latents import save_latents
 
     try:
         choice = parse_face_choice(face_spec)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--face") from None
+    check_output_folder(out_dir)
     dev = resolve_device(device)
     encoder, encoder_path = load_encoder_file(encoder_spec, dev, generator_path, domain)
     G = pick_generator(generator_path, encoder, dev, domain)

@@ -103,6 +103,19 @@ class LazyGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
+    def invoke(self, ctx):
+        """Every command's bad input ends here: one line on stderr and exit status 1, never a traceback."""
+        from latentedit.io.errors import LatenteditInputError, one_line
+
+        try:
+            return super().invoke(ctx)
+        except LatenteditInputError as exc:
+            raise click.ClickException(one_line(exc)) from None
+        except OSError as exc:
+            if exc.filename is None:
+                raise
+            raise click.ClickException(f"{exc.filename}: {exc.strerror or one_line(exc)}") from None
+
     def resolve_command(self, ctx, args):
         name = args[0] if args else None
         commands = all_commands()
@@ -139,9 +152,25 @@ def _tune_allocator() -> None:
     tune_malloc()
 
 
+def exit_on_sigterm() -> None:
+    """SIGTERM (a job scheduler, ``kill``) raises SystemExit(143) instead of ending the process on the spot, so
+    ``finally`` blocks run: atomic writes remove their temp files, locks and build folders are released."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv=None) -> int:
     """Console-script entry point."""
     _tune_allocator()
+    exit_on_sigterm()
     try:
         cli.main(args=argv, prog_name="latentedit", standalone_mode=True)
     except SystemExit as exc:

@@ -8,6 +8,7 @@ import click
 import torch
 
 from latentedit.cli.common import device_option, load_generator_or_default, resolve_device
+from latentedit.cli.params import FINITE
 
 
 def render_seeds(G, seeds, *, truncation: float, noise_mode: str, batch_size: int, progress: bool = True,
@@ -45,7 +46,7 @@ def render_seeds(G, seeds, *, truncation: float, noise_mode: str, batch_size: in
 @click.option("--generator", "generator_path", type=click.Path(dir_okay=False), default=None,
               help="Generator checkpoint (.safetensors, rosinality .pt, NVIDIA .pkl). Default: the shipped toy-faces one.")
 @click.option("--seeds", default="0-7", show_default=True, help="Seeds, e.g. '0-7,12'.")
-@click.option("--truncation", type=float, default=1.0, show_default=True, help="Truncation psi toward w_avg.")
+@click.option("--truncation", type=FINITE, default=1.0, show_default=True, help="Truncation psi toward w_avg.")
 @click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), default="grid.png", show_default=True,
               help="Where to write the grid image.")
@@ -65,12 +66,16 @@ def sample(generator_path, seeds, truncation, noise_mode, out, save_latents, bat
       latentedit sample --generator ffhq.pkl --seeds 0-3 --out g.png --save-latents latents/
     """
     from latentedit.images import save_image
+    from latentedit.io.paths import check_output_file, check_output_folder
     from latentedit.latents import parse_seeds, save_latents as write_latents
 
     try:
         seed_list = parse_seeds(seeds)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--seeds") from None
+    check_output_file(out)
+    if save_latents:
+        check_output_folder(save_latents, flag="--save-latents")
     G, _ = load_generator_or_default(generator_path, resolve_device(device))
     images = []
     for s, ws, img in render_seeds(G, seed_list, truncation=truncation, noise_mode=noise_mode,

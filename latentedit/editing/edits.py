@@ -13,6 +13,7 @@ An edit is a mapping ``{attribute: amount}``; the sign says the direction (+ pre
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Mapping, Sequence
 
@@ -39,7 +40,12 @@ def parse_attr(spec: str) -> tuple[str, float]:
         value = float(raw)
     except ValueError:
         raise EditError(f"--attr {spec!r}: the amount must be a number such as +1, -0.5 or 2; got {raw!r}") from None
+    if not math.isfinite(value):
+        raise EditError(f"--attr {spec!r}: the amount must be a finite number such as +1, -0.5 or 2; got {raw!r}")
     return name, value
+
+
+MAX_STRENGTHS = 256  # edits per row: each is an image per input and sample
 
 
 def parse_strengths(spec: str) -> list[float]:
@@ -48,15 +54,24 @@ def parse_strengths(spec: str) -> list[float]:
     m = re.fullmatch(r"\s*([-+]?[\d.]+(?:e[-+]?\d+)?)\s*:\s*([-+]?[\d.]+(?:e[-+]?\d+)?)\s*:\s*(\d+)\s*", spec)
     if m:
         lo, hi, n = float(m.group(1)), float(m.group(2)), int(m.group(3))
-        if n < 1:
-            raise EditError(f"strengths {spec!r}: the count must be >= 1")
-        return torch.linspace(lo, hi, n).tolist() if n > 1 else [lo]
+        if not 1 <= n <= MAX_STRENGTHS:
+            raise EditError(f"strengths {spec!r}: the count must be between 1 and {MAX_STRENGTHS}; got {n}")
+        values = torch.linspace(lo, hi, n).tolist() if n > 1 else [lo]
+        return _finite_strengths(values, spec)
     try:
         values = [float(v) for v in spec.split(",") if v.strip()]
     except ValueError:
         values = []
     if not values:
         raise EditError(f"strengths must look like START:STOP:COUNT (e.g. -2:2:5) or a list (0.5,1,2); got {spec!r}")
+    if len(values) > MAX_STRENGTHS:
+        raise EditError(f"strengths {spec[:40]!r}...: at most {MAX_STRENGTHS} values; got {len(values)}")
+    return _finite_strengths(values, spec)
+
+
+def _finite_strengths(values: list[float], spec: str) -> list[float]:
+    if not all(math.isfinite(v) for v in values):
+        raise EditError(f"strengths {spec[:60]!r}: every strength must be a finite number")
     return values
 
 

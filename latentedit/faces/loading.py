@@ -2,8 +2,10 @@
 
 Handled: EXIF orientation (rotated phone photos), grayscale and 1-bit, palette, RGBA/LA/palette transparency
 (composited on white), CMYK, 16-bit and 32-bit integer and float images (rescaled to 8 bits), and very large
-images (up to ``MAX_PIXELS``; PIL's decompression-bomb limit is raised only while reading). A missing, truncated
-or non-image file raises :class:`PhotoError`, whose message is one line starting with the file name.
+images (up to :func:`pixel_limit`, 400 Mpx unless ``LATENTEDIT_MAX_PIXELS`` or ``max_pixels=`` says otherwise; the
+declared size is checked before anything is decoded). Only regular files are opened (a FIFO would block). A
+missing, truncated or non-image file raises :class:`PhotoError`, whose message is one line starting with the file
+name.
 """
 
 from __future__ import annotations
@@ -13,16 +15,31 @@ from pathlib import Path
 
 import numpy as np
 
-#: largest image we agree to decode (a 20000x20000 photo); PIL's own default limit is ~179 MP
+from latentedit.io.errors import InputFileError, LatenteditInputError
+
+#: largest image we agree to decode by default (a 20000x20000 photo); PIL's own default limit is ~179 MP
 MAX_PIXELS = 400_000_000
+PIXEL_LIMIT_ENV = "LATENTEDIT_MAX_PIXELS"
 
 
-class PhotoError(ValueError):
+class PhotoError(InputFileError):
     """A photo could not be read or holds no usable face; one line naming the file."""
 
-    def __init__(self, path, problem: str):
-        self.path, self.problem = str(path), " ".join(str(problem).split())
-        super().__init__(f"{self.path}: {self.problem}")
+
+def pixel_limit() -> int:
+    """The largest photo (width x height) :func:`load_photo` decodes: ``$LATENTEDIT_MAX_PIXELS`` or
+    :data:`MAX_PIXELS`."""
+    raw = os.environ.get(PIXEL_LIMIT_ENV, "").strip()
+    if not raw:
+        return MAX_PIXELS
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise LatenteditInputError(f"{PIXEL_LIMIT_ENV}={raw!r}: expected a positive whole number of pixels "
+                                   f"(default {MAX_PIXELS:,})")
+    return value
 
 
 def _to_uint8(arr: np.ndarray) -> np.ndarray:
@@ -61,19 +78,30 @@ def pil_to_rgb_array(image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
-def load_photo(path: str | os.PathLike) -> np.ndarray:
-    """Read ``path`` as an upright (H, W, 3) uint8 RGB array; PhotoError (one line, names the file) otherwise."""
+def load_photo(path: str | os.PathLike, *, max_pixels: int | None = None) -> np.ndarray:
+    """Read ``path`` as an upright (H, W, 3) uint8 RGB array; PhotoError (one line, names the file) otherwise.
+
+    Images declaring more than ``max_pixels`` (default :func:`pixel_limit`) pixels are refused before decoding.
+    """
     from PIL import Image, ImageOps, UnidentifiedImageError
+
+    from latentedit.io.paths import require_regular_file
 
     path = Path(path)
     if not path.exists():
         raise PhotoError(path, "no such file")
     if path.is_dir():
         raise PhotoError(path, "is a folder, not an image")
+    require_regular_file(path, what="image file", error=PhotoError)
+    limit = pixel_limit() if max_pixels is None else int(max_pixels)
     old_limit = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # PIL's own check errors only at twice its limit; ours is exact, below
     try:
         with Image.open(path) as im:
+            w, h = im.size
+            if w * h > limit:
+                raise Image.DecompressionBombError(f"{w}x{h} = {w * h:,} pixels; the limit is {limit:,} "
+                                                   f"(set {PIXEL_LIMIT_ENV} to raise it)")
             im.load()
             im = ImageOps.exif_transpose(im) or im
             arr = pil_to_rgb_array(im)

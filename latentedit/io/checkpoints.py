@@ -15,6 +15,7 @@ in a file ever runs (pickles go through ``restricted_unpickler``, torch files th
 from __future__ import annotations
 
 import os
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -23,7 +24,9 @@ import torch
 
 from latentedit.io import nvidia_pkl, ours, rosinality_pt
 from latentedit.io.arch_infer import infer_discriminator_config, infer_generator_config, load_into
-from latentedit.io.errors import CheckpointError
+from latentedit.io.errors import CheckpointError, LatenteditInputError
+from latentedit.io.network_caps import check_discriminator_config, check_generator_config, check_tensors
+from latentedit.io.paths import require_regular_file
 from latentedit.io.torch_files import read_torch_file
 from latentedit.stylegan2 import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
 
@@ -68,6 +71,7 @@ def _sniff(path: Path) -> str:
         raise CheckpointError(path, "no such file")
     if path.is_dir():
         raise CheckpointError(path, "is a directory, not a checkpoint file")
+    require_regular_file(path, what="checkpoint file", error=CheckpointError)
     with open(path, "rb") as f:
         head = f.read(16)
     if not head:
@@ -118,6 +122,25 @@ def _open(path: str | os.PathLike) -> _Opened:
                              "'G' / 'D' networks")
 
 
+def _one_line_errors(fn):
+    """Any failure interpreting a file becomes a CheckpointError naming it: a malformed record (a list where a
+    dict belongs, a string where a tensor does) must not surface as a traceback."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapped(path, *args, **kwargs):
+        try:
+            return fn(path, *args, **kwargs)
+        except LatenteditInputError:
+            raise
+        except (TypeError, AttributeError, KeyError, ValueError, IndexError, RuntimeError, RecursionError,
+                OverflowError, MemoryError, pickle.UnpicklingError) as exc:
+            text = " ".join(str(exc).split())[:200]
+            raise CheckpointError(path, f"unknown or damaged layout ({type(exc).__name__}: {text})") from None
+    return wrapped
+
+
+@_one_line_errors
 def detect_format(path: str | os.PathLike) -> str:
     """One of :data:`FORMATS`, or CheckpointError saying why the file is none of them."""
     return _open(path).format
@@ -178,6 +201,8 @@ def _foreign_generator(opened: _Opened, path) -> tuple[Generator, str, str, list
         notes.append("a bare state dict records no conv_clamp: assumed none")
         w_avg_source = "read from the file ('mapping.w_avg')"
     config = infer_generator_config(tensors, path, **options)
+    check_generator_config(config, path)
+    check_tensors(tensors, path)
     G = Generator(config).eval()
     if "mapping.w_avg" not in tensors and w_avg_source.startswith("computed"):
         tensors["mapping.w_avg"] = torch.zeros(config.w_dim)
@@ -194,6 +219,7 @@ def _provenance(extra: Mapping[str, Any]) -> list[str]:
     return [f"converted from {extra['source_format']} file {extra.get('source_file', '?')}{entry}"]
 
 
+@_one_line_errors
 def load_generator(path: str | os.PathLike, *, device: str | torch.device = "cpu"
                    ) -> tuple[Generator, CheckpointInfo]:
     """Load a generator from any supported file: (Generator in eval mode on ``device``, CheckpointInfo)."""
@@ -214,6 +240,7 @@ def load_generator(path: str | os.PathLike, *, device: str | torch.device = "cpu
     return G.to(device), info
 
 
+@_one_line_errors
 def load_discriminator(path: str | os.PathLike, *, device: str | torch.device = "cpu"
                        ) -> tuple[Discriminator, CheckpointInfo]:
     """Load a discriminator from any supported file: (Discriminator in eval mode on ``device``, CheckpointInfo)."""
@@ -239,7 +266,10 @@ def load_discriminator(path: str | os.PathLike, *, device: str | torch.device = 
         else:
             key = "state_dict"
             tensors, notes = nvidia_pkl.state_dict_to_ours(opened.payload, path)
-        D = Discriminator(infer_discriminator_config(tensors, path, **options)).eval()
+        d_config = infer_discriminator_config(tensors, path, **options)
+        check_discriminator_config(d_config, path)
+        check_tensors(tensors, path)
+        D = Discriminator(d_config).eval()
         load_into(D, tensors, path)
     info = CheckpointInfo(path=str(path), format=opened.format, network="discriminator", config=D.config,
                           num_parameters=sum(p.numel() for p in D.parameters()), source_key=key,

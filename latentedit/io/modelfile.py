@@ -19,10 +19,12 @@ from typing import Any, Mapping
 
 import torch
 
+from latentedit.io.errors import LatenteditInputError
+
 FORMAT_VERSION = 1
 
 
-class ModelFileError(ValueError):
+class ModelFileError(LatenteditInputError):
     """A model file is missing, unreadable, of the wrong kind, or does not match its model."""
 
 
@@ -71,11 +73,33 @@ def atomic_folder(dest: str | os.PathLike, *,
         raise
 
 
+STALE_TEMP_S = 3600  # a temp file of an atomic write untouched this long was left by a killed writer
+
+
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Remove the temp files earlier atomic writes of ``path`` left behind when they were killed (SIGKILL, power
+    loss: no cleanup could run) and that nobody has written for :data:`STALE_TEMP_S` seconds."""
+    import glob
+    import time
+
+    removed = []
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            if time.time() - tmp.stat().st_mtime > STALE_TEMP_S:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:
+            pass
+    return removed
+
+
 def atomic_write(path: str | os.PathLike, write_fn) -> Path:
     """Call ``write_fn(tmp_path)`` then atomically rename the temp file onto ``path`` (with the permission bits
-    of ``published_mode``)."""
+    of ``published_mode``). The temp file is removed on any error (and, under the CLI, on SIGTERM); temp files
+    of earlier writes of ``path`` that were killed outright are removed once stale (:func:`remove_stale_temps`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -137,25 +161,33 @@ def read_model_metadata(path: str | os.PathLike, *, expect_kind: str | None = No
     from safetensors import SafetensorError
     from safetensors.torch import safe_open
 
+    from latentedit.io.paths import require_regular_file
+
     path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such file")
+    require_regular_file(path, what="model file", error=lambda p, why: ModelFileError(f"{p}: {why}"))
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelFileError(f"{path}: not a readable .safetensors file ({exc})") from None
+        raise ModelFileError(f"{path}: not a readable .safetensors file ({' '.join(str(exc).split())})") from None
     kind = meta.get("latentedit.kind")
     if kind is None:
         raise ModelFileError(f"{path}: a .safetensors file without latentedit metadata (no 'latentedit.kind'); "
                              "convert it with `latentedit convert`")
-    version = int(meta.get("latentedit.format_version", "0"))
+    try:
+        version = int(meta.get("latentedit.format_version", "0"))
+        config, extra = json.loads(meta.get("latentedit.config", "{}")), json.loads(meta.get("latentedit.extra", "{}"))
+        if not isinstance(config, dict) or not isinstance(extra, dict):
+            raise ValueError("the config and extra metadata must be JSON objects")
+    except (ValueError, RecursionError) as exc:
+        raise ModelFileError(f"{path}: damaged latentedit metadata ({type(exc).__name__}: "
+                             f"{' '.join(str(exc).split())[:160]})") from None
     if version > FORMAT_VERSION:
         raise ModelFileError(f"{path}: format version {version} is newer than this latentedit understands "
                              f"({FORMAT_VERSION}); upgrade latentedit")
     if expect_kind is not None and kind != expect_kind:
-        raise ModelFileError(f"{path}: expected a '{expect_kind}' file; this one holds a '{kind}'")
-    return kind, json.loads(meta.get("latentedit.config", "{}")), json.loads(meta.get("latentedit.extra", "{}"))
+        raise ModelFileError(f"{path}: expected a '{expect_kind}' file; this one holds a '{str(kind)[:60]}'")
+    return kind, config, extra
 
 
 def read_model_file(path: str | os.PathLike, *, expect_kind: str | None = None):
@@ -170,7 +202,11 @@ def read_model_file(path: str | os.PathLike, *, expect_kind: str | None = None):
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelFileError(f"{path}: not a readable .safetensors file ({exc})") from None
+        raise ModelFileError(f"{path}: not a readable .safetensors file ({' '.join(str(exc).split())})") from None
+    for name, t in tensors.items():  # NaN or infinite weights render black or noise without a word
+        if t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all()):
+            raise ModelFileError(f"{path}: tensor '{name}' holds non-finite values (NaN or infinity); the file is "
+                                 "damaged")
     return tensors, kind, config, extra
 
 

@@ -14,7 +14,7 @@ non-default architectures are refused with a clear message.
 
 from __future__ import annotations
 
-import pickle
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -22,6 +22,8 @@ import torch
 
 from latentedit.io.arch_infer import check_filter
 from latentedit.io.errors import CheckpointError
+from latentedit.io.hardened_pickle import PickleRefused
+from latentedit.io.paths import require_regular_file
 from latentedit.io.restricted_unpickler import PersistentMeta, RefusedGlobalError, restricted_load
 
 WHOLE_BATCH = 2 ** 31 - 1  # minibatch-stddev group size meaning "the whole batch"
@@ -31,18 +33,20 @@ _TF_HINT = ("this is a TensorFlow StyleGAN2 pickle; convert it to PyTorch first 
 
 def read_nvidia_pickle(path: str | Path) -> Any:
     """Unpickle a snapshot with the restricted unpickler. Every failure is one CheckpointError line."""
+    require_regular_file(path, what="checkpoint file", error=CheckpointError)
     try:
         with open(path, "rb") as f:
-            return restricted_load(f)
+            return restricted_load(f, size=os.fstat(f.fileno()).st_size)
     except FileNotFoundError:
         raise CheckpointError(path, "no such file") from None
     except RefusedGlobalError as exc:
         hint = f"; {_TF_HINT}" if exc.qualified.startswith("dnnlib.tflib") else ""
         raise CheckpointError(path, f"{exc}{hint}") from None
+    except PickleRefused as exc:
+        raise CheckpointError(path, f"refused pickle: {exc}") from None
     except EOFError:
         raise CheckpointError(path, "truncated pickle (the data ends early); re-download or re-save it") from None
-    except (pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            RuntimeError, MemoryError, UnicodeDecodeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - only allow-listed stand-ins ran: any failure is a damaged file
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "truncated" in text.lower() or "ran out of input" in text.lower():
             raise CheckpointError(path, "truncated pickle (the data ends early); re-download or re-save it") from None
@@ -60,8 +64,20 @@ def looks_like_nvidia_snapshot(obj: Any) -> bool:
     return isinstance(obj, Mapping) and any(is_persistent(obj.get(k)) for k in ("G_ema", "G", "D"))
 
 
-def flatten_state(meta: PersistentMeta, path, prefix: str = "") -> dict[str, torch.Tensor]:
-    """Parameters and persistent buffers of a persistent module tree, named as ``state_dict()`` names them."""
+MAX_MODULES = 10_000  # persistent records visited in one network (config-f: ~100); shared ones count each time
+MAX_MODULE_DEPTH = 16
+
+
+def flatten_state(meta: PersistentMeta, path, prefix: str = "", _seen: list | None = None) -> dict[str, torch.Tensor]:
+    """Parameters and persistent buffers of a persistent module tree, named as ``state_dict()`` names them.
+
+    A tree deeper than :data:`MAX_MODULE_DEPTH` or with more than :data:`MAX_MODULES` records (a pickle can share
+    one record under many names, making a tiny file a huge tree) is refused."""
+    seen = [0] if _seen is None else _seen
+    seen[0] += 1
+    if seen[0] > MAX_MODULES or prefix.count(".") >= MAX_MODULE_DEPTH:
+        raise CheckpointError(path, f"unknown layout: a module tree of more than {MAX_MODULES:,} records or "
+                                    f"{MAX_MODULE_DEPTH} levels (at '{prefix[:80]}')")
     state = meta.state
     out: dict[str, torch.Tensor] = {}
     skip = set(state.get("_non_persistent_buffers_set") or ())
@@ -78,7 +94,7 @@ def flatten_state(meta: PersistentMeta, path, prefix: str = "") -> dict[str, tor
         if not is_persistent(sub):
             raise CheckpointError(path, f"unknown layout: sub-module '{prefix}{name}' is a {type(sub).__name__}, "
                                         "not a persistent network record")
-        out.update(flatten_state(sub, path, f"{prefix}{name}."))
+        out.update(flatten_state(sub, path, f"{prefix}{name}.", seen))
     return out
 
 

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from latentedit.io.errors import CheckpointError
 from latentedit.io.modelfile import ModelFileError, read_model_file, save_model_file
+from latentedit.io.network_caps import check_discriminator_config, check_generator_config, check_tensors
 from latentedit.stylegan2 import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
 
 GENERATOR_KIND = "stylegan2-generator"
@@ -65,6 +66,10 @@ def _load_network(path, kind: str, config_cls, network_cls, what: str):
         cfg = config_cls.from_dict(config)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(path, f"the stored {what} config is invalid: {exc}") from None
+    except (OverflowError, RecursionError, AttributeError, KeyError) as exc:
+        raise CheckpointError(path, f"the stored {what} config is invalid ({type(exc).__name__}: {exc})") from None
+    (check_generator_config if config_cls is GeneratorConfig else check_discriminator_config)(cfg, path)
+    check_tensors(tensors, path)
     net = network_cls(cfg).eval()
     load_into(net, tensors, path)
     return net, extra

@@ -14,8 +14,11 @@ from typing import Any
 import torch
 
 from latentedit.io.errors import CheckpointError
+from latentedit.io.paths import require_regular_file
+from latentedit.io.torch_guard import GuardRefused, check_torch_path
 
 _UNSUPPORTED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
+_WEIGHTS_UNPICKLER = re.compile(r"WeightsUnpickler error: ([^\n]*)")
 
 
 def read_torch_file(path: str | Path) -> Any:
@@ -23,6 +26,13 @@ def read_torch_file(path: str | Path) -> Any:
 
     Raises CheckpointError for a truncated/damaged archive, a refused global (named) or anything unreadable.
     """
+    require_regular_file(path, what="checkpoint file", error=CheckpointError)
+    try:
+        check_torch_path(path)
+    except GuardRefused as exc:
+        raise CheckpointError(path, str(exc)) from None
+    except OSError as exc:
+        raise CheckpointError(path, f"cannot be read ({exc.strerror or exc})") from None
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(str(path), weights_only=True, map_location="cpu")
@@ -41,10 +51,15 @@ def describe_torch_load_error(exc: BaseException) -> str:
     if m:
         return (f"refused global '{m.group(1)}': this torch file holds objects other than tensors and plain "
                 "containers, and latentedit never unpickles arbitrary classes")
+    m = _WEIGHTS_UNPICKLER.search(text)
+    if m:  # never pass on torch's advice to re-run with weights_only=False
+        return f"refused by the weights-only reader: {m.group(1).strip()[:200]}"
     low = text.lower()
     if isinstance(exc, EOFError) or any(s in low for s in ("central directory", "truncated", "unexpected eof",
                                                            "ran out of input", "file read failed",
                                                            "invalid header or archive is corrupted")):
         return "truncated or damaged torch file (the archive ends early or is corrupted); re-download or re-save it"
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    if "weights_only" in first or "Weights only load failed" in first:
+        first = "the weights-only reader refused the file"
     return f"not a readable torch checkpoint ({type(exc).__name__}: {first[:200]})"

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from latentedit.ops._filelock import file_lock
+from latentedit.ops._integrity import kill_descendants, library_problem, library_sha256, sigterm_raises
 from latentedit.ops._toolkit import cuda_arch_list, find_cuda_home, nvcc_version, pip_cuda_include_dirs
 
 CSRC = Path(__file__).resolve().parent / "csrc"
@@ -232,6 +233,9 @@ def load_extension(kind: str, *, verbose: bool = False, lock_timeout: float | No
     man = read_manifest(folder)
     if man:  # fast path: no lock needed, the folder only appears complete (atomic rename)
         try:
+            problem = library_problem(folder / str(man.get("library", "")), man)
+            if problem:  # importing a truncated .so would end the process with SIGBUS
+                raise ImportError(problem)
             return _import_so(folder / man["library"], man["module"]), {"folder": folder, "seconds": 0.0,
                                                                         "cached": True}
         except (ImportError, OSError) as exc:  # damaged cache entry: set it aside and rebuild
@@ -249,11 +253,13 @@ def load_extension(kind: str, *, verbose: bool = False, lock_timeout: float | No
     with file_lock(root / f"{folder.name}.lock", timeout=lock_timeout,
                    on_wait=lambda: _say(f"waiting for another process building {folder.name} ...")):
         man = read_manifest(folder)
-        if man:
+        if man and not library_problem(folder / str(man.get("library", "")), man):
             return _import_so(folder / man["library"], man["module"]), {"folder": folder, "seconds": 0.0,
                                                                         "cached": True}
         if folder.exists():  # an incomplete folder cannot appear (atomic rename), but never trust it
             shutil.rmtree(folder, ignore_errors=True)
+        for stale in root.glob(f".{folder.name}.tmp-*"):  # we hold the lock: these are from killed builds
+            shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=root))
         _say(f"compiling the native {kind.upper()} kernels (first use only, about a minute; cached in {folder})")
         t0 = time.perf_counter()
@@ -263,17 +269,19 @@ def load_extension(kind: str, *, verbose: bool = False, lock_timeout: float | No
                 shutil.copy2(s, tmp / s.name)
                 if s in cfg.sources:
                     srcs.append(str(tmp / s.name))
-            module = _run_load(cfg, srcs, tmp, verbose)
+            with sigterm_raises():
+                module = _run_load(cfg, srcs, tmp, verbose)
             seconds = time.perf_counter() - t0
             lib = Path(module.__file__).name
             manifest = {"module": module.__name__, "library": lib, "key": cfg.key_parts, "seconds": round(seconds, 1),
                         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cflags": cfg.cflags,
                         "cuda_home": str(cfg.cuda_home) if cfg.cuda_home else None, "archs": cfg.arch_list,
-                        "include_paths": cfg.include_paths}
+                        "include_paths": cfg.include_paths, "sha256": library_sha256(tmp / lib)}
             (tmp / "build.json").write_text(json.dumps(manifest, indent=1))
             os.replace(tmp, folder)  # atomic: the folder appears complete or not at all
             (root / f"{kind}.last-error.log").unlink(missing_ok=True)
         except BaseException:
+            kill_descendants()  # ninja and the compilers it started must not outlive an interrupted build
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return module, {"folder": folder, "seconds": seconds, "cached": False}

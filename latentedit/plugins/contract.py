@@ -55,6 +55,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from latentedit.io.errors import LatenteditInputError
 from latentedit.io.modelfile import ModelFileError, load_state_dict_strict, read_model_file, save_model_file
 from latentedit.plugins.config import ConfigError, GeneratorInfo, MapperConfig
 
@@ -255,6 +256,16 @@ class Mapper(nn.Module):
     def load(cls, path: str | Path, *, generator_info: GeneratorInfo | None = None,
              map_location: str | torch.device = "cpu") -> Mapper:
         """Rebuild a mapper saved by ``save``. ``generator_info``, if given, must match the file's."""
+        try:
+            return cls._load(path, generator_info, map_location)
+        except LatenteditInputError:
+            raise
+        except (TypeError, KeyError, AttributeError, ValueError, IndexError, RecursionError) as exc:
+            raise ModelFileError(f"{path}: damaged mapper metadata or weights ({type(exc).__name__}: "
+                                 f"{' '.join(str(exc).split())[:200]})") from None
+
+    @classmethod
+    def _load(cls, path, generator_info, map_location) -> Mapper:
         state, _, config, extra = read_model_file(path, expect_kind=MAPPER_FILE_KIND)
         stored_cls = extra.get("mapper_class")
         if stored_cls is not None and stored_cls.rsplit(":", 1)[-1] != cls.__qualname__:
@@ -272,6 +283,7 @@ class Mapper(nn.Module):
         if generator_info is not None and generator_info != stored_gi:
             raise ModelFileError(f"{path}: the mapper was saved for {stored_gi}; you passed {generator_info}")
         cfg = cls.config_class.from_dict(config, source=str(path))
+        check_mapper_size(cls, cfg, stored_gi, state, path)
         mapper = cls(cfg, stored_gi)
         load_state_dict_strict(mapper, state, source=str(path))
         return mapper.to(map_location)
@@ -344,3 +356,19 @@ class MapperHooks:
 
 #: names of the documented optional mapper hooks
 OPTIONAL_MAPPER_HOOKS = frozenset(n for n in vars(MapperHooks) if not n.startswith("_"))
+MAX_MAPPER_ELEMENTS = 200_000_000  # 800 MB of float32; the shipped mappers hold well under a million
+
+
+def check_mapper_size(cls, cfg, gi, state, path) -> None:
+    """Refuse a stored config that would build a mapper far larger than its file (built first on the meta device:
+    nothing is allocated); a plugin whose constructor cannot run on the meta device is not checked."""
+    try:
+        with torch.device("meta"):
+            probe = cls(cfg, gi)
+        size = sum(t.numel() for t in probe.state_dict().values())
+    except Exception:  # noqa: BLE001 - the real construction below reports real problems
+        return
+    stored = sum(t.numel() for t in state.values())
+    if size > MAX_MAPPER_ELEMENTS and size > 2 * stored:
+        raise ModelFileError(f"{path}: the stored config builds a mapper of {size:,} values but the file holds "
+                             f"{stored:,}; refusing to allocate it (at most {MAX_MAPPER_ELEMENTS:,})")

@@ -12,12 +12,13 @@ from typing import Any
 
 import torch
 
+from latentedit.io.errors import LatenteditInputError
 from latentedit.io.modelfile import atomic_write, config_to_json
 
 CHECKPOINT_VERSION = 1
 
 
-class CheckpointStateError(ValueError):
+class CheckpointStateError(LatenteditInputError):
     """A training checkpoint is unreadable or belongs to another recipe."""
 
 
@@ -47,13 +48,11 @@ def load_training_state(path, *, config: Any, modules: dict[str, torch.nn.Module
     raises, the saved config is compared as stored.
     """
     path = Path(path)
+    state = read_training_state(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for damaged files
-        raise CheckpointStateError(f"{path}: not a readable training checkpoint ({type(exc).__name__}: {exc})") from None
-    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointStateError(f"{path}: not a latentedit training checkpoint (version {CHECKPOINT_VERSION})")
-    saved, current = json.loads(state["config"]), json.loads(config_to_json(config))
+        saved, current = json.loads(state["config"]), json.loads(config_to_json(config))
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:
+        raise CheckpointStateError(f"{path}: damaged training checkpoint (its config: {type(exc).__name__})") from None
     if strict_config and normalise is not None and saved != current:
         try:
             saved = json.loads(config_to_json(normalise(saved)))
@@ -66,12 +65,34 @@ def load_training_state(path, *, config: Any, modules: dict[str, torch.nn.Module
             f"{path}: written by another config; fields that differ: "
             + ", ".join(f"{k} (checkpoint {saved.get(k)!r}, now {current.get(k)!r})" for k in diff)
             + ". Resume with the same settings, or start a new run folder.")
-    for k, m in modules.items():
-        m.load_state_dict(state["modules"][k])
-    for k, o in optimizers.items():
-        o.load_state_dict(state["optimizers"][k])
-    torch.set_rng_state(state["torch_rng"])
-    return int(state["step"]), json.loads(state["extra"])
+    try:
+        for k, m in modules.items():
+            m.load_state_dict(state["modules"][k])
+        for k, o in optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        torch.set_rng_state(state["torch_rng"])
+        step, extra = int(state["step"]), json.loads(state["extra"])
+        if step < 0 or not isinstance(extra, dict):
+            raise ValueError(f"step {step}, extra {type(extra).__name__}")
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError, RecursionError) as exc:
+        raise CheckpointStateError(f"{path}: damaged training checkpoint ({type(exc).__name__}: "
+                                   f"{' '.join(str(exc).split())[:200]}); start a new run folder") from None
+    return step, extra
+
+
+def read_training_state(path) -> dict:
+    """The raw state dict of a training checkpoint: a regular file, scanned before a weights-only ``torch.load``
+    (see ``latentedit.io.torch_files``); CheckpointStateError (one line) otherwise."""
+    from latentedit.io.torch_files import read_torch_file
+
+    path = Path(path)
+    try:
+        state = read_torch_file(path)
+    except LatenteditInputError as exc:
+        raise CheckpointStateError(f"not a readable training checkpoint: {exc}") from None
+    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointStateError(f"{path}: not a latentedit training checkpoint (version {CHECKPOINT_VERSION})")
+    return state
 
 
 def _flatten(d: Any, prefix: str = "") -> dict:

@@ -250,6 +250,9 @@ def build_run_config(mapper_name: str, mapper_class: type, data: Mapping[str, An
                           "trainer: fields of TrainerConfig)")
     cfg_cls = mapper_class.config_class
     data = apply_overrides(data, overrides, mapper_fields=[f.name for f in dataclasses.fields(cfg_cls)])
+    overrides = list(overrides)
+    if overrides:  # a bad value may come from the command line, not the file: name both
+        source = f"{source} with --set {' --set '.join(overrides)}"
     mapper_cfg = cfg_cls.from_dict(data["mapper"], source=f"{source}: mapper (plugin '{mapper_name}')")
     trainer_cfg = TrainerConfig.from_dict(data["trainer"], source=f"{source}: trainer")
     if mapper_class.kind != "trainable":

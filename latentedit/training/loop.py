@@ -24,6 +24,7 @@ for bit. Rank 0 alone writes checkpoints and the log (``runlog.py``); the others
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -34,9 +35,10 @@ from typing import Any
 import torch
 
 from latentedit.io.modelfile import atomic_write
-from latentedit.training.checkpoint import load_training_state, save_training_state
+from latentedit.training.checkpoint import CheckpointStateError, load_training_state, save_training_state
 from latentedit.training.distributed import DistContext
-from latentedit.training.runlog import NullLog, RunLog
+from latentedit.training.runlock import lock_run_folder
+from latentedit.training.runlog import NullLog, RunLog, rewind_log
 from latentedit.training.snapshot import Snapshot, all_finite
 
 __all__ = ["RunLoop", "NonFiniteStep", "TrainingDivergedError", "GeneratorState"]
@@ -157,12 +159,16 @@ class RunLoop:
 
     def restore(self) -> int:
         """Read the checkpoint when resuming (returns the step reached, 0 for a new run). An existing checkpoint
-        without ``resume`` is an error (nothing is overwritten); ``resume`` without one starts a new run."""
+        without ``resume`` is an error (nothing is overwritten), and so is ``resume`` without one (nothing is
+        written: a typo in the folder name must not start the default recipe over)."""
         if self.dir is None:
             return self.step
         if self.checkpoint_path.exists() and not self.resume:
             raise FileExistsError(f"{self.checkpoint_path} exists: pass --resume to continue that run, or "
                                   f"{self.exists_hint}")
+        if self.resume and not self.checkpoint_path.exists():
+            raise CheckpointStateError(f"{self.checkpoint_path}: --resume was given but this run folder has no "
+                                       "checkpoint yet; drop --resume to start a new run there")
         if self.resume and self.checkpoint_path.exists():
             self.step, extra = load_training_state(self.checkpoint_path, config=self.config, modules=self.modules,
                                                    optimizers=self.optimizers, normalise=self.normalise)
@@ -269,6 +275,8 @@ class RunLoop:
         """Rank 0: open ``log.jsonl`` (and the progress bar) and log ``start`` or ``resume``."""
         if not self.ctx.is_main or self.dir is None or isinstance(self.log, RunLog):
             return
+        if self.resumed_from is not None:  # steps logged after the checkpoint are replayed: drop them once
+            rewind_log(self.dir / "log.jsonl", self.step)
         self.log = RunLog(self.dir, total_steps=self.total_steps, start_step=self.step, progress=self.progress,
                           tensorboard=self.tensorboard)
         self.log.event(self.step, "resume" if self.resumed_from is not None else "start",
@@ -285,7 +293,16 @@ class RunLoop:
         ``advances``: ``step_fn`` calls ``advance`` itself (a trainer whose public ``train_step`` is one rolled-back
         step) and returns None for a skipped step. ``stop_when(step)``: checked before each step; True ends the run
         there (a final checkpoint and the end hooks still follow), e.g. a time cap."""
-        self.open_log(start_fields)
+        if self.ctx.is_main and self.dir is not None:  # one trainer at a time in a run folder
+            self.dir.mkdir(parents=True, exist_ok=True)
+            lock = lock_run_folder(self.dir)
+        else:
+            lock = contextlib.ExitStack()
+        try:
+            self.open_log(start_fields)
+        except BaseException:
+            lock.close()
+            raise
         self._last_save = time.monotonic()
         try:
             if on_start is not None:
@@ -311,5 +328,6 @@ class RunLoop:
         finally:
             self.log.close()
             self.log = NullLog()
+            lock.close()
         self.ctx.barrier()  # only on success: a rank that failed alone must not leave the others waiting here
         return {"step": self.step, "run_dir": None if self.dir is None else str(self.dir), **self.counters, "last": self.last}

@@ -83,6 +83,32 @@ class RunLog(NullLog):
         self._file.close()
 
 
+def rewind_log(path: str | Path, step: int) -> int:
+    """Drop the lines of ``log.jsonl`` written after ``step`` (the run is resuming from a checkpoint at ``step``;
+    the steps after it are replayed and would otherwise appear twice) and a torn last line. Rewrites the file
+    atomically; returns how many lines were dropped."""
+    from latentedit.io.modelfile import atomic_write
+
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    keep, dropped = [], 0
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            try:
+                entry = json.loads(line)
+                ok = line.endswith("\n") and int(entry.get("step", 0)) <= step
+            except (ValueError, TypeError, AttributeError):
+                ok = False
+            if ok:
+                keep.append(line)
+            else:
+                dropped += 1
+    if dropped:
+        atomic_write(path, lambda tmp: Path(tmp).write_text("".join(keep), encoding="utf-8"))
+    return dropped
+
+
 def read_log(path: str | Path) -> list[dict[str, Any]]:
     """All lines of a ``log.jsonl`` as dicts."""
     with open(path, encoding="utf-8") as f:

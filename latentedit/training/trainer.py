@@ -16,6 +16,7 @@ of (seed, step), so N steps equal N/2 + resume + N/2 bit for bit on CPU.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -239,8 +240,8 @@ class MapperTrainer:
 def load_checkpoint_config(run_dir: str | Path) -> dict:
     """The full run config stored in ``run_dir/checkpoint.pt`` (to resume without the original config file)."""
     path = Path(run_dir) / CHECKPOINT_NAME
+    state = read_training_state(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
         return json.loads(state["extra"])["run"]
-    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+    except (KeyError, ValueError, TypeError, RecursionError) as exc:
         raise CheckpointStateError(f"{path}: cannot read the run config stored in it ({exc})") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -17,8 +18,10 @@ except ImportError:  # the editable install predates the plugin folder
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins"))
 
 from latentedit.cli.edit_cmd import edit
+from latentedit.batch import run_batch
 from latentedit.cli.main import cli
 from latentedit.editing import EditError, apply_edit, edit_rows, parse_attr, parse_strengths
+from latentedit.io.errors import InputFileError
 from latentedit.latents import load_latents
 from latentedit.plugins import GeneratorInfo, load_mapper, registered_mapper
 from latentedit_directions import DirectionsConfig, DirectionsMapper
@@ -348,3 +351,56 @@ def test_photo_edit_refines_the_inversion_when_asked_and_refuses_an_encoder_with
         assert res.exit_code != 0 and "has no refine()" in res.output
     finally:
         unregister("encoders", "stub")
+
+
+# ---- `latentedit edit` on a batch with bad items: every good input is edited, every bad one named, exit 1.
+
+
+def test_run_batch_continues_and_names_each_failure():
+    def fn(x):
+        if x == 2:
+            raise InputFileError("two.png", "truncated")
+        if x == 3:
+            raise RuntimeError("boom\nsecond line")
+        return x
+
+    assert run_batch([1, 2, 3, 4], fn) == ["two.png: truncated", "3: RuntimeError: boom second line"]
+
+
+def test_bad_latent_files_do_not_stop_the_good_ones(setup, tmp_path):  # noqa: F811
+    d, G, gpath, dpath, _ = setup
+    good = d / "lat" / "seed0001.wplus.safetensors"
+    junk = tmp_path / "junk.wplus.safetensors"
+    junk.write_bytes(b"not a safetensors file")
+    fifo = tmp_path / "pipe.wplus.safetensors"
+    os.mkfifo(fifo)
+    res = _run([junk, fifo, good, "--attr", "smile=1", "--method", "directions", "--mapper", dpath,
+                "--generator", gpath, "--out", tmp_path / "out"])
+    assert res.exit_code == 1, res.output
+    assert (tmp_path / "out" / "seed0001_grid.png").is_file()
+    assert "2 input(s) failed" in res.output and str(junk) in res.output and str(fifo) in res.output
+    assert "named pipe" in res.output and "Traceback" not in res.output
+
+
+def test_bad_photos_do_not_stop_the_good_ones(setup, tmp_path):  # noqa: F811
+    import skimage.data
+
+    from latentedit.plugins import register_encoder, unregister
+
+    d, G, gpath, dpath, _ = setup
+    StubEncoder.G = G
+    good = tmp_path / "crop.jpg"
+    Image.fromarray(skimage.data.astronaut()[:200, 100:300]).save(good)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(good.read_bytes()[:300])
+    enc = tmp_path / "enc.stubenc"
+    enc.write_text("stub")
+    register_encoder("stub", StubEncoder, replace=True)
+    try:
+        res = _run([broken, good, "--attr", "smile=1", "--mapper", dpath, "--generator", gpath, "--encoder", enc,
+                    "--out", tmp_path / "out", "--no-align"])
+    finally:
+        unregister("encoders", "stub")
+    assert res.exit_code == 1, res.output
+    assert (tmp_path / "out" / "crop_grid.png").is_file()
+    assert "1 input(s) failed" in res.output and str(broken) in res.output

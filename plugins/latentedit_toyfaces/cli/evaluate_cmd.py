@@ -14,6 +14,7 @@ import torch
 
 from latentedit.cli.common import device_option, load_generator_or_default, resolve_device
 from latentedit.cli.domain_options import domain_option
+from latentedit.cli.params import FINITE
 from latentedit.cli.eval_methods import load_methods as _methods
 
 
@@ -53,7 +54,7 @@ def _require_toy_judges(G, factors_path, identity_path, domain) -> None:
               help="Noise or style draws per source (multimodal mappers) for diversity.")
 @click.option("--diversity-sources", type=click.IntRange(0), default=200, show_default=True,
               help="Sources that get --samples draws (diversity); the rest get one.")
-@click.option("--strength", type=float, default=1.0, show_default=True, help="Edit scale.")
+@click.option("--strength", type=FINITE, default=1.0, show_default=True, help="Edit scale.")
 @click.option("--seed", type=int, default=31_337, show_default=True, help="Seed of the held-out streams.")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--diversity", type=click.Choice(["auto", "lpips", "l1"]), default="auto", show_default=True,
