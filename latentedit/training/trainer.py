@@ -29,7 +29,7 @@ from latentedit.losses import build_loss_modules
 from latentedit.plugins.config import ConfigError, GeneratorInfo
 from latentedit.plugins.contract import optional_hook
 from latentedit.plugins.registry import load_mapper
-from latentedit.training.checkpoint import CheckpointStateError
+from latentedit.training.checkpoint import CheckpointStateError, read_training_state
 from latentedit.training.config import RunConfig, TrainerConfig
 from latentedit.training.data import FileLatents, GeneratorLatents
 from latentedit.training.discriminator import (AttributeDiscriminator, DiscriminatorObjective,

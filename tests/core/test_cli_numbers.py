@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from latentedit.cli.main import cli
-from latentedit.edits import MAX_STRENGTHS, EditError, parse_attr, parse_strengths
+from latentedit.editing.edits import MAX_STRENGTHS, EditError, parse_attr, parse_strengths
 from latentedit.latents import LatentError, parse_seeds
 
 

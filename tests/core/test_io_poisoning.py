@@ -160,12 +160,12 @@ def test_fifo_photo_named_in_a_latent_file_does_not_block(tmp_path):
     import os
     import threading
 
-    from latentedit.cli.edit_cmd import _paste_from_metadata
+    from latentedit.editing import paste_from_metadata
 
     fifo = tmp_path / "photo.png"
     os.mkfifo(fifo)
     result = []
-    worker = threading.Thread(target=lambda: result.append(_paste_from_metadata(
+    worker = threading.Thread(target=lambda: result.append(paste_from_metadata(
         {"aligned": True, "transform": {}, "photo": str(fifo)})), daemon=True)
     worker.start()
     worker.join(timeout=10)
