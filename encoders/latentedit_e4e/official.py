@@ -148,3 +148,32 @@ def build_decoder(ckpt: OfficialCheckpoint, path):
         raise CheckpointError(path, f"the decoder has W+ {G.num_ws}x{G.w_dim} but the encoder has "
                                     f"{ckpt.config.num_ws} heads of width {ckpt.config.w_dim}")
     return G.requires_grad_(False)
+
+
+def write_official(path: str | Path, encoder, G=None, *, latent_avg_shape: tuple[int, ...] | None = None,
+                   opts: Mapping[str, Any] | None = None, extra_keys: Mapping[str, torch.Tensor] | None = None) -> Path:
+    """Write ``encoder`` (an ``E4EEncoder``) and ``G`` (its decoder, optional) in the official e4e layout that
+    ``read_official`` reads: ``{'state_dict': {encoder.*, decoder.* (rosinality names)}, 'latent_avg', 'opts'}``.
+
+    ``latent_avg`` is ``G``'s ``w_avg`` repeated to ``latent_avg_shape`` (default ``(num_ws, w_dim)``; ``(1, w_dim)``
+    and ``(w_dim,)`` are official too); ``opts`` defaults to the options the official training script stores.
+    For stand-ins and tests: the same layout as a published file, the weights of the given networks."""
+    from latentedit.io.modelfile import atomic_write
+    from latentedit.testing.foreign_formats import rosinality_generator_state
+
+    sd = {f"encoder.{k}": v.detach().clone() for k, v in encoder.net.state_dict().items()}
+    obj: dict[str, Any] = {"state_dict": sd}
+    if G is not None:
+        sd.update({f"decoder.{k}": v.detach().clone() for k, v in rosinality_generator_state(G).items()})
+        w_dim = G.w_dim
+        shape = tuple(latent_avg_shape or (G.num_ws, w_dim))
+        rows = 1 if len(shape) == 1 else shape[0]
+        obj["latent_avg"] = G.mapping.w_avg.detach().clone().reshape(1, w_dim).expand(rows, w_dim).reshape(shape)
+        size = G.config.resolution
+    else:
+        size = encoder.config.generator_resolution
+    sd.update(extra_keys or {})
+    obj["opts"] = dict(opts) if opts is not None else {
+        "encoder_type": SUPPORTED_ENCODER_TYPE, "start_from_latent_avg": True, "stylegan_size": size,
+        "lpips_lambda": 0.8, "exp_dir": "experiment"}
+    return atomic_write(Path(path), lambda tmp: torch.save(obj, tmp))

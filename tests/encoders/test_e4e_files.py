@@ -8,6 +8,7 @@ import torch
 from latentedit.io.errors import CheckpointError
 from latentedit_e4e.config import E4EConfig
 from latentedit_e4e.encoder import E4EEncoder
+from latentedit_e4e.official import write_official
 from tests.conftest import tiny_generator
 from latentedit.testing.foreign_formats import rosinality_generator_state
 
@@ -23,17 +24,12 @@ def _official(tmp_path, *, latent_avg_shape=(6, 8), opts=None, decoder=True, ext
     with torch.no_grad():
         for p in enc.parameters():
             p.add_(0.05 * torch.randn_like(p))
-    sd = {f"encoder.{k}": v.clone() for k, v in enc.net.state_dict().items()}
-    if decoder:
-        sd.update({f"decoder.{k}": v for k, v in rosinality_generator_state(G).items()})
-    sd.update(extra_keys or {})
-    rows = 1 if len(latent_avg_shape) == 1 else latent_avg_shape[0]
-    la = G.mapping.w_avg.clone().reshape(1, 8).expand(rows, 8).reshape(latent_avg_shape)
-    obj = {"state_dict": sd, "latent_avg": la,
-           "opts": opts if opts is not None else {"encoder_type": "Encoder4Editing", "start_from_latent_avg": True,
-                                                  "stylegan_size": 16, "lpips_lambda": 0.8, "exp_dir": "x"}}
-    torch.save(obj, tmp_path / "e4e.pt")
-    return tmp_path / "e4e.pt", enc, G
+    if opts is None:
+        opts = {"encoder_type": "Encoder4Editing", "start_from_latent_avg": True, "stylegan_size": 16,
+                "lpips_lambda": 0.8, "exp_dir": "x"}
+    path = write_official(tmp_path / "e4e.pt", enc, G if decoder else None, latent_avg_shape=latent_avg_shape,
+                          opts=opts, extra_keys=extra_keys)
+    return path, enc, G
 
 
 @pytest.mark.parametrize("la_shape", [(6, 8), (1, 8), (8,)])
