@@ -3,8 +3,8 @@
 (a) every ```bash / ```python block of README.md and docs/guides/*.md is parsed, and run on the toy default in a
     temporary folder, one folder per page: python blocks and ``latentedit …`` lines in this process (click's
     CliRunner), plugin-install and ``torchrun`` lines with the venv's console script. The README's folder holds
-    the ``photo.png`` its example edits (scikit-image's astronaut). Markers on the line before a block: ``<!-- needs: real-files -->`` (parsed, never run: it needs
-    the public FFHQ files), ``<!-- test: slow -->`` (run only under ``-m slow``), ``<!-- test: parse-only -->``
+    the ``photo.png`` its example edits (scikit-image's astronaut). Markers on the line before a block: ``<!-- needs: real-files -->`` (it needs the public FFHQ
+    files: run on stand-ins of the same names and layouts, tiny weights, see "real files" below), ``<!-- test: slow -->`` (run only under ``-m slow``), ``<!-- test: parse-only -->``
     (an abridged excerpt: compiled, not run).
 (b) every decimal figure of README.md appears in docs/results.md, the page that owns the figures.
 (c) every CLI command is in docs/reference/cli.md; every public name of the API modules is documented.
@@ -270,6 +270,167 @@ def test_page_runs_on_toy_default(page, tmp_path, monkeypatch):
 def test_page_runs_on_toy_default_slow(page, tmp_path, monkeypatch):
     """Every block that needs no real files, slow ones included, in order."""
     _run_page(page, slow=True, tmp_path=tmp_path, monkeypatch=monkeypatch)
+
+
+# (a, real files) -------------------------------------------------------------------------------------------------
+# The blocks marked ``<!-- needs: real-files -->`` run on stand-ins of the public FFHQ files: the same file names and
+# layouts, tiny weights (``latentedit.testing.standins``): ``stylegan2-ffhq-config-f.pkl`` is a 32-px generator in
+# NVIDIA's snapshot-pickle layout, ``e4e_ffhq_encode.pt`` an e4e encoder for it in the official checkpoint layout
+# (``latentedit_e4e.official.write_official``), ``stylegan_ffhq_smile_w_boundary.npy`` a (1, w_dim) InterFaceGAN
+# boundary, ``me.jpg`` scikit-image's astronaut, ``ffhq.yaml`` a domain file naming them, ``celeba/`` CelebA's layout
+# (``img_align_celeba/`` + ``list_attr_celeba.txt`` with CelebA attribute names) from ``toyfaces export-celeba``,
+# ``ffhq_aligned/`` four renders of the generator. ``latentedit domains fetch ffhq`` downloads from a local
+# ``http.server``: the built-in ``ffhq`` domain is re-registered in this process (``register_domain``) with each URL
+# pointing at the same file name on that server, and the domains' download cache (``fetch.cache_root``) is a temporary folder.
+#
+# Lines that are expensive as written run with shrinking flags appended by the test (click takes the last value of
+# an option, and ``--set`` applies in order), listed in SHRINK. ``torchrun`` lines
+# are parsed only (``test_block_parses``): four processes of a full run are no test (not run under ``slow`` yet).
+SHRINK: dict[tuple[str, ...], list[str]] = {
+    ("train", "classifier"): ["--steps", "2", "--batch-size", "4", "--input-size", "32"],
+    ("train", "encoder"): ["--steps", "2", "--set", "batch_size=2", "--set", "lpips_lambda=0", "--set", "identity=none"],
+}
+REAL_PAGES = [p for p in PAGES if any(words[0] != "torchrun" for b in parse_blocks(p) if "real-files" in b.marks
+                                      for words in command_lines(b))]  # scale-out.md holds only a torchrun line
+
+
+def _standins(folder: Path, *, directions: bool) -> None:
+    """Every stand-in the real-files blocks read, written in ``folder`` (see the comment above); with
+    ``directions`` also ``ffhq_directions.safetensors``, which the domain file names and another page's block
+    writes (``latentedit directions import``)."""
+    import torch
+    from click.testing import CliRunner
+
+    from latentedit.cli.main import cli
+    from latentedit.testing import standins as S
+    from latentedit_e4e.config import E4EConfig
+    from latentedit_e4e.encoder import E4EEncoder
+    from latentedit_e4e.official import write_official
+
+    pytest.importorskip("skimage.data", reason="me.jpg is scikit-image's astronaut")
+    G = S.small_ffhq_generator()
+    S.write_generator_pkl(folder, G)
+    torch.manual_seed(1)
+    cfg = E4EConfig.small(G.config.resolution, G.w_dim, stage_units=(1, 1, 1, 1), stage_widths=(16, 24, 32, 48))
+    write_official(folder / S.E4E_PT, E4EEncoder(cfg), G)
+    S.write_boundary(folder, G.w_dim)
+    S.write_photo(folder)
+    S.write_aligned_crops(folder, G)
+    attrs = ("smile", "eyeglasses")
+    S.write_untrained_mapper(folder / "runs" / "isf" / "mapper_ema.safetensors", "isf", G, attrs)
+    S.write_domain_yaml(folder, classifier="celeba_attributes.safetensors",
+                        mappers={"directions": "ffhq_directions.safetensors", "isf": "runs/isf/mapper_ema.safetensors"})
+    result = CliRunner().invoke(cli, ["toyfaces", "export-celeba", "--n", "12", "--out", str(folder / "celeba")])
+    assert result.exit_code == 0, result.output
+    if directions:
+        result = CliRunner().invoke(cli, ["directions", "import", str(folder / S.SMILE_BOUNDARY), "--name", "smile",
+                                          "--generator", str(folder / S.GENERATOR_PKL),
+                                          "--out", str(folder / "ffhq_directions.safetensors")])
+        assert result.exit_code == 0, result.output
+    S.as_celeba_layout(folder / "celeba", {"smile": "Smiling", "eyeglasses": "Eyeglasses", "age": "Young"})
+
+
+@pytest.fixture
+def ffhq_server(tmp_path, monkeypatch):
+    """The built-in ``ffhq`` domain with its URLs on a local http.server serving stand-ins of the same names;
+    the download cache in ``tmp_path``. Yields the served folder and the domain."""
+    import dataclasses
+    import functools
+    import http.server
+    import threading
+
+    from latentedit.domains import load_domain
+    from latentedit.domains.registry import register_domain, unregister_domain
+    from latentedit.testing import standins as S
+
+    served = tmp_path / "_served"
+    served.mkdir()
+    from latentedit.domains import fetch
+
+    # the domains' download cache only (the native-kernel cache under $LATENTEDIT_CACHE stays where it is)
+    monkeypatch.setattr(fetch, "cache_root", lambda: tmp_path / "_cache" / "domains")
+    for var in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(var, "127.0.0.1,localhost")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    builtin = load_domain("ffhq")
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    moved = {}
+    for label, f in builtin.all_files().items():
+        moved[label] = dataclasses.replace(f, url=f"{base}/{f.file_name}")
+    local = dataclasses.replace(
+        builtin, generator=moved["generator"], encoder=moved["encoder"], identity=moved["identity"],
+        extras={k: moved[f"extras.{k}"] for k in builtin.extras})
+    register_domain(local, replace=True)
+    try:
+        yield served, local
+    finally:
+        unregister_domain("ffhq")
+        server.shutdown()
+        server.server_close()
+
+
+def _serve_standins(served: Path, folder: Path, domain, w_dim: int) -> None:
+    """Put what the ``ffhq`` domain lists on the server: the generator and e4e stand-ins, (1, w_dim) boundaries for
+    the InterFaceGAN extras, placeholder bytes for the FaceNet and AlexNet weights (the blocks never read them)."""
+    import shutil
+
+    from latentedit.testing import standins as S
+
+    for label, f in domain.all_files().items():
+        if label == "generator":
+            shutil.copy(folder / S.GENERATOR_PKL, served / f.file_name)
+        elif label == "encoder":
+            shutil.copy(folder / S.E4E_PT, served / f.file_name)
+        elif f.file_name.endswith(".npy"):
+            S.write_boundary(served, w_dim, name=f.file_name)
+        else:
+            (served / f.file_name).write_bytes(b"stand-in: " + f.file_name.encode())
+
+
+def _run_real_files(page: Path, folder: Path, monkeypatch) -> list[str]:
+    """Run every line of the page's real-files blocks in ``folder`` (in this process); the lines run, as run."""
+    monkeypatch.chdir(folder)
+    ran = []
+    for block in (b for b in parse_blocks(page) if "real-files" in b.marks):
+        for words in command_lines(block):
+            argv = latentedit_argv(words)
+            assert argv is not None, f"{block.where}: only latentedit/torchrun lines are expected here: {words}"
+            if words[0] == "torchrun":
+                continue  # parsed only: see the comment above SHRINK
+            path, _ = resolve(argv)
+            extra = SHRINK.get(path, [])
+            _invoke(argv + extra, block.where, words + extra)
+            ran.append(" ".join(words + extra))
+    return ran
+
+
+@pytest.mark.parametrize("page", REAL_PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_real_files_blocks_run_on_standins(page, tmp_path, monkeypatch, ffhq_server):
+    """Every line of the real-files blocks, in order, on stand-ins (cwd: their folder); then the files each
+    block promises are there."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    _standins(folder, directions=page.name != "edit-a-photo.md")
+    served, domain = ffhq_server
+    _serve_standins(served, folder, domain, w_dim=32)
+    ran = _run_real_files(page, folder, monkeypatch)
+    assert ran, f"{page.relative_to(ROOT)}: no real-files line ran"
+    promised = {
+        "edit-a-photo.md": ["ffhq_directions.safetensors", "edited_me/me_grid.png"],
+        "domains-and-files.md": ["edited_me/me_grid.png", "samples_me/me_samples.png"],
+        "new-domain.md": ["celeba_attributes.safetensors", "runs/celeba/report.json", "ffhq_e4e.safetensors"],
+    }.get(page.name, [])
+    missing = [p for p in promised if not (folder / p).is_file()]
+    assert not missing, f"{page.relative_to(ROOT)}: the blocks ran but did not write {missing}"
+    if page.name == "domains-and-files.md":  # `domains fetch ffhq` downloaded every listed file into the cache
+        from latentedit.domains.fetch import cached_path
+
+        for label, f in domain.all_files().items():
+            got = cached_path(domain, f)
+            assert got.is_file() and got.read_bytes() == (served / f.file_name).read_bytes(), label
 
 
 # (b) ------------------------------------------------------------------------------------------------------------
