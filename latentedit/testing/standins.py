@@ -2,7 +2,7 @@
 
 Each stand-in has the exact file name and the layout of the file it stands for, and tiny weights: a 32-px
 generator pickled in NVIDIA's ``stylegan2-ffhq-config-f.pkl`` layout, an InterFaceGAN boundary ``(1, w_dim)``
-``.npy``, a GANSpace ``.npz``, ``me.jpg`` (scikit-image's astronaut photo), a folder of aligned crops, a domain file
+``.npy``, ``me.jpg`` (scikit-image's astronaut photo), a folder of aligned crops, a domain file
 ``ffhq.yaml``, and untrained mapper files. The official e4e checkpoint layout is written by the e4e plugin
 (``latentedit_e4e.official.write_official``): ``latentedit/`` never imports a plugin package.
 """
@@ -19,7 +19,6 @@ import torch
 GENERATOR_PKL = "stylegan2-ffhq-config-f.pkl"
 E4E_PT = "e4e_ffhq_encode.pt"
 SMILE_BOUNDARY = "stylegan_ffhq_smile_w_boundary.npy"
-GANSPACE_NPZ = "ffhq_pca.npz"
 PHOTO = "me.jpg"
 DOMAIN_FILE = "ffhq.yaml"
 ALIGNED_DIR = "ffhq_aligned"
@@ -51,17 +50,6 @@ def write_boundary(folder: str | Path, w_dim: int, name: str = SMILE_BOUNDARY, s
     rng = np.random.default_rng(seed)
     n = rng.standard_normal((1, w_dim)).astype(np.float32)
     np.save(Path(folder) / name, n / np.linalg.norm(n))
-    return Path(folder) / name
-
-
-def write_ganspace(folder: str | Path, w_dim: int, name: str = GANSPACE_NPZ, components: int = 8,
-                   seed: int = 2) -> Path:
-    """A GANSpace PCA file: ``lat_comp (k, 1, w_dim)``, ``lat_mean (1, w_dim)``, ``lat_stdev (k,)``."""
-    rng = np.random.default_rng(seed)
-    q, _ = np.linalg.qr(rng.standard_normal((w_dim, components)))
-    np.savez(Path(folder) / name, lat_comp=q.T[:, None, :].astype(np.float32),
-             lat_mean=rng.standard_normal((1, w_dim)).astype(np.float32),
-             lat_stdev=np.linspace(3.0, 1.0, components).astype(np.float32))
     return Path(folder) / name
 
 
