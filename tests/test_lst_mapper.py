@@ -99,8 +99,9 @@ def test_reference_matters_and_target_picks_groups():
         assert torch.equal(m(w, target=torch.full((2, 3), float("nan")), style=s1), w)
     with pytest.raises(ConfigError, match="reference"):
         m(w)
-    with pytest.raises(ConfigError, match="reference"):
-        m.sample_style(2)
+    drawn = m.sample_style(4, generator=torch.Generator().manual_seed(0)).view(4, 6, 16)
+    assert torch.equal(drawn[:, 0], drawn[:, 2]) and not torch.equal(drawn[:, 0], drawn[:, 3])  # per group
+    assert drawn.std() > 0.5                                   # untrained prior: N(0, I)
     assert m.group_slices() == {"a": slice(0, 48), "b": slice(48, 96)}
     assert m.style_columns(["smile"]) == list(range(48))
     with pytest.raises(ConfigError, match="attributes"):
@@ -119,6 +120,7 @@ def test_encode_style_predicts_wplus_and_queues_the_regression():
     terms = m.pop_style_terms()
     assert set(terms) == {"reference_encoder"} and terms["reference_encoder"] > 0
     assert m.pop_style_terms() == {}
+    assert torch.allclose(m.style_mean, 0.01 * w.flatten(1).mean(0))     # the prior's running mean moved
     terms["reference_encoder"].backward()
     assert m.encoder.head.weight.grad is not None
 

@@ -17,7 +17,8 @@ C_g (r, D) compress, U_g (D, r) uncompress, mu_s / mu_r (B, 1, D) the means of X
   ``sample-edits --mix REF2 --mix-group G`` takes group G's layers from a second reference (``group_slices``).
 - ``target=None``: transfer every group (reference transfer). A target (NaN = keep) transfers only the groups that
   carry an attribute it sets (``group_attributes``); the reference decides how they look.
-- ``style=None``: there is nothing to transfer; the call raises (LST has no prior over references).
+- ``style=None``: there is nothing to transfer; the call raises. ``sample_style`` draws random references from
+  running statistics of the training references' codes (for ``--mode random`` and the edit benchmark).
 """
 
 from __future__ import annotations
@@ -79,6 +80,9 @@ class LSTMapper(Mapper):
         self.encoder = ReferenceEncoder(gi.num_ws, gi.w_dim, tuple(cfg.encoder_channels),
                                         input_size=cfg.encoder_input)
         self._style_terms: dict[str, torch.Tensor] = {}
+        # the prior of sample_style: running mean / mean square of the training references' W+ (flattened)
+        self.register_buffer("style_mean", torch.zeros(gi.num_ws * gi.w_dim))
+        self.register_buffer("style_sq", torch.ones(gi.num_ws * gi.w_dim))
 
     @property
     def style_dim(self) -> int:
@@ -106,6 +110,10 @@ class LSTMapper(Mapper):
             if tuple(w_plus.shape) != tuple(pred.shape):
                 raise ValueError(f"encode_style: w_plus must be {tuple(pred.shape)} for these images; got "
                                  f"{tuple(w_plus.shape)}")
+            with torch.no_grad():  # the prior's statistics (momentum 0.99)
+                flat = w_plus.detach().flatten(1).to(self.style_mean.dtype)
+                self.style_mean.lerp_(flat.mean(0), 0.01)
+                self.style_sq.lerp_(flat.square().mean(0), 0.01)
             term = self.config.encoder_weight * F.mse_loss(pred, w_plus.detach().to(pred.dtype))
             prev = self._style_terms.get("reference_encoder")
             self._style_terms["reference_encoder"] = term if prev is None else prev + term
@@ -117,9 +125,18 @@ class LSTMapper(Mapper):
         return terms
 
     def sample_style(self, batch: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """LST has no prior over references: refuses, saying what to do instead."""
-        raise ConfigError("the lst mapper transfers from a reference and has no style prior to sample; give a "
-                          "reference (sample-edits --reference REF) instead of --mode random/clusters")
+        """(batch, num_ws * w_dim) random references: one draw per group's mean from N(m, s^2), m and s the running
+        mean and spread of the training references' codes (averaged over each group's layers), broadcast over the
+        group's layers, as a sampled W code is. Before training: N(0, I)."""
+        gi = self.generator_info
+        mean = self.style_mean.view(gi.num_ws, gi.w_dim)
+        std = (self.style_sq.view(gi.num_ws, gi.w_dim) - mean.square()).clamp_min(0).sqrt()
+        out = mean.expand(batch, -1, -1).clone()
+        for _, layers in self.groups:
+            idx = list(layers)
+            eps = torch.randn(batch, 1, gi.w_dim, generator=generator).to(mean)
+            out[:, idx] = mean[idx].mean(0) + eps * std[idx].mean(0)
+        return out.flatten(1)
 
     def group_slices(self) -> dict[str, slice]:
         """{group: its style columns} for groups of consecutive layers (the reference's codes of those layers)."""
