@@ -32,6 +32,7 @@ from latentedit.plugins.config import MapperConfig
 
 TARGET_MODES = ("flips", "reference", "alternate")
 DISCRIMINATOR_MODES = ("frozen", "joint")
+JOINT_DISCRIMINATORS = ("single", "multiscale")
 AMP_MODES = ("auto", "off", "bf16")
 NOISE_MODES = ("const", "random", "none")
 
@@ -79,6 +80,12 @@ class TrainerConfig(FrozenConfig):
     d_channels: tuple[int, ...] = _doc((32, 64, 128), "joint discriminator: widths of its stride-2 conv blocks")
     d_input_size: int | None = _doc(None, "joint discriminator: image size it sees in px (default: the generator's "
                                           "resolution capped at 256)")
+    joint_discriminator: str = _doc("single", "joint discriminator: 'single' (one scale) or 'multiscale' "
+                                              "(pix2pixHD: d_scales discriminators at halving sizes, each with an "
+                                              "attribute head, and a feature-matching loss for the mapper)")
+    d_scales: int = _doc(2, "joint_discriminator=multiscale: number of scales (2 or 3)")
+    d_feature_matching: float = _doc(1.0, "joint_discriminator=multiscale: weight of the feature-matching L1 "
+                                          "between the discriminator's features of the edit and of its source")
     d_cls_weight: float = _doc(1.0, "joint discriminator: weight of its classification loss on real images")
     loss_weights: dict[str, float] = _doc({}, "overrides of the mapper's default_loss_weights() (0 = off)")
     losses: LossSettings = _doc(LossSettings(), "how loss networks are built (LPIPS net, identity embedder, ...)")
@@ -117,6 +124,12 @@ class TrainerConfig(FrozenConfig):
             bad("max_flips", "an int >= 1")
         if self.discriminator not in DISCRIMINATOR_MODES:
             bad("discriminator", f"one of {DISCRIMINATOR_MODES}")
+        if self.joint_discriminator not in JOINT_DISCRIMINATORS:
+            bad("joint_discriminator", f"one of {JOINT_DISCRIMINATORS}")
+        if self.d_scales not in (2, 3):
+            bad("d_scales", "2 or 3")
+        if not (math.isfinite(self.d_feature_matching) and self.d_feature_matching >= 0):
+            bad("d_feature_matching", "a finite float >= 0")
         if self.targets not in TARGET_MODES:
             bad("targets", f"one of {TARGET_MODES}")
         if self.amp not in AMP_MODES:

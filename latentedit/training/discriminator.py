@@ -61,6 +61,17 @@ class AttributeDiscriminator(nn.Module):
         return self.real_fake(f), self.classify(f)
 
 
+def build_joint_discriminator(tc, n_attr: int, resolution: int) -> nn.Module:
+    """The joint discriminator a ``TrainerConfig`` asks for (``joint_discriminator``: 'single' or 'multiscale'),
+    its input size following the generator's ``resolution`` (``discriminator_input_size``)."""
+    size = discriminator_input_size(resolution, tc.d_input_size)
+    if tc.joint_discriminator == "multiscale":
+        from latentedit.training.multiscale_discriminator import MultiScaleAttributeDiscriminator
+
+        return MultiScaleAttributeDiscriminator(n_attr, tuple(tc.d_channels), input_size=size, scales=tc.d_scales)
+    return AttributeDiscriminator(n_attr, tuple(tc.d_channels), input_size=size)
+
+
 class DiscriminatorObjective(nn.Module):
     """The discriminator's loss for one step (wrap this module in DDP, not the discriminator itself):
 

@@ -141,7 +141,8 @@ class MapperObjective(nn.Module):
     """
 
     def __init__(self, mapper: nn.Module, *, G, weights: dict[str, float], losses: nn.ModuleDict,
-                 D: nn.Module | None = None, noise_mode: str = "const", reference_targets: bool = False):
+                 D: nn.Module | None = None, noise_mode: str = "const", reference_targets: bool = False,
+                 feature_matching: float = 0.0):
         super().__init__()
         if reference_targets and not (getattr(mapper, "takes_style", False) and style_hook(mapper) is not None):
             raise ValueError(f"trainer.targets='reference' needs a style mapper with encode_style(images); "
@@ -151,6 +152,10 @@ class MapperObjective(nn.Module):
         self.ext = SimpleNamespace(G=G, losses=losses, D=D)
         self.weights = {k: v for k, v in weights.items() if v != 0.0}
         self.noise_mode = noise_mode
+        self.feature_matching = float(feature_matching)  # pix2pixHD feature matching (a multi-scale joint D)
+        if self.feature_matching and not callable(getattr(D, "feature_matching_loss", None)):
+            raise ValueError("feature matching needs the multi-scale joint discriminator: set "
+                             "trainer.discriminator=joint and trainer.joint_discriminator=multiscale")
         hook = style_hook(mapper) if getattr(mapper, "takes_style", False) else None
         self.hook_labels = hook is not None and hook_takes_labels(hook)  # once: the hook is fixed per mapper
         self.hook_sample = hook is not None and hook_takes(hook, "sample")
@@ -208,7 +213,7 @@ class MapperObjective(nn.Module):
             terms["neighbourhood"] = L["neighbourhood"](w_edit, b.w_plus)
         if "latent_attribute" in w:
             terms["latent_attribute"] = L["latent_attribute"](w_edit, b.w_plus, b.target, b.source)
-        to_render = {"edit": w_edit} if any(n in w for n in IMAGE_LOSSES) else {}
+        to_render = {"edit": w_edit} if any(n in w for n in IMAGE_LOSSES) or self.feature_matching else {}
         if any(n in w for n in CYCLE_LOSSES):
             back_target = None if b.reference_targets else b.source
             if back_target is not None and b.call_target is not None:  # back on the columns the edit was asked
@@ -243,6 +248,8 @@ class MapperObjective(nn.Module):
                                                                                            matched)
             else:
                 terms["attribute"] = L["attribute"](x_edit, attribute_loss_target(b), changed=changed)
+        if D is not None and self.feature_matching:
+            terms["feature_matching"] = self.feature_matching * D.feature_matching_loss(x_edit, x_src)
         if "lpips" in w:
             terms["lpips"] = L["lpips"](x_edit, x_src)
         if "identity" in w:

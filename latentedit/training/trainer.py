@@ -32,8 +32,7 @@ from latentedit.plugins.registry import load_mapper
 from latentedit.training.checkpoint import CheckpointStateError, read_training_state
 from latentedit.training.config import RunConfig, TrainerConfig
 from latentedit.training.data import FileLatents, GeneratorLatents
-from latentedit.training.discriminator import (AttributeDiscriminator, DiscriminatorObjective,
-                                               discriminator_input_size)
+from latentedit.training.discriminator import DiscriminatorObjective, build_joint_discriminator
 from latentedit.training.distributed import DistContext
 from latentedit.training.latent_probe import fit_run_probe
 from latentedit.training.objective import MapperObjective
@@ -126,16 +125,16 @@ class MapperTrainer:
         self.optimizers: dict[str, torch.optim.Optimizer] = {"mapper": self.opt}
         self.D = self.d_objective = None
         if joint:
-            self.D = AttributeDiscriminator(len(self.attribute_names), tuple(self.tc.d_channels),
-                                            input_size=discriminator_input_size(self.G.resolution,
-                                                                                self.tc.d_input_size)).to(dev)
+            self.D = build_joint_discriminator(self.tc, len(self.attribute_names), self.G.resolution).to(dev)
             self.opt_d = torch.optim.Adam(self.D.parameters(), lr=self.tc.d_lr, betas=tuple(self.tc.d_betas))
             self.d_objective = DiscriminatorObjective(self.D, adv_weight=1.0, cls_weight=self.tc.d_cls_weight,
                                                       r1_weight=self.weights.get("r1", 1.0))
             self.modules["D"], self.optimizers["D"] = self.D, self.opt_d
         self.objective = MapperObjective(self.mapper, G=self.G, weights=self.weights, losses=self.losses, D=self.D,
                                          noise_mode=self.tc.noise_mode,
-                                         reference_targets=self.tc.targets != "flips")
+                                         reference_targets=self.tc.targets != "flips",
+                                         feature_matching=self.tc.d_feature_matching
+                                         if joint and self.tc.joint_discriminator == "multiscale" else 0.0)
         tc = self.tc
         self.loop = RunLoop(
             self.dir, config=self._checkpoint_config(), total_steps=tc.steps, checkpoint_every=tc.checkpoint_interval,

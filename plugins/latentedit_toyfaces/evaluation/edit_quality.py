@@ -15,6 +15,7 @@ different noise or styles (prior draws) for multimodal mappers, through the mapp
 | FRS | FRS | cosine of the identity embedder (the toy stand-in for ArcFace) between edited and source |
 | FD | FID | Fréchet distance of the estimator's features, edited vs fresh renders (source vs renders beside it) |
 | diversity | LPIPS | mean pairwise LPIPS among the samples of one source and target (pixel L1 when LPIPS weights are missing) |
+| LEC | LEC (e4e) | edit, render, re-encode with the encoder, undo (the opposite target), mean per-layer L2 to the source (``consistency``; needs an encoder) |
 
 Re-render noise: for ground-truth renders, flipping only attribute ``a`` in the factors and rendering again moves the
 estimated identity factors by some amount although the person is the same; its ``noise_quantile`` quantile is the
@@ -55,6 +56,8 @@ class EditBenchmarkConfig:
     noise_quantile: float = field(default=0.95, metadata={"doc": "quantile of the re-render noise used as tolerance"})
     diversity: str = field(default="auto", metadata={"doc": "auto (LPIPS, else pixel L1) | lpips | l1"})
     lpips_net: str = field(default="alex", metadata={"doc": "LPIPS backbone"})
+    lec_sources: int = field(default=200, metadata={
+        "doc": "the first this many sources also get the latent editing consistency (needs an encoder; 0 = off)"})
     targets: str = field(default="keep", metadata={
         "doc": "the other attributes in the target: 'keep' (NaN, the contract's 'leave it') or 'full' (the source's "
                "labels as the factor estimator reads them, for mappers trained on full targets only)"})
@@ -84,6 +87,7 @@ class EditScore:
     fd_edited: float
     fd_source: float
     diversity: float
+    lec: float = float("nan")   # latent editing consistency (NaN: no encoder)
 
     @property
     def success_x_preservation(self) -> float:
@@ -120,14 +124,15 @@ class EditBenchmark:
     def to_markdown(self) -> str:
         div = "diversity LPIPS ↑" if self.diversity_kind == "lpips" else "diversity pixel-L1 (no LPIPS weights) ↑"
         head = ["method", "attribute", "success (Acc) ↑", "others unchanged ↑", "identity within noise ↑",
-                "identity Δ ↓", "FRS ↑", "FD edited / source ↓", div, "success × preservation ↑"]
+                "identity Δ ↓", "FRS ↑", "FD edited / source ↓", div, "success × preservation ↑",
+                "LEC ↓"]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
         def cells(name, attr, d):
             return [name, attr, f"{d['success']:.3f}", f"{d['others_unchanged']:.3f}",
                     f"{d['identity_within_noise']:.3f}", f"{d['identity_change']:.4f}", f"{d['frs']:.3f}",
                     f"{d['fd_edited']:.2f} / {d['fd_source']:.2f}", f"{d['diversity']:.4f}",
-                    f"{d['success_x_preservation']:.3f}"]
+                    f"{d['success_x_preservation']:.3f}", "—" if d["lec"] != d["lec"] else f"{d['lec']:.4f}"]
 
         means = self.means()
         for method, m in means.items():
@@ -232,6 +237,25 @@ def _score_edits(imgs: list[torch.Tensor], src_label, f_src, e_src, estimator, e
     return out
 
 
+def _lec(G, encoder, mapper, w, target, src_label, column: int, cfg: EditBenchmarkConfig, multimodal: bool) -> float:
+    """Mean LEC over the first ``cfg.lec_sources`` sources (one seeded noise/style draw each), or NaN without an
+    encoder: the edit to ``target``, then back to the source's label on ``column`` with the same condition."""
+    from latentedit_toyfaces.evaluation.consistency import latent_editing_consistency
+
+    m = min(cfg.lec_sources, w.shape[0])
+    if encoder is None or m == 0:
+        return float("nan")
+    device = w.device
+    cond = (sm.random_conditions(mapper, m, generator=torch.Generator().manual_seed(cfg.seed + 19)).to(device)
+            if multimodal else None)
+    there, back = target[:m], target[:m].clone()
+    back[:, column] = src_label[:m].to(back.dtype)
+    per = latent_editing_consistency(
+        G, encoder, lambda x: contract_edit(mapper, x, there, cond, cfg.strength),
+        lambda x: contract_edit(mapper, x, back, cond, cfg.strength), w[:m], batch_size=cfg.batch_size)
+    return float(per.mean())
+
+
 # ---- the benchmark ----------------------------------------------------------------------------------------
 @torch.no_grad()
 def evaluate_edits(G, methods: dict, *, estimator, embedder, config: EditBenchmarkConfig | None = None,
@@ -302,11 +326,12 @@ def evaluate_edits(G, methods: dict, *, estimator, embedder, config: EditBenchma
                 feats_edit.append(estimator.features(imgs[0]))
                 if draws > 1:
                     sums["div"] += float(pairwise_distance(torch.stack(imgs), lpips_model).sum())
+            lec = _lec(G, encoder, mapper, w, target, src_label, names.index(attr), cfg, multimodal)
             rows.append(EditScore(method=method, attribute=attr, n=n, success=sums["hit"] / n,
                                   others_unchanged=sums["kept"] / n, identity_within_noise=sums["within"] / n,
                                   identity_change=sums["change"] / n, frs=sums["frs"] / n,
                                   fd_edited=frechet_distance(torch.cat(feats_edit), feats_real), fd_source=fd_source,
-                                  diversity=sums["div"] / n_div if n_div else 0.0))
+                                  diversity=sums["div"] / n_div if n_div else 0.0, lec=lec))
     prov = {"generator_fingerprint": G.fingerprint(), **(provenance or {})}
     return EditBenchmark(rows=tuple(rows), diversity_kind=div_kind, noise_tolerance=tolerance, config=cfg,
                          provenance=prov)
