@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -15,21 +14,15 @@ from latentedit.classifiers import (AttributeClassifier, ClassifierError, Classi
                                     balanced_accuracy, load_classifier, load_labelled_photos, read_label_file,
                                     roc_auc, train_classifier)
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _rehearsal():
-    spec = importlib.util.spec_from_file_location("rehearse_real_path", ROOT / "scripts" / "rehearse_real_path.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")
 def toy_celeba(tmp_path_factory):
     """300 toy renders (64 px face crops, JPEG) in CelebA layout."""
     folder = tmp_path_factory.mktemp("celeba")
-    labels = _rehearsal().write_toy_celeba(folder, 300, seed=3, resolution=64, crops=True)
+    from latentedit_toyfaces.celeba_export import write_toy_celeba
+
+    labels = write_toy_celeba(folder, 300, seed=3, resolution=64, crops=True)
     return labels, folder / "photos"
 
 

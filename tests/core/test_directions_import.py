@@ -99,11 +99,11 @@ def test_names_are_guessed_from_community_file_names():
 
 
 @pytest.mark.parametrize("make,match", [
-    (lambda p: p.with_suffix(".npy").write_text("not numpy"), r"not a readable direction file"),
+    (lambda p: p.with_suffix(".npy").write_text("not numpy"), r"not a readable array file"),
     (lambda p: np.save(p.with_suffix(".npy"), np.zeros((2, 8), np.float32)), r"must be \(1, D\) or \(D,\)"),
     (lambda p: np.save(p.with_suffix(".npy"), np.zeros((1, 8), np.float32)), r"zero or not finite"),
     (lambda p: np.save(p.with_suffix(".npy"), np.ones((1, 7), np.float32)), r"7 values fits neither W \(8\)"),
-    (lambda p: np.savez(p.with_suffix(".npz"), a=np.zeros(3)), r"not a readable GANSpace file"),
+    (lambda p: np.savez(p.with_suffix(".npz"), a=np.zeros(3)), r"expected arrays lat_mean"),
 ])
 def test_bad_direction_files_are_one_line_errors(tmp_path, make, match):
     make(tmp_path / "bad")
