@@ -64,6 +64,8 @@ def _help_text(path: tuple[str, ...], cmd: click.Command) -> str:
     from latentedit.cli.main import cli
 
     names = cli.context_settings.get("help_option_names", ["--help"])
+    if hasattr(cmd, "_help_option"):  # click caches the help option of the first context that asked (a test
+        cmd._help_option = None       # invoking the command alone gets "--help" only): build it for this one
     ctx = click.Context(cmd, info_name="latentedit " + " ".join(path), terminal_width=100, max_content_width=100,
                         help_option_names=names)
     return cmd.get_help(ctx)
