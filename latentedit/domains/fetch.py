@@ -34,11 +34,9 @@ class NoNetwork(FetchError):
 
 def cache_root() -> Path:
     """The folder holding every domain's downloads (not created here)."""
-    base = os.environ.get("LATENTEDIT_CACHE")
-    if base:
-        return Path(base).expanduser() / "domains"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "latentedit" / "domains"
+    from latentedit.cache import cache_dir
+
+    return cache_dir("domains")
 
 
 def cache_dir(domain: Domain | str) -> Path:

@@ -64,11 +64,9 @@ class BuildError(RuntimeError):
 
 def cache_root() -> Path:
     """Where built extensions live (created on demand)."""
-    base = os.environ.get("LATENTEDIT_CACHE")
-    if base:
-        return Path(base).expanduser() / "ops"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "latentedit" / "ops"
+    from latentedit.cache import cache_dir
+
+    return cache_dir("ops")
 
 
 # ---------------------------------------------------------------------------------------------------------------
