@@ -178,3 +178,37 @@ def test_edit_takes_an_e4e_pt_and_explains_a_ganspace_file_without_a_fitting_pre
                                    "--generator", str(gpath), "--out", str(tmp_path / "f")])
     assert res.exit_code == 1 and "latentedit directions import FILE --preset" in res.output
     assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+
+
+def test_community_files_from_the_cli_on_a_1024_stand_in(tmp_path):
+    """The issue's FFHQ case, from the command line: an NVIDIA pickle of config-f's layout at 1024 px (18 W+ layers of
+    512; 4 channels per layer so that it synthesises in a second), an InterFaceGAN boundary used by `edit --mapper`
+    as it is, and a GANSpace preset (its own layer range, set mode) imported then edited with."""
+    from latentedit.testing.standins import small_ffhq_generator, write_generator_pkl
+
+    G = small_ffhq_generator(resolution=1024, w_dim=512, channels=4)
+    pkl = write_generator_pkl(tmp_path, G)
+    w = torch.randn(1, 18, 512, generator=torch.Generator().manual_seed(0)) * 0.5
+    from latentedit.latents import save_latents
+
+    lat = save_latents(tmp_path / "face.wplus.safetensors", w, space="w_plus", generator=G)
+    direction = torch.randn(512, generator=torch.Generator().manual_seed(5))
+    npy = write_interfacegan(tmp_path / "stylegan_ffhq_smile_w_boundary.npy", direction)
+    res = CliRunner().invoke(cli, ["edit", str(lat), "--attr", "smile=1", "--mapper", str(npy), "--generator",
+                                   str(pkl), "--out", str(tmp_path / "e")])
+    assert res.exit_code == 0, res.output
+    edited = load_latents(tmp_path / "e" / "face_edited.wplus.safetensors", G).tensor
+    assert edited.shape == (1, 18, 512) and (edited[0] - (w[0] + direction)).abs().max() < 1e-5  # every layer
+    assert (tmp_path / "e" / "face_grid.png").is_file()
+
+    pca = _ganspace_npz(tmp_path / "ffhq_pca.npz", 12, 512)
+    res = CliRunner().invoke(cli, ["directions", "import", str(tmp_path / "ffhq_pca.npz"), "--preset",
+                                   "smile=7,4,6,-3,set", "--generator", str(pkl), "--out", str(tmp_path / "g.st")])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(cli, ["edit", str(lat), "--attr", "smile=1", "--mapper", str(tmp_path / "g.st"),
+                                   "--generator", str(pkl), "--out", str(tmp_path / "f")])
+    assert res.exit_code == 0, res.output
+    edited = load_latents(tmp_path / "f" / "face_edited.wplus.safetensors", G).tensor
+    want = ganspace_edit(w, pca, 7, 4, 6, -3.0)
+    assert torch.equal(edited[:, :4], w[:, :4]) and torch.equal(edited[:, 6:], w[:, 6:])
+    assert (edited - want).abs().max() < 1e-5
