@@ -210,8 +210,13 @@ def read_model_file(path: str | os.PathLike, *, expect_kind: str | None = None):
     return tensors, kind, config, extra
 
 
-def load_state_dict_strict(module: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str) -> None:
-    """Load with one clear error naming every missing, unexpected and mis-shaped key."""
+def load_state_dict_strict(module: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str,
+                          assign: bool = False) -> None:
+    """Load with one clear error naming every missing, unexpected and mis-shaped key.
+
+    ``assign=True`` makes the module hold the given tensors (cast to the module's dtype and device, made
+    contiguous) instead of copying them into its own: no second copy of a big checkpoint, and the module's own
+    tensors need never have been filled (see ``latentedit.io.skip_init``). Only for tensors nobody else keeps."""
     own = module.state_dict()
     missing = sorted(set(own) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(own))
@@ -231,5 +236,7 @@ def load_state_dict_strict(module: torch.nn.Module, state_dict: Mapping[str, tor
                         f"{' ...' if len(misshaped) > 8 else ''}")
     if problems:
         raise ModelFileError(f"{source}: weights do not fit the model: " + " | ".join(problems))
+    if assign:
+        state_dict = {k: v.detach().to(own[k].device, own[k].dtype).contiguous() for k, v in state_dict.items()}
     with torch.no_grad():
-        module.load_state_dict({k: v for k, v in state_dict.items()}, strict=True)
+        module.load_state_dict({k: v for k, v in state_dict.items()}, strict=True, assign=assign)
