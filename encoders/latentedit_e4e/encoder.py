@@ -19,6 +19,7 @@ import torch
 
 from latentedit.io.errors import CheckpointError
 from latentedit.io.modelfile import ModelFileError, load_state_dict_strict, read_model_file, save_model_file
+from latentedit.io.skip_init import without_random_init
 from latentedit.plugins.config import GeneratorInfo
 from latentedit_e4e.config import E4EConfig
 from latentedit.plugins.encoder import ENCODER_FILE_KIND, Encoder
@@ -206,11 +207,12 @@ class E4EEncoder(Encoder):
             cfg = E4EConfig.from_dict(config, source=str(path))
         except (TypeError, ValueError) as exc:
             raise CheckpointError(path, f"the stored E4EConfig is invalid: {exc}") from None
-        enc = cls(cfg, GeneratorInfo.from_dict(extra["generator_info"]) if "generator_info" in extra else None)
+        with without_random_init():  # every weight of enc.net comes from the file (strict, below)
+            enc = cls(cfg, GeneratorInfo.from_dict(extra["generator_info"]) if "generator_info" in extra else None)
         own = {k: v for k, v in tensors.items() if not k.startswith("decoder.")}
         try:
             load_state_dict_strict(enc.net, {k[4:]: v for k, v in own.items() if k.startswith("net.")},
-                                   source=str(path))
+                                   source=str(path), assign=True)
         except ModelFileError as exc:
             raise CheckpointError(path, str(exc).removeprefix(f"{path}: ")) from None
         if "latent_avg" not in own:
@@ -220,14 +222,13 @@ class E4EEncoder(Encoder):
         enc.training_config = extra.get("training_config")
         dec = {k[len("decoder."):]: v for k, v in tensors.items() if k.startswith("decoder.")}
         if dec:
-            from latentedit.io.arch_infer import load_into
+            from latentedit.io.arch_infer import build_and_load
 
             from latentedit.io.network_caps import check_generator_config
 
             g_config = GeneratorConfig.from_dict(extra["generator_config"])
             check_generator_config(g_config, path)
-            G = Generator(g_config).eval()
-            load_into(G, dec, path)
+            G = build_and_load(lambda: Generator(g_config).eval(), dec, path)
             enc.set_generator(G.requires_grad_(False))
         return enc
 
@@ -236,9 +237,10 @@ class E4EEncoder(Encoder):
         from latentedit_e4e.official import build_decoder, read_official
 
         ckpt = read_official(path)
-        enc = cls(ckpt.config)
+        with without_random_init():  # every weight of enc.net comes from the file (strict, below)
+            enc = cls(ckpt.config)
         try:
-            load_state_dict_strict(enc.net, ckpt.encoder_state, source=str(path))
+            load_state_dict_strict(enc.net, ckpt.encoder_state, source=str(path), assign=True)
         except ModelFileError as exc:
             raise CheckpointError(path, str(exc).removeprefix(f"{path}: ")) from None
         G = build_decoder(ckpt, path)

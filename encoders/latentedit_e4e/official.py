@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from latentedit.io.arch_infer import infer_generator_config, load_into
+from latentedit.io.arch_infer import build_and_load, infer_generator_config
 from latentedit.io.errors import CheckpointError
 from latentedit.io.rosinality_pt import generator_to_ours
 from latentedit.io.torch_files import read_torch_file
@@ -138,10 +138,9 @@ def build_decoder(ckpt: OfficialCheckpoint, path):
         return None
     tensors = dict(ckpt.generator_state)
     config = infer_generator_config(tensors, path)
-    G = Generator(config).eval()
     computed = ckpt.latent_avg is None
-    tensors["mapping.w_avg"] = torch.zeros(config.w_dim) if computed else ckpt.latent_avg[0]
-    load_into(G, tensors, path)
+    tensors["mapping.w_avg"] = torch.zeros(config.w_dim) if computed else ckpt.latent_avg[0].clone()
+    G = build_and_load(lambda: Generator(config).eval(), tensors, path)
     if computed:
         G.mapping.w_avg.copy_(compute_w_avg(G))
     if G.num_ws != ckpt.config.num_ws or G.w_dim != ckpt.config.w_dim:

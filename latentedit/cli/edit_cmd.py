@@ -85,13 +85,12 @@ def expand_inputs(inputs):
 
 def photo_generator(generator_path, encoder_path, photo_paths, device, domain: str | None = None):
     """(G, encoder or None): --generator, else for photo inputs the generator bundled with the encoder (as `invert`
-    does), else the domain's."""
-    if generator_path is None and photo_paths:
-        from latentedit.cli.invert_cmd import load_encoder_file, pick_generator
+    does), else the domain's. Each network is loaded once: the encoder returned here is the one to invert with."""
+    if generator_path is None and photo_paths:  # the encoder is loaded once, here, and handed on
+        from latentedit.cli.invert_cmd import encoder_and_generator
 
-        encoder, _ = load_encoder_file(encoder_path or "default", device, None, domain)
-        if getattr(encoder, "generator", None) is not None:
-            return pick_generator(None, encoder, device, domain), encoder
+        encoder, _, G = encoder_and_generator(encoder_path or "default", None, device, domain)
+        return G, encoder
     G, _ = load_generator_or_default(generator_path, device, domain)
     return G, None
 

@@ -27,33 +27,32 @@ from latentedit.cli.common import click_error, device_option, load_generator_or_
 from latentedit.cli.domain_options import domain_option
 
 
-def load_encoder_file(spec: str, device, generator_path: str | None = None, domain: str | None = None):
-    """'default' (the encoder of the generator's domain) or a file -> (encoder, path); ClickException on failure."""
-    from latentedit.editing import EditingError, load_encoder
+def encoder_and_generator(encoder_spec: str, generator_path: str | None, device, domain: str | None = None):
+    """(encoder, its path, generator in eval mode on ``device``), each network loaded once; ClickException on
+    failure. ``encoder_spec``: a file, or 'default' (the encoder of the generator's domain). The generator:
+    ``generator_path``, else the one bundled with the encoder, else the domain's; checked against the encoder unless
+    it is the bundled one."""
+    from latentedit.editing import EditingError, check_encoder_fits_generator, load_encoder
 
-    if spec == "default":
+    G = None
+    if encoder_spec == "default":  # the generator's domain names the encoder
         from latentedit.cli.domain_options import default_file
 
-        G, _ = load_generator_or_default(generator_path, torch.device("cpu"), domain)
-        spec = default_file(G, "encoder", "--encoder", domain)
+        G, _ = load_generator_or_default(generator_path, device, domain)
+        encoder_spec = default_file(G, "encoder", "--encoder", domain)
     try:
-        return load_encoder(spec, device=device), Path(spec)
+        encoder = load_encoder(encoder_spec, device=device)
     except EditingError as exc:
         raise click_error(exc, "--encoder ") from None
-
-
-def pick_generator(generator_path, encoder, device, domain: str | None = None):
-    """--generator FILE, else the generator bundled with the encoder, else the domain's."""
-    from latentedit.editing import EditingError, check_encoder_fits_generator
-
     if generator_path is None and getattr(encoder, "generator", None) is not None:
-        return encoder.generator.to(device).eval().requires_grad_(False)
-    G, _ = load_generator_or_default(generator_path, device, domain)
+        return encoder, Path(encoder_spec), encoder.generator.to(device).eval().requires_grad_(False)
+    if G is None:
+        G, _ = load_generator_or_default(generator_path, device, domain)
     try:
         check_encoder_fits_generator(encoder, G)
     except EditingError as exc:
         raise click_error(exc) from None
-    return G
+    return encoder, Path(encoder_spec), G
 
 
 @click.command("invert")
@@ -95,8 +94,7 @@ def invert(photos, encoder_spec, generator_path, out_dir, refine, face_spec, no_
         raise click.BadParameter(str(exc), param_hint="--face") from None
     check_output_folder(out_dir)
     dev = resolve_device(device)
-    encoder, encoder_path = load_encoder_file(encoder_spec, dev, generator_path, domain)
-    G = pick_generator(generator_path, encoder, dev, domain)
+    encoder, encoder_path, G = encoder_and_generator(encoder_spec, generator_path, dev, domain)
     paths = expand_photo_paths(photos)
     if not paths:
         raise click.ClickException("no photos found in the given paths")

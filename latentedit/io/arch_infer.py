@@ -15,12 +15,14 @@ buffers and we do not: a filter is dropped only when it equals the standard one.
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from typing import Callable, Mapping, TypeVar
 
 import torch
 
 from latentedit.io.errors import CheckpointError
 from latentedit.stylegan2.config import DiscriminatorConfig, GeneratorConfig
+
+M = TypeVar("M", bound=torch.nn.Module)
 
 
 def standard_filter(gain: float = 1.0) -> torch.Tensor:
@@ -111,13 +113,25 @@ def infer_discriminator_config(sd: Mapping[str, torch.Tensor], path, *, mbstd_gr
         raise CheckpointError(path, f"unsupported discriminator architecture: {exc}") from None
 
 
-def load_into(module: torch.nn.Module, sd: Mapping[str, torch.Tensor], path) -> None:
-    """Strict load naming every missing / unexpected / mis-shaped key (expected vs found) as a CheckpointError."""
+def load_into(module: torch.nn.Module, sd: Mapping[str, torch.Tensor], path, *, assign: bool = False) -> None:
+    """Strict load naming every missing / unexpected / mis-shaped key (expected vs found) as a CheckpointError;
+    ``assign``: the module keeps the given tensors (see ``load_state_dict_strict``)."""
     from latentedit.io.modelfile import ModelFileError, load_state_dict_strict
 
     try:
-        load_state_dict_strict(module, sd, source=str(path))
+        load_state_dict_strict(module, sd, source=str(path), assign=assign)
     except ModelFileError as exc:
         problem = str(exc)
         prefix = f"{path}: "
         raise CheckpointError(path, problem[len(prefix):] if problem.startswith(prefix) else problem) from None
+
+
+def build_and_load(build: Callable[[], M], sd: Mapping[str, torch.Tensor], path) -> M:
+    """``build()`` without drawing random initial weights, then strictly loaded from ``sd``, whose tensors it keeps
+    (no copy): the way to make a network that a checkpoint fills. ``sd`` must not be used afterwards."""
+    from latentedit.io.skip_init import without_random_init
+
+    with without_random_init():
+        net = build()
+    load_into(net, sd, path, assign=True)
+    return net

@@ -23,7 +23,7 @@ from typing import Any, Mapping
 import torch
 
 from latentedit.io import nvidia_pkl, ours, rosinality_pt
-from latentedit.io.arch_infer import infer_discriminator_config, infer_generator_config, load_into
+from latentedit.io.arch_infer import build_and_load, infer_discriminator_config, infer_generator_config
 from latentedit.io.errors import CheckpointError, LatenteditInputError
 from latentedit.io.network_caps import check_discriminator_config, check_generator_config, check_tensors
 from latentedit.io.paths import require_regular_file
@@ -203,10 +203,9 @@ def _foreign_generator(opened: _Opened, path) -> tuple[Generator, str, str, list
     config = infer_generator_config(tensors, path, **options)
     check_generator_config(config, path)
     check_tensors(tensors, path)
-    G = Generator(config).eval()
     if "mapping.w_avg" not in tensors and w_avg_source.startswith("computed"):
         tensors["mapping.w_avg"] = torch.zeros(config.w_dim)
-    load_into(G, tensors, path)
+    G = build_and_load(lambda: Generator(config).eval(), tensors, path)
     if w_avg_source.startswith("computed"):
         G.mapping.w_avg.copy_(compute_w_avg(G))
     return G, key, w_avg_source, notes
@@ -269,8 +268,7 @@ def load_discriminator(path: str | os.PathLike, *, device: str | torch.device = 
         d_config = infer_discriminator_config(tensors, path, **options)
         check_discriminator_config(d_config, path)
         check_tensors(tensors, path)
-        D = Discriminator(d_config).eval()
-        load_into(D, tensors, path)
+        D = build_and_load(lambda: Discriminator(d_config).eval(), tensors, path)
     info = CheckpointInfo(path=str(path), format=opened.format, network="discriminator", config=D.config,
                           num_parameters=sum(p.numel() for p in D.parameters()), source_key=key,
                           networks=networks, notes=tuple(notes))

@@ -75,13 +75,15 @@ def check_tensors(tensors, path) -> None:
     without a word); CheckpointError naming the first bad one otherwise."""
     import torch
 
+    from latentedit.io.modelfile import all_finite
+
     for name, t in tensors.items():
         if not isinstance(t, torch.Tensor):
             raise CheckpointError(path, f"'{name}' should be a tensor; found {type(t).__name__}")
         if not t.is_floating_point():
             raise CheckpointError(path, f"'{name}' holds {str(t.dtype).replace('torch.', '')} values; network "
                                         "weights are floating point (was the file written with the wrong dtype?)")
-        if t.numel() and not bool(torch.isfinite(t).all()):
+        if not all_finite(t):
             bad = int((~torch.isfinite(t)).sum())
             raise CheckpointError(path, f"'{name}' holds {bad:,} non-finite values (NaN or infinity) of {t.numel():,}; "
                                         "the weights are damaged")

@@ -59,7 +59,7 @@ def _read(path, kind: str):
 
 def _load_network(path, kind: str, config_cls, network_cls, what: str):
     """(network in eval mode, extra metadata) from one of our files of ``kind``."""
-    from latentedit.io.arch_infer import load_into
+    from latentedit.io.arch_infer import build_and_load
 
     tensors, _, config, extra = _read(path, kind)
     try:
@@ -70,9 +70,7 @@ def _load_network(path, kind: str, config_cls, network_cls, what: str):
         raise CheckpointError(path, f"the stored {what} config is invalid ({type(exc).__name__}: {exc})") from None
     (check_generator_config if config_cls is GeneratorConfig else check_discriminator_config)(cfg, path)
     check_tensors(tensors, path)
-    net = network_cls(cfg).eval()
-    load_into(net, tensors, path)
-    return net, extra
+    return build_and_load(lambda: network_cls(cfg).eval(), tensors, path), extra
 
 
 def load_generator_file(path: str | os.PathLike) -> tuple[Generator, dict]:

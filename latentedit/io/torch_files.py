@@ -22,7 +22,8 @@ _WEIGHTS_UNPICKLER = re.compile(r"WeightsUnpickler error: ([^\n]*)")
 
 
 def read_torch_file(path: str | Path) -> Any:
-    """``torch.load(path, weights_only=True, map_location='cpu')`` allowing ``argparse.Namespace`` only.
+    """``torch.load(path, weights_only=True, map_location='cpu')`` allowing ``argparse.Namespace`` only; zip files
+    (every ``torch.save`` since 1.6) are memory-mapped.
 
     Raises CheckpointError for a truncated/damaged archive, a refused global (named) or anything unreadable.
     """
@@ -35,6 +36,11 @@ def read_torch_file(path: str | Path) -> Any:
         raise CheckpointError(path, f"cannot be read ({exc.strerror or exc})") from None
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
+            if _is_zip(path):  # memory-mapped: tensors are read from the page cache on first use, not copied
+                try:
+                    return torch.load(str(path), weights_only=True, map_location="cpu", mmap=True)
+                except Exception:  # noqa: BLE001 - a layout mmap cannot map: the plain load below explains
+                    pass
             return torch.load(str(path), weights_only=True, map_location="cpu")
     except FileNotFoundError:
         raise CheckpointError(path, "no such file") from None
@@ -42,6 +48,11 @@ def read_torch_file(path: str | Path) -> Any:
         raise CheckpointError(path, "is a directory, not a checkpoint file") from None
     except Exception as exc:  # torch raises RuntimeError / UnpicklingError / EOFError / ValueError variously
         raise CheckpointError(path, describe_torch_load_error(exc)) from None
+
+
+def _is_zip(path: str | Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) == b"PK\x03\x04"
 
 
 def describe_torch_load_error(exc: BaseException) -> str:

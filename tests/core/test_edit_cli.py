@@ -404,3 +404,41 @@ def test_bad_photos_do_not_stop_the_good_ones(setup, tmp_path):  # noqa: F811
     assert res.exit_code == 1, res.output
     assert (tmp_path / "out" / "crop_grid.png").is_file()
     assert "1 input(s) failed" in res.output and str(broken) in res.output
+
+
+def test_photo_edit_loads_the_encoder_and_the_generator_once(setup, tmp_path, monkeypatch):
+    import skimage.data
+
+    from latentedit.cli import edit_cmd, invert_cmd
+    from latentedit.plugins import register_encoder, unregister
+
+    d, G, gpath, dpath, _ = setup
+    loads = {"encoder": 0, "generator": 0}
+
+    class CountingEncoder(StubEncoder):
+        @classmethod
+        def load(cls, path, *, map_location="cpu"):
+            loads["encoder"] += 1
+            return cls()
+
+    def domain_generator(path, device, domain=None):  # stands in for the domain's shipped generator
+        assert path is None
+        loads["generator"] += 1
+        return G, None
+
+    monkeypatch.setattr(edit_cmd, "load_generator_or_default", domain_generator)
+    monkeypatch.setattr(invert_cmd, "load_generator_or_default", domain_generator)
+    StubEncoder.G = G
+    photo = tmp_path / "crop.png"
+    Image.fromarray(skimage.data.astronaut()[:200, 100:300]).save(photo)
+    enc = tmp_path / "enc.stubenc"
+    enc.write_text("stub")
+    register_encoder("stub", CountingEncoder, replace=True)
+    try:
+        res = _run([photo, "--attr", "smile=1", "--mapper", dpath, "--encoder", enc, "--no-align",
+                    "--out", tmp_path / "out"])
+    finally:
+        unregister("encoders", "stub")
+    assert res.exit_code == 0, res.output
+    assert loads == {"encoder": 1, "generator": 1}
+    assert (tmp_path / "out" / "crop_grid.png").is_file()

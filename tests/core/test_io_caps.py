@@ -50,6 +50,9 @@ def test_oversized_or_nan_configs_are_refused_before_building(tmp_path, ours, fi
     (lambda t: t.view(torch.int32).clone(), "holds int32 values"),
     (lambda t: t.clone().fill_(float("nan")), "non-finite"),
     (lambda t: t.clone().fill_(float("inf")), "non-finite"),
+    (lambda t: t.clone().index_fill_(1, torch.tensor([3]), float("nan")), "non-finite"),
+    (lambda t: torch.cat([torch.full_like(t[:1], float("inf")), torch.full_like(t[:1], -float("inf")), t[2:]]),
+     "non-finite"),
 ])
 def test_integer_or_non_finite_weights_are_refused(tmp_path, ours, damage, words):
     tensors, meta = ours
@@ -64,3 +67,13 @@ def test_integer_or_non_finite_weights_are_refused(tmp_path, ours, damage, words
 def test_sane_file_still_loads(tmp_path, ours):
     G, info = load_generator(_write(tmp_path / "ok.safetensors", *ours))
     assert info.config.mapping_layers == 2
+
+
+def test_huge_finite_weights_whose_sum_overflows_are_not_called_non_finite(tmp_path, ours):
+    tensors, meta = ours
+    tensors = dict(tensors)
+    tensors["mapping.fc0.weight"] = torch.full_like(tensors["mapping.fc0.weight"], 3e38)
+    path = tmp_path / "huge.safetensors"
+    save_file(tensors, str(path), metadata=meta)
+    G, _ = load_generator(path)
+    assert torch.equal(G.mapping.fc0.weight, tensors["mapping.fc0.weight"])
