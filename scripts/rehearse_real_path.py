@@ -5,7 +5,7 @@
    on a larger background, or the crop alone with ``--crops``, and ``list_attr_celeba.txt``);
 2. ``latentedit train classifier`` on that folder (aligned with MTCNN, or ``--no-align`` for crops); the held-out
    balanced accuracy per attribute is printed against the bar (>= 0.95 each);
-3. ``latentedit train mapper isf`` with that classifier file (identity: the generator's domain's embedder);
+3. ``latentedit train mapper --method isf`` with that classifier file (identity: the generator's domain's embedder);
 4. ``latentedit edit`` a held-out photo (detected, aligned, pasted back);
 5. ``latentedit evaluate`` without ground truth (the classifier from step 2).
 
@@ -83,7 +83,7 @@ def _rest_of_path(args, work: Path) -> int:
     toy = load_domain("toyfaces")
     gen, enc, clf = toy.generator.path, toy.encoder.path, work / "classifier.safetensors"
     run = work / "isf"
-    steps = [["latentedit", "train", "mapper", "isf", "--generator", gen, "--classifier", clf, "--out", run,
+    steps = [["latentedit", "train", "mapper", "--method", "isf", "--generator", gen, "--classifier", clf, "--run-dir", run,
               "--set", f"trainer.steps={args.mapper_steps}"]
              + (["--set", "trainer.batch=2", "--set", "trainer.loss_weights.lpips=0",
                  "--set", "trainer.loss_weights.lpips_cycle=0"] if args.quick else [])
