@@ -83,7 +83,8 @@ def _rest_of_path(args, work: Path) -> int:
     toy = load_domain("toyfaces")
     gen, enc, clf = toy.generator.path, toy.encoder.path, work / "classifier.safetensors"
     run = work / "isf"
-    steps = [["latentedit", "train", "mapper", "--method", "isf", "--generator", gen, "--classifier", clf, "--run-dir", run,
+    steps = [["latentedit", "train", "mapper", "--method", "isf", "--generator", gen, "--classifier", clf,
+              "--run-dir", run,
               "--set", f"trainer.steps={args.mapper_steps}"]
              + (["--set", "trainer.batch=2", "--set", "trainer.loss_weights.lpips=0",
                  "--set", "trainer.loss_weights.lpips_cycle=0"] if args.quick else [])
