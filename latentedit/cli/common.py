@@ -82,15 +82,7 @@ def load_mapper_for_edit(method: str | None, mapper_path: str | None, G=None, do
         except PluginError as exc:
             raise click_error(exc) from None
         mapper_path = default_file(G, "mapper", "--mapper", domain, mapper=name)
-    from latentedit.cli.directions_cmd import import_community_file, is_community_file
-
-    if is_community_file(mapper_path):  # InterFaceGAN .npy, e4e .pt, GANSpace .npz: converted on the fly
-        if G is None:
-            raise click.ClickException(f"--mapper {mapper_path}: a community direction file needs the generator")
-        from latentedit.editing import LoadedMapper
-
-        return LoadedMapper(import_community_file(mapper_path, num_ws=G.num_ws, w_dim=G.w_dim), "directions", None)
-    try:
-        return load_mapper(mapper_path, method=method)
+    try:  # a community direction file (InterFaceGAN .npy, e4e .pt, GANSpace .npz) is converted for G
+        return load_mapper(mapper_path, method=method, generator=G)
     except EditingError as exc:
         raise click_error(exc, "--mapper ") from None

@@ -7,12 +7,8 @@ this module only calls its public class (``import_file``, ``fit``).
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import click
-
-COMMUNITY_SUFFIXES = (".npy", ".npz", ".pt", ".pth")
-
 
 def _plugin():
     from latentedit.plugins import PluginError, load_mapper
@@ -30,10 +26,6 @@ def import_community_file(path, *, num_ws: int, w_dim: int | None = None, name=N
                                      strength=strength)
     except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
-
-
-def is_community_file(path) -> bool:
-    return Path(path).suffix.lower() in COMMUNITY_SUFFIXES
 
 
 @click.group("directions")

@@ -91,14 +91,34 @@ class LoadedMapper(NamedTuple):
     generator_fingerprint: str | None
 
 
-def load_mapper(path: str | Path, *, method: str | None = None) -> LoadedMapper:
+#: suffixes of the community direction files (InterFaceGAN ``.npy``, e4e ``.pt``/``.pth``, GANSpace ``.npz``)
+COMMUNITY_SUFFIXES = (".npy", ".npz", ".pt", ".pth")
+
+
+def is_community_file(path: str | Path) -> bool:
+    """True for a community direction file (by suffix), which ``load_mapper`` converts on the fly."""
+    return Path(path).suffix.lower() in COMMUNITY_SUFFIXES
+
+
+def load_mapper(path: str | Path, *, method: str | None = None, generator=None) -> LoadedMapper:
     """A mapper file (saved by ``Mapper.save``: trained, or fitted directions) -> ``LoadedMapper``; ``method``, when
-    given, must be the file's plugin name. EditingError otherwise (the registry's errors list the plugins)."""
+    given, must be the file's plugin name. A community direction file (``is_community_file``) is converted by the
+    ``directions`` plugin's ``import_file`` for ``generator``'s W+ layout (needed then). EditingError otherwise (the
+    registry's errors list the plugins)."""
     from latentedit.io.modelfile import ModelFileError, read_model_metadata
     from latentedit.plugins import PluginError, load_mapper_file
+    from latentedit.plugins import load_mapper as load_plugin
 
     if not Path(path).is_file():
         raise EditingError(f"{path}: no such file (expected a mapper file)")
+    if is_community_file(path):
+        if generator is None:
+            raise EditingError(f"{path}: a community direction file needs the generator it edits")
+        try:
+            mapper = load_plugin("directions").import_file(path, num_ws=generator.num_ws, w_dim=generator.w_dim)
+        except (PluginError, ValueError, OSError) as exc:
+            raise EditingError(_first_line(exc)) from None
+        return LoadedMapper(mapper.eval().requires_grad_(False), "directions", None)
     try:
         extra = read_model_metadata(path, expect_kind="mapper")[2]
         mapper = load_mapper_file(path)

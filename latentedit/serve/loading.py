@@ -53,7 +53,7 @@ def domain_mappers(G, spec: str | None) -> list[LoadedMapper]:
         except DomainError as exc:
             missing.append(str(exc))
             continue
-        loaded.append(load_mapper(path))
+        loaded.append(load_mapper(path, generator=G))
     if not loaded:
         raise DomainError(f"no editing method: domain '{d.name}' has no mapper file here "
                           f"({'; '.join(missing) or 'it lists none'}); pass --mapper FILE")
@@ -65,7 +65,7 @@ def load_models(paths: ModelPaths, device: torch.device | str = "cpu") -> Loaded
     against the generator. Without an explicit encoder a missing domain encoder is not an error: the page then
     edits generator samples only, and ``encoder_note`` says why."""
     G = load_generator(paths.generator or default_generator(paths.domain), device=device)
-    mappers = [load_mapper(p) for p in paths.mappers] or domain_mappers(G, paths.domain)
+    mappers = [load_mapper(p, generator=G) for p in paths.mappers] or domain_mappers(G, paths.domain)
     for m in mappers:
         check_mapper_fits_generator(m.mapper, G, fingerprint=m.generator_fingerprint, where=f"the {m.name} mapper")
     encoder, note = None, ""

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from latentedit.losses import LOSS_NAMES, LossSettings, resolve_loss_weights
-from latentedit.config import ConfigError, FrozenConfig, config_from_dict, parse_set_pairs
+from latentedit.config import ConfigError, FrozenConfig, parse_set_pairs
 from latentedit.plugins.config import MapperConfig
 
 TARGET_MODES = ("flips", "reference", "alternate")
@@ -165,8 +165,6 @@ class TrainerConfig(FrozenConfig):
         return {k: v for k, v in self.to_dict().items() if k not in RESUMABLE_CHANGES}
 
 
-#: kept for callers of the older name
-dataclass_from_dict = config_from_dict
 
 
 @dataclass(frozen=True)

@@ -212,3 +212,18 @@ def test_community_files_from_the_cli_on_a_1024_stand_in(tmp_path):
     want = ganspace_edit(w, pca, 7, 4, 6, -3.0)
     assert torch.equal(edited[:, :4], w[:, :4]) and torch.equal(edited[:, 6:], w[:, 6:])
     assert (edited - want).abs().max() < 1e-5
+
+
+def test_the_editing_api_reads_community_files_for_a_generator(tiny, tmp_path):
+    """`latentedit.editing.load_mapper` converts a community file itself (the CLI, serve and Editor share it)."""
+    from latentedit.editing import EditingError, load_mapper
+
+    _, G, _, _ = tiny
+    direction = torch.randn(G.w_dim, generator=torch.Generator().manual_seed(6))
+    npy = write_interfacegan(tmp_path / "stylegan_ffhq_age_w_boundary.npy", direction)
+    loaded = load_mapper(npy, generator=G)
+    w = _w_plus(G.num_ws, G.w_dim, b=2)
+    assert loaded.name == "directions" and loaded.generator_fingerprint is None
+    assert (loaded.mapper.edit_steps(w, {"age": 1.0}) - (w + direction)).abs().max() < 1e-5
+    with pytest.raises(EditingError, match="needs the generator it edits"):
+        load_mapper(npy)
