@@ -3,11 +3,13 @@
 Per input ``NAME`` (a W+ file ``NAME.wplus.safetensors`` or a photo) it writes into ``--out``:
 
     NAME/source.png                        the input as the generator draws it (the reconstruction, for photos)
-    NAME/<row>_<strength>_<k>.png          one edited image per row (attribute or 'all') x strength x sample k
+    NAME/<row>_<strength>_<k>.png          one edited image per row (attribute, 'all', or 'reference' for a whole
+                                           --reference transfer) x strength x sample k
     NAME_grid.png                          rows: attributes/strengths, columns: source + samples
     NAME_edited.wplus.safetensors          the edited latents, in grid order (rows x samples)
     NAME_strip.gif                         with --gif: frames = strengths of the combined edit, samples side by side
     NAME/aligned.png                       photos: the aligned (or, with --no-align, central square) crop
+    NAME/reference.png                     with --reference: the reference as the mapper read it
     NAME/pasted_<row>_<strength>_<k>.png   photos with alignment (and W+ files from `latentedit invert` whose
                                            photo still exists): the edited face pasted back into the photo
 """
@@ -108,6 +110,21 @@ def split_inputs(inputs):
     return latent_paths, photo_paths
 
 
+def read_reference(mapper, reference: Path, G, align: bool, face_choice):
+    """(style (1, style_dim), reference image (1, 3, R, R)) of --reference, read as the inputs are (a photo aligned
+    under --align/--face, a W+ file rendered); ClickException (one line) for a mapper that takes no reference."""
+    from latentedit.editing import EditingError, PhotoError, reference_style, style_encoder
+
+    try:
+        style_encoder(mapper)
+    except EditingError as exc:
+        raise _fail(exc) from None
+    try:
+        return reference_style(mapper, reference, G, align=align, face=face_choice)
+    except (EditingError, PhotoError, OSError, ValueError) as exc:
+        raise _fail(exc, "--reference ") from None
+
+
 def _save_photo(arr, path: Path) -> Path:
     from PIL import Image
 
@@ -142,8 +159,12 @@ def _labeller(classifier_path, mapper, device, G=None, domain: str | None = None
 
 @click.command("edit")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--attr", "attrs", multiple=True, required=True, metavar="NAME=AMOUNT",
-              help="An attribute edit, e.g. smile=+1 or age=-0.5; repeat for several (applied together).")
+@click.option("--attr", "attrs", multiple=True, metavar="NAME=AMOUNT",
+              help="An attribute edit, e.g. smile=+1 or age=-0.5; repeat for several (applied together). Optional "
+                   "with --reference: then every attribute (group) is taken from the reference.")
+@click.option("--reference", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Edit toward this photo (aligned like the inputs, see --align/--face) or W+ file: style mappers "
+                   "(e.g. sensorium, lst); with --attr only those attributes are taken from it.")
 @click.option("--method", default=None,
               help="Mapper plugin: isf, directions or any installed NAME (default: isf, else directions, whichever "
                    "toy-faces mapper is shipped).")
@@ -162,7 +183,8 @@ def _labeller(classifier_path, mapper, device, G=None, domain: str | None = None
               show_default=True, help="Output folder.")
 @click.option("--gif", is_flag=True, help="Also write an animated strip over the strengths.")
 @click.option("--align/--no-align", default=True, show_default=True,
-              help="Photos: detect and align the face first; --no-align takes the central square as it is.")
+              help="Photos (and a photo --reference): detect and align the face first; --no-align takes the central "
+                   "square as it is.")
 @click.option("--face", "face_spec", default="largest", show_default=True,
               help="Photos with several faces: all, largest or N (counted from the left).")
 @click.option("--refine", type=click.IntRange(0), default=0, show_default=True,
@@ -175,9 +197,9 @@ def _labeller(classifier_path, mapper, device, G=None, domain: str | None = None
               help="With --targets full: attribute classifier file (default: the domain's classifier).")
 @domain_option
 @device_option
-def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, samples, strengths, seed, out_dir, gif,
-         align, face_spec, refine, targets, classifier_path, domain, device):
-    """Edit attributes of photos or W+ files (several attributes at once, several samples per edit).
+def edit(inputs, attrs, reference, method, mapper_path, generator_path, encoder_path, samples, strengths, seed, out_dir,
+         gif, align, face_spec, refine, targets, classifier_path, domain, device):
+    """Edit attributes of photos or W+ files (several attributes at once, several samples per edit, or a reference).
 
     \b
     Examples:
@@ -186,9 +208,11 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
       latentedit edit face.png --attr eyeglasses=1 --refine 50      # slower inversion, truer to the photo
       latentedit sample --seeds 0-3 --save-latents lat/ && latentedit edit lat/*.wplus.safetensors --attr smile=1
       latentedit edit lat/seed0000.wplus.safetensors --attr eyeglasses=1 --method directions --strengths -2:2:5
+      latentedit edit face.png --reference ref.png --method sensorium  # the reference's look, every attribute
+      latentedit edit face.png --reference ref.png --attr eyeglasses=1 --method lst --mapper lst.safetensors
     """
     from latentedit.editing import EditError, apply_edit, check_edit, check_mapper_fits_generator, edit_rows
-    from latentedit.editing import noise_draws, parse_attr, parse_strengths
+    from latentedit.editing import is_latent_file, noise_draws, parse_attr, parse_strengths, transfer_style
     from latentedit.images import make_grid, save_image
     from latentedit.io.paths import check_output_folder
     from latentedit.latents import save_latents
@@ -198,6 +222,8 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
         strength_list = parse_strengths(strengths)
     except EditError as exc:
         raise click.BadParameter(str(exc)) from None
+    if not amounts and reference is None:
+        raise click.UsageError("give --attr NAME=AMOUNT or --reference REF")
     check_output_folder(out_dir)
     try:
         from latentedit.faces import parse_face_choice
@@ -209,7 +235,8 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
         raise click.BadParameter(str(exc), param_hint="--face") from None
     dev = resolve_device(device)
     latent_paths, photo_paths = split_inputs(expand_inputs(inputs))
-    G, encoder = photo_generator(generator_path, encoder_path, photo_paths, dev, domain)
+    ref_photos = [reference] if reference is not None and not is_latent_file(reference) else []
+    G, encoder = photo_generator(generator_path, encoder_path, photo_paths + ref_photos, dev, domain)
     mapper, name, fingerprint = load_mapper_for_edit(method, mapper_path, G, domain)
     try:
         check_edit(amounts, mapper.generator_info.attribute_names, source=f"the {name} mapper")
@@ -220,6 +247,7 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
     except EditError as exc:
         raise _fail(exc) from None
     mapper = mapper.to(dev)
+    style, ref_image = read_reference(mapper, reference, G, align, face_choice) if reference else (None, None)
     labeller = _labeller(classifier_path, mapper, dev, G, domain) if targets == "full" else None
 
     failures: list[str] = []  # bad inputs are named at the end; the good ones are all edited
@@ -236,6 +264,8 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
         folder = out_dir / stem
         if crop is not None:
             save_image(crop, folder / "aligned.png")
+        if ref_image is not None:
+            save_image(ref_image, folder / "reference.png")
         with torch.no_grad():
             source = G.synthesis(w, noise_mode="const")
             others = labeller(source) if labeller is not None else None
@@ -245,7 +275,8 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
                 row = [source[0]]
                 for k, z in enumerate(zs):
                     try:
-                        w_edit = apply_edit(mapper, w, row_amounts, z=z, others=others)
+                        w_edit = (apply_edit(mapper, w, row_amounts, z=z, others=others) if style is None else
+                                  transfer_style(mapper, w, style, row_amounts, strength=strength, others=others))
                     except (RuntimeError, ValueError) as exc:  # e.g. a direction that was never fitted
                         raise _fail(exc) from None
                     img = G.synthesis(w_edit, noise_mode="const").cpu()
@@ -259,11 +290,14 @@ def edit(inputs, attrs, method, mapper_path, generator_path, encoder_path, sampl
         save_image(make_grid(torch.cat(cells), ncol=1 + n_samples), out_dir / f"{stem}_grid.png")
         save_latents(out_dir / f"{stem}_edited.wplus.safetensors", torch.cat(latents), space="w_plus", generator=G,
                      extra={"method": name, "attrs": amounts, "strengths": strength_list, "samples": n_samples,
-                            "rows": [f"{label}@{s:+.2f}" for label, s, _ in rows]})
+                            "rows": [f"{label}@{s:+.2f}" for label, s, _ in rows],
+                            **({"reference": str(reference)} if reference is not None else {})})
         if gif:
             combined = [c[1:] for (label, _, _), c in zip(rows, cells) if label == rows[-1][0]]
             _save_gif(combined, out_dir / f"{stem}_strip.gif")
         click.echo(f"{stem}: {len(rows)} edits x {n_samples} samples -> {out_dir / (stem + '_grid.png')}")
-    if mapper.takes_noise is False and samples > 1:
+    if style is not None and n_samples < samples:
+        click.echo("note: the reference gives the style, so each edit has one sample")
+    elif mapper.takes_noise is False and samples > 1:
         click.echo(f"note: the {name} mapper is deterministic, so each edit has one sample")
     finish_batch(failures, "input")

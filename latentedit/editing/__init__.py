@@ -14,6 +14,8 @@ The same steps as functions (tensors: images (B, 3, H, W) in [-1, 1]; latents w_
     edits = edit_latents(mapper, w, {"smile": 1.0}, samples=4)     # (S, 1, num_ws, w_dim)
     images = synthesize(G, edits[:, 0])                            # (S, 3, R, R)
     pasted = face.paste(images[:1])                                # (H, W, 3) uint8
+    style, ref = reference_style(mapper, "ref.png", G)             # style mappers: a reference's style
+    transfer = transfer_style(mapper, w, style)                    # (1, num_ws, w_dim): its look, all of it
 
 Errors are ``EditingError`` (``EditError``, ``SamplingError``), ``PhotoError`` and ``CheckpointError``: all
 ``ValueError``s with a one-line message. Nothing here picks default files: pass them (a domain or a command does).
@@ -58,7 +60,10 @@ from latentedit.editing.references import (
     face_style_codes,
     group_columns,
     load_reference,
+    reference_style,
     style_encoder,
+    style_mapper_names,
+    transfer_style,
 )
 from latentedit.editing.sampling import SamplingError
 from latentedit.editing.synthesis import synthesize
@@ -70,6 +75,6 @@ __all__ = [
     "check_encoder_fits_generator", "check_mapper_fits_generator", "edit_latents", "edit_rows", "edited_style_columns",
     "expand_photo_paths", "face_style_codes", "find_encoder_class", "group_columns", "invert", "is_latent_file",
     "is_photo", "latents_from_files", "load_encoder", "load_generator", "load_mapper", "load_photo", "load_reference",
-    "noise_draws", "parse_attr", "parse_strengths", "paste_back", "paste_from_metadata", "refine_latents",
-    "style_encoder", "synthesize", "target_from_amounts",
+    "noise_draws", "parse_attr", "parse_strengths", "paste_back", "paste_from_metadata", "reference_style",
+    "refine_latents", "style_encoder", "style_mapper_names", "synthesize", "target_from_amounts", "transfer_style",
 ]

@@ -3,6 +3,10 @@
     editor = Editor.from_files(generator="G.safetensors", encoder="e4e.safetensors", mapper="isf.safetensors")
     result = editor.edit_photo("me.jpg", {"smile": 1.0, "eyeglasses": 1.0})
     result.save("me_edited.png")            # the edited face pasted back into the photo
+
+    sens = Editor.from_domain("toyfaces", mapper="sensorium")        # a style mapper (sensorium, lst) takes a reference
+    sens.edit_photo("me.jpg", reference="ref.jpg").save("me_as_ref.png")            # everything from the reference
+    sens.edit_photo("me.jpg", {"eyeglasses": 1.0}, reference="ref.jpg")              # only the reference's glasses
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from latentedit.editing.edits import check_mapper_fits_generator, edit_latents
 from latentedit.editing.inversion import invert
 from latentedit.editing.models import check_encoder_fits_generator, load_encoder, load_generator, load_mapper
 from latentedit.editing.photos import AlignedFace, align_faces, load_photo
+from latentedit.editing.references import reference_style, transfer_style
 from latentedit.editing.synthesis import synthesize
 from latentedit.io.errors import EditingError
 
@@ -129,23 +134,53 @@ class Editor:
             out.append((f, w))
         return out
 
-    def edit_latents(self, w_plus: torch.Tensor, amounts: Mapping[str, float], *, samples: int = 1,
-                     seed: int = 0) -> torch.Tensor:
-        """w_plus (B, num_ws, w_dim) -> edits (S, B, num_ws, w_dim); see ``latentedit.editing.edit_latents``."""
-        return edit_latents(self.mapper, w_plus.to(self.device), amounts, samples=samples, seed=seed)
+    def reference_style(self, reference, *, align: bool = True, face: str | int = "largest") -> torch.Tensor:
+        """A reference's style (B, style_dim) for a style mapper: a photo (path or (H, W, 3) uint8, aligned as
+        photos are unless ``align=False``), a W+ file or tensor (B, num_ws, w_dim), or images (B, 3, H, W); see
+        ``latentedit.editing.reference_style``. EditingError naming the mappers that take one otherwise."""
+        return reference_style(self.mapper, reference, self.generator, align=align, face=face)[0]
 
-    def edit_photo(self, photo: str | os.PathLike | np.ndarray, amounts: Mapping[str, float], *, samples: int = 1,
-                   seed: int = 0, face: str | int = "largest", align: bool = True, refine: int = 0) -> EditResult:
+    def edit_latents(self, w_plus: torch.Tensor, amounts: Mapping[str, float] | None = None, *, samples: int = 1,
+                     seed: int = 0, reference=None, style: torch.Tensor | None = None, align: bool = True,
+                     face: str | int = "largest") -> torch.Tensor:
+        """w_plus (B, num_ws, w_dim) -> edits (S, B, num_ws, w_dim); see ``latentedit.editing.edit_latents``.
+
+        With ``reference`` (anything ``reference_style`` reads; ``align``/``face`` for photos) or its ``style``
+        (1 or B, style_dim), a style mapper edits toward it (``latentedit.editing.transfer_style``): only the
+        attributes in ``amounts``, or with none every attribute/group the reference shows; one edit (S = 1)."""
+        amounts = dict(amounts or {})
+        w = w_plus.to(self.device)
+        if reference is not None and style is not None:
+            raise EditingError("give a reference or its style, not both")
+        if reference is not None:
+            style = self.reference_style(reference, align=align, face=face)
+        if style is None:
+            return edit_latents(self.mapper, w, amounts, samples=samples, seed=seed)
+        with torch.no_grad():
+            return transfer_style(self.mapper, w, style.to(self.device), amounts)[None]
+
+    def edit_photo(self, photo: str | os.PathLike | np.ndarray, amounts: Mapping[str, float] | None = None, *,
+                   samples: int = 1, seed: int = 0, face: str | int = "largest", align: bool = True,
+                   refine: int = 0, reference=None, style: torch.Tensor | None = None) -> EditResult:
         """Invert the photo's face (the largest, or ``face``), edit it by ``{attribute: amount}`` (``samples``
-        draws for multimodal mappers), synthesise and paste back. Several faces: ``edit_faces``."""
-        return self.edit_faces(photo, amounts, samples=samples, seed=seed, face=face, align=align, refine=refine)[0]
+        draws for multimodal mappers), synthesise and paste back. ``reference``/``style``: edit toward a
+        reference (style mappers; see ``edit_latents``; a photo reference is aligned like ``photo``), all of it
+        when ``amounts`` is empty. Several faces: ``edit_faces``."""
+        return self.edit_faces(photo, amounts, samples=samples, seed=seed, face=face, align=align, refine=refine,
+                               reference=reference, style=style)[0]
 
-    def edit_faces(self, photo, amounts: Mapping[str, float], *, samples: int = 1, seed: int = 0,
-                   face: str | int = "all", align: bool = True, refine: int = 0) -> list[EditResult]:
-        """``edit_photo`` for each chosen face (default: all), left to right."""
+    def edit_faces(self, photo, amounts: Mapping[str, float] | None = None, *, samples: int = 1, seed: int = 0,
+                   face: str | int = "all", align: bool = True, refine: int = 0, reference=None,
+                   style: torch.Tensor | None = None) -> list[EditResult]:
+        """``edit_photo`` for each chosen face (default: all), left to right (a photo reference: its largest face,
+        or face N)."""
+        if reference is not None:  # read once for every face
+            if style is not None:
+                raise EditingError("give a reference or its style, not both")
+            style = self.reference_style(reference, align=align, face=face)
         results = []
         for f, w in self.invert_photo(photo, face=face, align=align, refine=refine):
-            edits = self.edit_latents(w, amounts, samples=samples, seed=seed)[:, 0]        # (S, L, D)
+            edits = self.edit_latents(w, amounts, samples=samples, seed=seed, style=style)[:, 0]   # (S, L, D)
             images = synthesize(self.generator, edits).cpu()
             pasted = [] if f.transform is None else [f.paste(img[None]) for img in images]
             results.append(EditResult(w, synthesize(self.generator, w).cpu(), edits, images, f, pasted))

@@ -142,7 +142,10 @@ def check_mapper_fits_generator(mapper, generator, *, fingerprint: str | None = 
 
 def edit_rows(amounts: Mapping[str, float], strengths: Sequence[float]) -> list[tuple[str, float, dict[str, float]]]:
     """Grid rows (label, strength, scaled amounts): each attribute alone (when several are asked for), then all
-    together ('all'); each at every strength."""
+    together ('all'); each at every strength. No amounts (a reference transferred whole): one row 'reference' of
+    empty amounts per strength."""
+    if not amounts:
+        return [("reference", s, {}) for s in strengths]
     groups = [(name, {name: a}) for name, a in amounts.items()] if len(amounts) > 1 else []
     groups.append(("all" if len(amounts) > 1 else next(iter(amounts)), dict(amounts)))
     return [(label, s, {k: v * s for k, v in group.items()}) for label, group in groups for s in strengths]
@@ -161,7 +164,8 @@ def edit_latents(mapper, w_plus: torch.Tensor, amounts: Mapping[str, float], *, 
                  others: torch.Tensor | None = None) -> torch.Tensor:
     """Edit ``w_plus (B, num_ws, w_dim)`` by ``{attribute: amount}`` ``samples`` times (seeded noise draws for
     multimodal noise mappers; one edit for deterministic ones) -> (S, B, num_ws, w_dim), S = the number of edits.
-    ``others (B, n_attr)``: see ``apply_edit``. Reference-guided edits: ``latentedit.editing.references``."""
+    ``others (B, n_attr)``: see ``apply_edit``. Reference-guided edits: ``latentedit.editing.references``
+    (``transfer_style``)."""
     check_edit(amounts, mapper.generator_info.attribute_names,
                source=f"the {getattr(mapper, 'plugin_name', None) or type(mapper).__name__} mapper")
     outs = []

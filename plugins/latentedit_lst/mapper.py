@@ -157,7 +157,7 @@ class LSTMapper(Mapper):
         """w_plus (B, L, D), target (B, n_attr) or None (NaN = keep), style (B, L * D) -> (B, L, D)."""
         if style is None:
             raise ConfigError("the lst mapper needs a reference: pass style=mapper.encode_style(reference_images) "
-                              "(CLI: sample-edits --reference REF)")
+                              "(CLI: edit or sample-edits --reference REF)")
         gi = self.generator_info
         ref = style.to(w_plus.dtype).view(-1, gi.num_ws, gi.w_dim)
         if target is None:
