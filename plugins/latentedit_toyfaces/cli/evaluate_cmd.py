@@ -16,23 +16,7 @@ from latentedit.cli.common import device_option, load_generator_or_default, reso
 from latentedit.cli.domain_options import domain_option
 from latentedit.cli.params import FINITE
 from latentedit.cli.eval_methods import load_methods as _methods
-
-
-def _require_toy_judges(G, factors_path, identity_path, domain) -> None:
-    """The shipped toy judges score only generators of the toy-faces domain: others must name theirs."""
-    from latentedit.domains import DomainError, domain_of
-
-    if factors_path is not None and identity_path is not None:
-        return
-    try:
-        found = domain_of(G, domain)
-    except DomainError as exc:
-        raise click.ClickException(str(exc)) from None
-    if found is None or found.name != "toyfaces":
-        flag = "--factors" if factors_path is None else "--identity"
-        raise click.ClickException(f"no toy-faces judges for generator {G.fingerprint()} (its domain is "
-                                   f"{found.name if found else 'unknown: no domain matches its fingerprint'}): "
-                                   f"pass {flag} FILE or --domain toyfaces")
+from latentedit_toyfaces.cli.toy_guard import require_toy_generator
 
 
 @click.command("evaluate")
@@ -89,7 +73,9 @@ def evaluate(methods, generator_path, factors_path, identity_path, encoder_path,
     dev = resolve_device(device)
     G, g_info = load_generator_or_default(generator_path, dev, domain)
     mappers, files = _methods(methods, G, domain)
-    _require_toy_judges(G, factors_path, identity_path, domain)
+    if factors_path is None or identity_path is None:
+        flag = "--factors" if factors_path is None else "--identity"
+        require_toy_generator(G, None, domain, instead=f"{flag} FILE")
     try:
         estimator, embedder = load_judge("factors", factors_path), load_judge("identity", identity_path)
     except (JudgeError, ValueError, OSError) as exc:

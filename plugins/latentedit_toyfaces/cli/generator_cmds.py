@@ -6,24 +6,7 @@ import click
 
 from latentedit.cli.json_output import json_option, write_json
 from latentedit.cli.domain_options import domain_option
-
-
-def require_toy_generator(G, extra: dict | None, domain: str | None, *, instead: str) -> None:
-    """The toy judges score only toy-faces generators: the toy domain's (by fingerprint or ``--domain``) or one
-    distilled by the toy recipe (its file says so); any other generator is a one-line error naming the flags."""
-    from latentedit.domains import DomainError, domain_of
-    from latentedit_toyfaces.evaluation.generator_ceiling import is_distilled_toy_generator
-
-    if is_distilled_toy_generator(G, extra):
-        return
-    try:
-        found = domain_of(G, domain)
-    except DomainError as exc:
-        raise click.ClickException(str(exc)) from None
-    if found is None or found.name != "toyfaces":
-        raise click.ClickException(f"generator {G.fingerprint()} is not a toy-faces generator (its domain is "
-                                   f"{found.name if found else 'unknown'}) and the toy judges read only toy faces: "
-                                   f"use {instead}, or pass --domain toyfaces")
+from latentedit_toyfaces.cli.toy_guard import require_toy_generator
 
 
 @click.command("train-generator")
