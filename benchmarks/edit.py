@@ -3,16 +3,17 @@
 Stand-ins: a config-f 1024-px generator (random weights, saved in latentedit's .safetensors format) and an e4e
 encoder with the published architecture (IR-SE-50, 18 codes; random weights) saved in the official ``.pt`` layout
 (``state_dict`` with ``encoder.*`` keys, ``latent_avg``, ``opts``; no bundled decoder: the generator file is given
-separately, as ``latentedit edit --generator``). The photo is the generator's own 1024-px image, so MTCNN runs on
-a realistic size (random weights draw no face, so alignment uses fixed FFHQ-like landmarks).
+separately, as ``latentedit edit --generator``), written into a temporary folder. The photo is scikit-image's
+astronaut scaled to 1024 px: a real face, so MTCNN does the work it does on a user's photo.
 
 Stages: start-up (imports, each in a fresh interpreter), generator loading, encoder loading, detection, alignment,
-encoding, synthesis of the edited W+, paste-back. Times: median [min-max] over the rounds.
+encoding, synthesis of the edited W+, paste-back. They run in this process as the command runs them (idle OpenMP
+threads sleep, as ``latentedit.cli.main`` sets up, where the code under test does). Times: median [min-max].
 
 ``--cli`` also times the command itself, each round a cold process: ``latentedit edit PHOTO --generator G
---encoder E4E --mapper DIRS --attr smile=1 --samples 1`` on the astronaut photo (scikit-image) scaled to 1024 px
-(a real face, so MTCNN finds it and paste-back runs), with a directions mapper fitted on the stand-in generator.
-It does everything the stages do plus the source image's synthesis and writing the PNGs and the W+ file.
+--encoder E4E --mapper DIRS --attr smile=1 --samples 1`` on the same photo, with a directions mapper fitted on the
+stand-in generator, in this script's own environment. It does everything the stages do plus the source image's
+synthesis and writing the PNGs and the W+ file.
 
     python benchmarks/edit.py [--rounds 3] [--threads 0] [--cli]
 """
@@ -20,6 +21,7 @@ It does everything the stages do plus the source image's synthesis and writing t
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -28,15 +30,25 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-import torch
+CLI_ENV = dict(os.environ)  # the command's own environment: it sets up its threads itself
+try:
+    from latentedit.cli.main import passive_omp_wait
+except ImportError:  # code from before the command set the OpenMP wait policy
+    pass
+else:
+    passive_omp_wait()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 IMPORTS = {
     "import latentedit.cli.main": "import latentedit.cli.main",
     "+ faces, e4e plugin, stylegan2": "import latentedit.cli.main, latentedit.faces, latentedit_e4e.encoder, "
                                       "latentedit.stylegan2",
+    "+ what a detection loads (MTCNN)": "import latentedit.cli.main, latentedit.faces, latentedit_e4e.encoder, "
+                                        "latentedit.stylegan2, numpy; latentedit.faces.detect_faces("
+                                        "numpy.full((32, 32, 3), 128, numpy.uint8))",
 }
-LANDMARKS = np.array([[420.0, 470.0], [604.0, 470.0], [512.0, 580.0], [440.0, 690.0], [584.0, 690.0]])
 
 
 def import_time(stmt: str) -> float:
@@ -45,7 +57,7 @@ def import_time(stmt: str) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def make_files(folder: Path) -> tuple[Path, Path, np.ndarray]:
+def make_files(folder: Path) -> tuple[Path, Path, Path]:
     from latentedit.io.ours import save_generator
     from latentedit.stylegan2 import Generator, GeneratorConfig, channels_from_base
     from latentedit_e4e.config import E4EConfig
@@ -60,10 +72,12 @@ def make_files(folder: Path) -> tuple[Path, Path, np.ndarray]:
     torch.save({"state_dict": sd, "latent_avg": G.mapping.w_avg.detach().reshape(1, 512).repeat(18, 1),
                 "opts": {"encoder_type": "Encoder4Editing", "start_from_latent_avg": True, "stylegan_size": 1024}},
                e_path)
-    with torch.no_grad():
-        img = G(torch.randn(1, 512), truncation_psi=0.7)
-    photo = ((img[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    return Path(g_path), e_path, np.ascontiguousarray(photo)
+    import skimage.data
+    from PIL import Image
+
+    photo = folder / "astronaut.png"
+    Image.fromarray(skimage.data.astronaut()).resize((1024, 1024), Image.BICUBIC).save(photo)
+    return Path(g_path), e_path, photo
 
 
 def one_edit(g_path: Path, e_path: Path, photo: np.ndarray, t: dict) -> None:
@@ -81,9 +95,10 @@ def one_edit(g_path: Path, e_path: Path, photo: np.ndarray, t: dict) -> None:
     t0 = tick("load generator (.safetensors)", t0)
     enc = E4EEncoder.load(e_path)
     t0 = tick("load e4e (official .pt)", t0)
-    faces.detect_faces(photo)
+    found = faces.detect_faces(photo)
     t0 = tick("detect (MTCNN)", t0)
-    crop, transform = faces.align_face(photo, LANDMARKS, enc.input_resolution)
+    crop, transform = faces.align_face(photo, faces.select_faces(found, "largest", "photo")[0].landmarks,
+                                       enc.input_resolution)
     t0 = tick("align", t0)
     with torch.no_grad():
         w = enc.invert(crop)
@@ -94,11 +109,8 @@ def one_edit(g_path: Path, e_path: Path, photo: np.ndarray, t: dict) -> None:
     tick("paste back", t0)
 
 
-def cli_edit_times(g_path: Path, e_path: Path, folder: Path, rounds: int, threads: int) -> list[float]:
+def cli_edit_times(g_path: Path, e_path: Path, photo: Path, folder: Path, rounds: int, threads: int) -> list[float]:
     """Wall time of ``latentedit edit`` (a fresh interpreter each round) on a real 1024-px face photo."""
-    import skimage.data
-    from PIL import Image
-
     from latentedit.io.checkpoints import load_generator
     from latentedit.plugins import GeneratorInfo, load_mapper
     from latentedit_directions import DirectionsConfig
@@ -109,13 +121,7 @@ def cli_edit_times(g_path: Path, e_path: Path, folder: Path, rounds: int, thread
     mapper = load_mapper("directions")(DirectionsConfig(edit_distance=1.0), GeneratorInfo.from_generator(G, ("smile",)))
     mapper.fit(w_plus=w, labels=w[:, 0, :1] - w[:, 0, 1:2])
     dirs = mapper.save(folder / "dirs.safetensors", extra={"generator_fingerprint": G.fingerprint()})
-    photo = folder / "astronaut.png"
-    Image.fromarray(skimage.data.astronaut()).resize((1024, 1024), Image.BICUBIC).save(photo)
-    env = None
-    if threads:
-        import os
-
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    env = {**CLI_ENV, "OMP_NUM_THREADS": str(threads)} if threads else CLI_ENV
     times = []
     for k in range(rounds):
         cmd = [sys.executable, "-m", "latentedit.cli.main", "edit", str(photo), "--generator", str(g_path),
@@ -140,13 +146,17 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     imports = {k: [import_time(stmt) for _ in range(args.rounds)] for k, stmt in IMPORTS.items()}
     with tempfile.TemporaryDirectory() as tmp:
-        g_path, e_path, photo = make_files(Path(tmp))
+        g_path, e_path, photo_path = make_files(Path(tmp))
+        from latentedit.faces import load_photo
+
+        photo = load_photo(photo_path)
         sizes = {p.name: p.stat().st_size / 2 ** 20 for p in (g_path, e_path)}
         t: dict[str, list[float]] = defaultdict(list)
         for _ in range(args.rounds):
             one_edit(g_path, e_path, photo, t)
-        cli = cli_edit_times(g_path, e_path, Path(tmp), args.rounds, args.threads) if args.cli else None
-    print(f"threads={torch.get_num_threads()} rounds={args.rounds} files: "
+        cli = cli_edit_times(g_path, e_path, photo_path, Path(tmp), args.rounds, args.threads) if args.cli else None
+    print(f"threads={torch.get_num_threads()} OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')} "
+          f"load average {os.getloadavg()[0]:.1f} rounds={args.rounds} files: "
           + ", ".join(f"{k} {v:.0f} MiB" for k, v in sizes.items()))
     print(f"{'stage':34s} median s  [min-max]")
     for k, v in list(imports.items()) + list(t.items()):
