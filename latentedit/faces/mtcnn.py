@@ -52,6 +52,8 @@ class _Net(nn.Module):
             self.add_module(name, nn.Linear(din, dout) if self.dense else nn.Conv2d(din, dout, 1))
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """x (B, 3, H, W) normalised -> the heads in the order given: (B, C) after dense layers (R-, O-net), else
+        (B, C, H', W') maps (P-net); class heads softmaxed over C."""
         for conv, prelu, pool in self.plan:
             x = getattr(self, prelu)(getattr(self, conv)(x))
             if pool:
@@ -159,7 +161,8 @@ def _crops(image: torch.Tensor, boxes: torch.Tensor, size: int) -> tuple[torch.T
 
 
 def _run(net: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
-    outs = [net(x[k:k + CHUNK]) for k in range(0, len(x), CHUNK)]
+    """``net`` on crops (M, 3, S, S) in chunks of ``CHUNK`` -> its heads, each (M, C); M may be 0."""
+    outs = [net(x[k:k + CHUNK]) for k in range(0, max(len(x), 1), CHUNK)]
     return [torch.cat(parts) for parts in zip(*outs, strict=True)]
 
 
@@ -189,7 +192,16 @@ def _candidates(image: torch.Tensor, min_face_size: float, threshold: float, fac
 def detect_mtcnn(photo: np.ndarray, *, min_face_size: float = 20, thresholds=THRESHOLDS, factor: float = FACTOR
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Faces in an (H, W, 3) uint8 photo -> (boxes (N, 5): x0, y0, x1, y1, score; landmarks (N, 5, 2): x, y),
-    in the order of the last NMS (highest score first)."""
+    in the order of the last NMS (highest score first). ``min_face_size`` (px) > 0 sets the pyramid's first scale
+    (12 / min_face_size), ``factor`` in (0, 1) the step between scales."""
+    if not (isinstance(photo, np.ndarray) and photo.ndim == 3 and photo.shape[2] == 3 and photo.dtype == np.uint8):
+        got = f"{photo.shape} {photo.dtype}" if isinstance(photo, np.ndarray) else type(photo).__name__
+        raise ValueError(f"detect_mtcnn expects an (H, W, 3) uint8 RGB array; got {got}")
+    if not min_face_size > 0:
+        raise ValueError(f"min_face_size must be a positive number of pixels; got {min_face_size!r}")
+    if not 0 < factor < 1:
+        raise ValueError(f"factor (the pyramid's scale step) must be between 0 and 1 (MTCNN uses {FACTOR}); "
+                         f"got {factor!r}")
     image = torch.from_numpy(np.array(photo, dtype=np.uint8)).unsqueeze(0).permute(0, 3, 1, 2).float()
     _, rnet, onet = nets()
     boxes = _candidates(image, min_face_size, thresholds[0], factor)

@@ -28,7 +28,7 @@ def _rotated(photo, degrees):
 
 @pytest.mark.parametrize("degrees", [0, 25])
 def test_same_boxes_and_landmarks_as_facenet_pytorch(astronaut, degrees):
-    facenet = pytest.importorskip("facenet_pytorch")
+    import facenet_pytorch as facenet  # a dependency (its weights are the ones read): never skipped
     photo = _rotated(astronaut, degrees)
     ref = facenet.MTCNN(keep_all=True, min_face_size=20, post_process=False, device="cpu")
     ref_boxes, ref_probs, ref_points = ref.detect(Image.fromarray(photo), landmarks=True)
@@ -38,6 +38,41 @@ def test_same_boxes_and_landmarks_as_facenet_pytorch(astronaut, degrees):
     assert np.abs(boxes[order, :4] - ref_boxes).max() < 1e-3
     assert np.abs(boxes[order, 4] - ref_probs.astype(np.float64)).max() < 1e-5
     assert np.abs(points[order] - ref_points).max() < 1e-3
+
+
+def _two_faces(astronaut):
+    """A 1024 x 768 canvas with two faces: the astronaut at 420 px (left) and mirrored, turned 15 degrees, 250 px."""
+    canvas = np.full((768, 1024, 3), 90, np.uint8)
+    canvas[40:460, 20:440] = np.asarray(Image.fromarray(astronaut).resize((420, 420), Image.Resampling.BICUBIC))
+    turned = Image.fromarray(astronaut[:, ::-1].copy()).rotate(-15, resample=Image.Resampling.BICUBIC)
+    canvas[400:650, 650:900] = np.asarray(turned.resize((250, 250), Image.Resampling.BICUBIC))
+    return canvas
+
+
+def test_two_faces_at_1024_px_as_facenet_pytorch_finds_them_and_as_detect_faces_reports_them(astronaut):
+    import facenet_pytorch as facenet  # a dependency (its weights are the ones read): never skipped
+    canvas = _two_faces(astronaut)
+    size = default_min_face_size(canvas.shape)                      # 40 px: what detect_faces uses here
+    ref = facenet.MTCNN(keep_all=True, min_face_size=size, post_process=False, device="cpu")
+    ref_boxes, ref_probs, ref_points = ref.detect(Image.fromarray(canvas), landmarks=True)
+    assert size == 40 and len(ref_boxes) == 2
+    faces = detect_faces(canvas)                                    # left to right; facenet: largest first
+    assert len(faces) == 2 and faces[0].area > faces[1].area
+    for face, box, prob, points in zip(faces, ref_boxes, ref_probs, ref_points, strict=True):
+        assert np.abs(np.asarray(face.box) - box).max() < 1e-3
+        assert abs(face.score - float(prob)) < 1e-5
+        assert np.abs(face.landmarks - points).max() < 1e-3
+    blank = np.full((256, 256, 3), 90, np.uint8)                    # no face: none from either
+    assert ref.detect(Image.fromarray(blank))[0] is None and len(detect_mtcnn(blank)[0]) == 0
+
+
+def test_bad_arguments_say_what_was_expected(astronaut):
+    with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8 RGB array; got \(512, 512, 3\) float64"):
+        detect_mtcnn(astronaut / 255.0)
+    with pytest.raises(ValueError, match="min_face_size must be a positive number of pixels; got 0"):
+        detect_mtcnn(astronaut, min_face_size=0)
+    with pytest.raises(ValueError, match="between 0 and 1 .*got 1.0"):      # would never end the pyramid
+        detect_mtcnn(astronaut, factor=1.0)
 
 
 def test_detection_does_not_import_torchvision():
