@@ -10,6 +10,10 @@ import torch
 
 from latentedit.io.modelfile import atomic_write
 
+#: zlib level of the PNGs we write: 1 writes a 1024-px photo in 0.1 s instead of 0.6 s (level 6, PIL's default)
+#: for files 10-40% larger
+PNG_COMPRESS_LEVEL = 1
+
 
 def to_uint8(img: torch.Tensor) -> np.ndarray:
     """(B, C, H, W) in [-1, 1] -> (B, H, W, C) uint8."""
@@ -45,6 +49,16 @@ def save_image(img: torch.Tensor, path, *, ncol: int | None = None) -> Path:
         img = img.unsqueeze(0)
     grid = img[0] if img.shape[0] == 1 else make_grid(img.detach().float().cpu(), ncol)
     arr = to_uint8(grid.unsqueeze(0))[0]
-    pil = Image.fromarray(arr.squeeze(-1) if arr.shape[-1] == 1 else arr)
+    return save_pil(Image.fromarray(arr.squeeze(-1) if arr.shape[-1] == 1 else arr), path)
+
+
+def save_pil(image, path) -> Path:
+    """Save a PIL image (or an (H, W, 3) uint8 array) atomically; the format follows the suffix (PNG by default,
+    written at ``PNG_COMPRESS_LEVEL``)."""
+    from PIL import Image
+
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
     fmt = Path(path).suffix.lstrip(".").upper().replace("JPG", "JPEG") or "PNG"
-    return atomic_write(path, lambda tmp: pil.save(tmp, format=fmt))
+    options = {"compress_level": PNG_COMPRESS_LEVEL} if fmt == "PNG" else {}
+    return atomic_write(path, lambda tmp: image.save(tmp, format=fmt, **options))

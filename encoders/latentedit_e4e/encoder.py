@@ -156,7 +156,7 @@ class E4EEncoder(Encoder):
             return False
         import argparse
 
-        from latentedit_e4e.official import looks_like_official
+        from latentedit_e4e.official import looks_like_official, remember_sniffed
 
         from latentedit.io.torch_guard import GuardRefused, check_torch_path
 
@@ -169,7 +169,10 @@ class E4EEncoder(Encoder):
                 obj = torch.load(str(path), weights_only=True, map_location="cpu", mmap=True)
         except Exception:  # noqa: BLE001 - legacy (non-zip) or damaged files: let load() explain
             return True
-        return looks_like_official(obj)
+        if not looks_like_official(obj):
+            return False
+        remember_sniffed(path, obj)  # what read_torch_file would return: load() does not read the file again
+        return True
 
     @classmethod
     def load(cls, path: str | Path, *, map_location: str | torch.device = "cpu") -> E4EEncoder:

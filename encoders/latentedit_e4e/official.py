@@ -9,6 +9,7 @@ tensor shapes (depth, widths, heads, input size), the decoder is a rosinality ge
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -100,9 +101,31 @@ def latent_avg_rows(t: Any, num_ws: int, w_dim: int, path) -> torch.Tensor:
                                 f"({num_ws}, {w_dim})")
 
 
+# The object ``E4EEncoder.can_load`` read from an official file (memory-mapped), handed to the ``read_official`` of
+# the same unchanged file that follows it instead of reading (and checking) the 1 GB file a second time.
+_SNIFFED: dict[tuple, Any] = {}
+
+
+def _file_key(path: str | Path) -> tuple:
+    st = os.stat(path)
+    return os.path.realpath(path), st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def remember_sniffed(path: str | Path, obj: Any) -> None:
+    """Keep what ``can_load`` read from ``path`` (already checked and loaded as ``read_torch_file`` does) for the
+    next ``read_official`` of that file; one file at a time."""
+    _SNIFFED.clear()
+    _SNIFFED[_file_key(path)] = obj
+
+
 def read_official(path: str | Path) -> OfficialCheckpoint:
     """Split an official e4e ``.pt`` into config, encoder tensors, latent_avg and our-named generator tensors."""
-    obj = read_torch_file(path)
+    try:
+        obj = _SNIFFED.pop(_file_key(path), None)
+    except OSError:
+        obj = None
+    if obj is None:
+        obj = read_torch_file(path)
     if not looks_like_official(obj):
         keys = sorted(map(str, obj))[:8] if isinstance(obj, Mapping) else type(obj).__name__
         raise CheckpointError(path, f"not an e4e checkpoint: expected {{'state_dict': {{encoder.*, decoder.*}}, "

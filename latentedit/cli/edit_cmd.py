@@ -126,11 +126,9 @@ def read_reference(mapper, reference: Path, G, align: bool, face_choice):
 
 
 def _save_photo(arr, path: Path) -> Path:
-    from PIL import Image
+    from latentedit.images import save_pil
 
-    from latentedit.io.modelfile import atomic_write
-
-    return atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp, format="PNG"))
+    return save_pil(arr, path)
 
 
 def _save_gif(frames, path: Path, ms: int = 400) -> Path:

@@ -83,7 +83,7 @@ def invert(photos, encoder_spec, generator_path, out_dir, refine, face_spec, no_
     from latentedit.editing import EditingError, PhotoError, align_faces, expand_photo_paths, load_photo, synthesize
     from latentedit.editing import invert as invert_images
     from latentedit.faces import parse_face_choice
-    from latentedit.images import save_image
+    from latentedit.images import save_image, save_pil
     from latentedit.io.modelfile import atomic_write
     from latentedit.io.paths import check_output_folder
     from latentedit.latents import save_latents
@@ -126,10 +126,7 @@ def invert(photos, encoder_spec, generator_path, out_dir, refine, face_spec, no_
             extra = {"photo": str(Path(path).resolve()), "encoder": str(encoder_path), "refine_steps": refine, **meta}
             save_latents(out / f"{name}.wplus.safetensors", w, space="w_plus", generator=G, extra=extra)
             if face.transform is not None:
-                from PIL import Image
-
-                pasted = Image.fromarray(face.paste(recon.cpu()))
-                atomic_write(out / f"{name}_pasted.png", lambda tmp, _im=pasted: _im.save(tmp, format="PNG"))
+                save_pil(face.paste(recon.cpu()), out / f"{name}_pasted.png")
                 text = json.dumps(meta["transform"])
                 atomic_write(out / f"{name}_transform.json", lambda tmp, _t=text: Path(tmp).write_text(_t))
             written += 1

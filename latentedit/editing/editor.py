@@ -44,17 +44,12 @@ class EditResult:
 
     def save(self, path: str | os.PathLike, *, sample: int = 0) -> Path:
         """Write edit ``sample`` atomically: the pasted-back photo when there is one, else the edited crop."""
-        from PIL import Image
-
-        from latentedit.images import save_image
-        from latentedit.io.modelfile import atomic_write
+        from latentedit.images import save_image, save_pil
 
         if not 0 <= sample < self.edited.shape[0]:
             raise EditingError(f"sample {sample} asked for, but this edit has {self.edited.shape[0]} sample(s)")
         if self.pasted:
-            im = Image.fromarray(self.pasted[sample])
-            fmt = Path(path).suffix.lstrip(".").upper().replace("JPG", "JPEG") or "PNG"
-            return atomic_write(path, lambda tmp: im.save(tmp, format=fmt))
+            return save_pil(self.pasted[sample], path)
         return save_image(self.edited[sample], path)
 
 

@@ -25,7 +25,8 @@ def grouped_modconv_definition(x, weight, styles, demodulate=True, up=1):
     if demodulate:
         wt = wt * (wt.square().sum(dim=(2, 3, 4), keepdim=True) + 1e-8).rsqrt()
     if up == 1:
-        y = F.conv2d(x.reshape(1, b * i, h, w), wt.reshape(b * o, i, 3, 3), padding=1, groups=b)
+        k = weight.shape[-1]
+        y = F.conv2d(x.reshape(1, b * i, h, w), wt.reshape(b * o, i, k, k), padding=k // 2, groups=b)
         return y.reshape(b, o, h, w)
     wt = wt.transpose(1, 2).reshape(b * i, o, 3, 3)
     y = F.conv_transpose2d(x.reshape(1, b * i, h, w), wt, stride=2, groups=b).reshape(b, o, 2 * h + 1, 2 * w + 1)
@@ -45,6 +46,24 @@ def test_modulated_conv_matches_per_sample_weight_definition(up, demodulate, fus
     ref = grouped_modconv_definition(x, w, s, demodulate=demodulate, up=up)
     assert ours.shape == ref.shape == (3, 4, 7 * up, 7 * up)
     torch.testing.assert_close(ours, ref, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("demodulate", [True, False])
+def test_1x1_modulated_conv_matches_the_definition_with_its_gradients(demodulate):
+    # ToRGB's kernel: on CPU a batched matrix product, not a convolution (values and gradients must not change)
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(3, 5, 6, 7, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 5, 1, 1, generator=g, dtype=torch.float64, requires_grad=True)
+    s = torch.randn(3, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    up = torch.randn(3, 4, 6, 7, generator=g, dtype=torch.float64)
+    ours = modulated_conv2d(x, w, s, demodulate=demodulate)
+    grads = torch.autograd.grad((ours * up).sum(), (x, w, s))
+    ref = grouped_modconv_definition(x, w, s, demodulate=demodulate)
+    ref_grads = torch.autograd.grad((ref * up).sum(), (x, w, s))
+    assert ours.shape == ref.shape == (3, 4, 6, 7)
+    torch.testing.assert_close(ours, ref, rtol=1e-10, atol=1e-10)
+    for a, b in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
 def test_modulated_conv_rejects_mismatched_styles():

@@ -50,6 +50,23 @@ def test_official_layout_loads_encoder_decoder_and_latent_avg(tmp_path, la_shape
     assert not E4EEncoder.can_load(tmp_path / "ros.pt")  # a generator checkpoint is not an encoder
 
 
+def test_load_after_can_load_reads_the_file_once_and_a_rewritten_file_afresh(tmp_path, monkeypatch):
+    path, ref, G = _official(tmp_path)
+    reads, real_load = [], torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: reads.append(a[0]) or real_load(*a, **k))
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    assert E4EEncoder.can_load(path) and len(reads) == 1
+    with torch.no_grad():
+        assert torch.allclose(E4EEncoder.load(path)(x), ref.eval()(x) + G.mapping.w_avg, atol=1e-6)
+    assert len(reads) == 1                                    # load() took what can_load() had read
+    assert E4EEncoder.can_load(path)
+    other = E4EEncoder(CFG)                                   # the file is replaced after the sniff
+    write_official(path, other, G)
+    with torch.no_grad():
+        assert torch.allclose(E4EEncoder.load(path)(x), other.eval()(x) + G.mapping.w_avg, atol=1e-6)
+    assert len(reads) == 3
+
+
 def test_official_without_decoder_or_latent_avg(tmp_path):
     path, _, _ = _official(tmp_path, decoder=False, opts={"start_from_latent_avg": False})
     enc = E4EEncoder.load(path)
