@@ -125,12 +125,6 @@ def read_reference(mapper, reference: Path, G, align: bool, face_choice):
         raise _fail(exc, "--reference ") from None
 
 
-def _save_photo(arr, path: Path) -> Path:
-    from latentedit.images import save_pil
-
-    return save_pil(arr, path)
-
-
 def _save_gif(frames, path: Path, ms: int = 400) -> Path:
     from PIL import Image
 
@@ -211,7 +205,7 @@ def edit(inputs, attrs, reference, method, mapper_path, generator_path, encoder_
     """
     from latentedit.editing import EditError, apply_edit, check_edit, check_mapper_fits_generator, edit_rows
     from latentedit.editing import is_latent_file, noise_draws, parse_attr, parse_strengths, transfer_style
-    from latentedit.images import make_grid, save_image
+    from latentedit.images import make_grid, save_image, save_pil
     from latentedit.io.paths import check_output_folder
     from latentedit.latents import save_latents
 
@@ -280,7 +274,7 @@ def edit(inputs, attrs, reference, method, mapper_path, generator_path, encoder_
                     img = G.synthesis(w_edit, noise_mode="const").cpu()
                     save_image(img, folder / f"{label}_{strength:+.2f}_{k}.png")
                     if paste is not None:
-                        _save_photo(paste(img), folder / f"pasted_{label}_{strength:+.2f}_{k}.png")
+                        save_pil(paste(img), folder / f"pasted_{label}_{strength:+.2f}_{k}.png")
                     row.append(img[0])
                     latents.append(w_edit.cpu())
                 cells.append(torch.stack(row))

@@ -26,7 +26,7 @@ import torch
 from latentedit.cli.common import click_error as _fail
 from latentedit.cli.common import device_option, load_generator_or_default, load_mapper_for_edit, resolve_device
 from latentedit.cli.domain_options import domain_option, load_domain_model_for
-from latentedit.cli.edit_cmd import (_save_photo, expand_inputs, latent_jobs, photo_generator, photos_to_wplus,
+from latentedit.cli.edit_cmd import (expand_inputs, latent_jobs, photo_generator, photos_to_wplus,
                                      split_inputs)
 
 
@@ -108,7 +108,7 @@ def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_
     from latentedit import editing
     from latentedit.editing import EditError, check_edit, check_mapper_fits_generator, parse_attr, target_from_amounts
     from latentedit.editing import sampling as sm
-    from latentedit.images import save_image
+    from latentedit.images import save_image, save_pil
     from latentedit.latents import save_latents
 
     try:
@@ -176,7 +176,7 @@ def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_
         if paste is None:
             return
         for k, img in enumerate(images.split(1)):
-            _save_photo(paste(img.cpu()), out_dir / stem / f"pasted_{prefix}{k}.png")
+            save_pil(paste(img.cpu()), out_dir / stem / f"pasted_{prefix}{k}.png")
 
     with torch.no_grad():
         ref_style = ref_img = None
@@ -212,7 +212,7 @@ def sample_edits(inputs, attrs, n, method, mapper_path, generator_path, encoder_
                 transfer = render(edit)
                 _strip([source, ref_img, transfer], out_dir / f"{stem}_reference.png")
                 if paste is not None:
-                    _save_photo(paste(transfer.cpu()), out_dir / stem / "pasted_reference.png")
+                    save_pil(paste(transfer.cpu()), out_dir / stem / "pasted_reference.png")
                 if mix is not None:
                     img2 = load_reference(mix)
                     mixed = sm.mix_by_columns(ref_style, encode_style(img2), cols)
