@@ -33,6 +33,7 @@ from latentedit.plugins.config import MapperConfig
 TARGET_MODES = ("flips", "reference", "alternate")
 DISCRIMINATOR_MODES = ("frozen", "joint")
 JOINT_DISCRIMINATORS = ("single", "multiscale")
+JOINT_ATTRIBUTE_JUDGES = ("discriminator", "classifier")
 AMP_MODES = ("auto", "off", "bf16")
 NOISE_MODES = ("const", "random", "none")
 
@@ -87,6 +88,11 @@ class TrainerConfig(FrozenConfig):
     d_feature_matching: float = _doc(1.0, "joint_discriminator=multiscale: weight of the feature-matching L1 "
                                           "between the discriminator's features of the edit and of its source")
     d_cls_weight: float = _doc(1.0, "joint discriminator: weight of its classification loss on real images")
+    joint_attribute_judge: str = _doc("discriminator", "joint discriminator: what scores the mapper's 'attribute' "
+                                                       "loss: 'discriminator' (its own attribute head, StarGAN / "
+                                                       "ISF-GAN) or 'classifier' (the frozen pretrained classifier, "
+                                                       "with its margin settings; the joint D then only judges "
+                                                       "realism)")
     loss_weights: dict[str, float] = _doc({}, "overrides of the mapper's default_loss_weights() (0 = off)")
     losses: LossSettings = _doc(LossSettings(), "how loss networks are built (LPIPS net, identity embedder, ...)")
     amp: str = _doc("auto", "autocast: 'auto' (bf16 on CUDA, off on CPU), 'off' or 'bf16'")
@@ -126,6 +132,8 @@ class TrainerConfig(FrozenConfig):
             bad("discriminator", f"one of {DISCRIMINATOR_MODES}")
         if self.joint_discriminator not in JOINT_DISCRIMINATORS:
             bad("joint_discriminator", f"one of {JOINT_DISCRIMINATORS}")
+        if self.joint_attribute_judge not in JOINT_ATTRIBUTE_JUDGES:
+            bad("joint_attribute_judge", f"one of {JOINT_ATTRIBUTE_JUDGES}")
         if self.d_scales not in (2, 3):
             bad("d_scales", "2 or 3")
         if not (math.isfinite(self.d_feature_matching) and self.d_feature_matching >= 0):

@@ -137,12 +137,14 @@ class MapperObjective(nn.Module):
 
     ``weights``: resolved loss weights (name -> weight, 0 = off); ``losses``: ``build_loss_modules`` output (the
     weights are inside those modules); ``D``: the joint ``AttributeDiscriminator`` or None (frozen mode);
+    ``d_judges_attributes``: with a joint ``D``, whether its attribute head scores the 'attribute' loss (True) or
+    the frozen classifier in ``losses`` does (False: D then only judges realism through 'adversarial');
     ``step`` is set by the trainer before each forward (the diversity weight decays with it).
     """
 
     def __init__(self, mapper: nn.Module, *, G, weights: dict[str, float], losses: nn.ModuleDict,
                  D: nn.Module | None = None, noise_mode: str = "const", reference_targets: bool = False,
-                 feature_matching: float = 0.0):
+                 feature_matching: float = 0.0, d_judges_attributes: bool = True):
         super().__init__()
         if reference_targets and not (getattr(mapper, "takes_style", False) and style_hook(mapper) is not None):
             raise ValueError(f"trainer.targets='reference' needs a style mapper with encode_style(images); "
@@ -153,6 +155,10 @@ class MapperObjective(nn.Module):
         self.weights = {k: v for k, v in weights.items() if v != 0.0}
         self.noise_mode = noise_mode
         self.feature_matching = float(feature_matching)  # pix2pixHD feature matching (a multi-scale joint D)
+        self.d_judges = D is not None and bool(d_judges_attributes)  # D's head, not the frozen classifier
+        if D is not None and not self.d_judges and weights.get("attribute") and "attribute" not in losses:
+            raise ValueError("joint_attribute_judge='classifier' needs the frozen classifier's 'attribute' loss "
+                             "module; build the losses with the 'attribute' weight on")
         if self.feature_matching and not callable(getattr(D, "feature_matching_loss", None)):
             raise ValueError("feature matching needs the multi-scale joint discriminator: set "
                              "trainer.discriminator=joint and trainer.joint_discriminator=multiscale")
@@ -170,12 +176,14 @@ class MapperObjective(nn.Module):
             raise ValueError(f"the 'style_reconstruction' loss is on (weight {w['style_reconstruction']:g}) but "
                              f"{type(mapper).__name__} has no encode_style hook to read the edited image's style; "
                              "set trainer.loss_weights.style_reconstruction=0")
-        if w.get("reference_intensity") and (hook is None or "attribute" not in w or D is not None):
+        if w.get("reference_intensity") and (hook is None or "attribute" not in w or self.d_judges):
             raise ValueError(f"the 'reference_intensity' loss is on (weight {w['reference_intensity']:g}); it needs a "
                              "style mapper with an encode_style hook (references), the 'attribute' loss and "
-                             "trainer.discriminator=frozen (it reads the same classifier); "
+                             "the frozen classifier as judge (trainer.discriminator=frozen, or joint with "
+                             "joint_attribute_judge=classifier); "
                              f"{type(mapper).__name__}: hook {'yes' if hook is not None else 'no'}, attribute "
-                             f"{'on' if 'attribute' in w else 'off'}, discriminator {'joint' if D is not None else 'frozen'}"
+                             f"{'on' if 'attribute' in w else 'off'}, judge "
+                             f"{'joint D head' if self.d_judges else 'frozen classifier'}"
                              "; set trainer.loss_weights.reference_intensity=0 to train without it")
         if w.get("adversarial") and D is None:
             raise ValueError("the 'adversarial' loss needs the jointly trained discriminator: set "
@@ -232,13 +240,14 @@ class MapperObjective(nn.Module):
                                               synth_noise=b.synth_noise)))
         x_edit, x_src = imgs.get("edit"), b.images
         self.last_edit = None if x_edit is None else x_edit.detach()
-        if D is not None and ("attribute" in w or "adversarial" in w):
+        d_attribute = self.d_judges and "attribute" in w
+        if D is not None and (d_attribute or "adversarial" in w):
             rf, cls = D(x_edit)
-            if "attribute" in w:
+            if d_attribute:
                 terms["attribute"] = w["attribute"] * attribute_loss(cls, attribute_loss_target(b))
             if "adversarial" in w:
                 terms["adversarial"] = w["adversarial"] * generator_adversarial_loss(rf)
-        elif "attribute" in w:
+        if "attribute" in w and not d_attribute:
             changed = b.target != b.source
             if "reference_intensity" in w and b.ref_logits is not None:
                 logits, matched = L["attribute"].judge(x_edit), intensity_terms(b)

@@ -106,7 +106,8 @@ class MapperTrainer:
         self.ema = copy.deepcopy(self.mapper).eval().requires_grad_(False)
         self.weights = self.tc.resolved_loss_weights(cls.default_loss_weights())
         joint = self.tc.discriminator == "joint"
-        module_weights = {k: v for k, v in self.weights.items() if not (joint and k == "attribute")}
+        d_judges = joint and self.tc.joint_attribute_judge == "discriminator"  # D's head scores 'attribute'
+        module_weights = {k: v for k, v in self.weights.items() if not (d_judges and k == "attribute")}
         self.source = (FileLatents(self.tc.latents, self.G, seed=self.tc.seed) if self.tc.latents else
                        GeneratorLatents(self.G, truncation_psi=self.tc.truncation_psi,
                                         mixing_prob=self.tc.mixing_prob))
@@ -131,6 +132,7 @@ class MapperTrainer:
                                                       r1_weight=self.weights.get("r1", 1.0))
             self.modules["D"], self.optimizers["D"] = self.D, self.opt_d
         self.objective = MapperObjective(self.mapper, G=self.G, weights=self.weights, losses=self.losses, D=self.D,
+                                         d_judges_attributes=d_judges,
                                          noise_mode=self.tc.noise_mode,
                                          reference_targets=self.tc.targets != "flips",
                                          feature_matching=self.tc.d_feature_matching

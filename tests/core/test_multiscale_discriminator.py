@@ -58,7 +58,8 @@ def test_config_option_round_trips_and_is_checked():
     again = TrainerConfig.from_dict(json.loads(json.dumps(tc.to_dict())))
     assert again == tc and again.joint_discriminator == "multiscale" and again.d_scales == 3
     assert TrainerConfig().joint_discriminator == "single"          # the default is unchanged
-    for bad in ({"joint_discriminator": "pyramid"}, {"d_scales": 4}, {"d_feature_matching": -1.0}):
+    for bad in ({"joint_discriminator": "pyramid"}, {"d_scales": 4}, {"d_feature_matching": -1.0},
+                {"joint_attribute_judge": "oracle"}):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             TrainerConfig(**bad)
     with pytest.raises(ValueError, match="too small"):

@@ -91,6 +91,34 @@ def test_joint_discriminator_mode(tmp_path, world):
     assert all(torch.isfinite(p).all() for p in t.D.parameters())
 
 
+@pytest.mark.parametrize("judge_mode", ["discriminator", "classifier"])
+def test_joint_attribute_judge_chooses_what_scores_the_attribute_loss(tmp_path, world, judge_mode):
+    G, judge = world
+    run = build_run_config("toy", ToyShiftMapper, {"trainer": {
+        **FAST, "steps": 1, "discriminator": "joint", "joint_attribute_judge": judge_mode, "d_channels": [4, 8],
+        "loss_weights": {"adversarial": 0.5, "r1": 1.0}}})
+    t = MapperTrainer(run, G, tmp_path, mapper_class=ToyShiftMapper, classifier=judge)
+    batch = t.runner.make_batch(0)
+    with torch.no_grad():
+        before = t.objective(batch)
+        t.D.classify.weight.add_(3.0)  # a different attribute head; the real/fake head is untouched
+        after = t.objective(batch)
+    assert torch.equal(before["adversarial"], after["adversarial"])
+    if judge_mode == "classifier":  # the frozen classifier scores it, with its margin: D's head is not read
+        assert "attribute" in t.losses and torch.equal(before["attribute"], after["attribute"])
+    else:
+        assert "attribute" not in t.losses and not torch.allclose(before["attribute"], after["attribute"])
+
+
+def test_joint_discriminator_for_realism_with_the_classifier_as_judge_learns_to_flip(tmp_path, world):
+    G, judge = world
+    t, summary = train(tmp_path, G, judge, ToyShiftMapper, steps=40, discriminator="joint",
+                       joint_attribute_judge="classifier", loss_weights={"adversarial": 0.1, "r1": 1.0},
+                       d_channels=[4, 8])
+    assert summary["skipped_steps"] == 0 and {"attribute", "adversarial"} <= set(summary["losses"])
+    assert flip_rate(t.ema, G, judge) >= 0.9
+
+
 def test_w_plus_files_as_the_source(tmp_path, world):
     G, judge = world
     w = G.mapping(torch.randn(5, G.z_dim), truncation_psi=0.7)

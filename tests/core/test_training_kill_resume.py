@@ -149,7 +149,10 @@ def _checkpoint(run_dir: Path) -> dict:
     return out
 
 
-@pytest.mark.parametrize("kind", ["mapper", "encoder", "classifier", "toy-judge"])
+#: The mapper case runs by default (the shared RunLoop every trainer uses); the other trainers' in-process resume
+#: equivalence is tested in their own files, their SIGKILL cases (three fresh processes each, ~20 s) are ``slow``.
+@pytest.mark.parametrize("kind", ["mapper"] + [pytest.param(k, marks=pytest.mark.slow)
+                                               for k in ("encoder", "classifier", "toy-judge")])
 def test_sigkill_after_a_checkpoint_then_resume_matches_an_uninterrupted_run(tmp_path, kind):
     steps = KIND_STEPS[kind]
     _run(kind, tmp_path / "straight", steps)
