@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/latentedit demo --out out/demo
 
+# The fast suite, spread over up to 4 worker processes (pytest-xdist; one per CPU on smaller machines).
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --maxprocesses 4
 
 bench: $(STAMP)
 	$(PY) benchmarks/ops.py

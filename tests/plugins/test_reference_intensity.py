@@ -99,8 +99,16 @@ def test_refused_without_references_or_with_a_joint_discriminator(tmp_path):
         "mapper": {"style_dim": 8, "encoder_channels": [8, 16], "encoder_input": 16, "hidden_dim": 32},
         "trainer": {"steps": 1, "progress": False, "discriminator": "joint",
                     "loss_weights": _weights({"reference_intensity": 1.0, "adversarial": 1.0})}})
-    with registered_mapper("sensorium", SensoriumMapper), pytest.raises(ValueError, match="discriminator joint"):
+    with registered_mapper("sensorium", SensoriumMapper), pytest.raises(ValueError, match="judge joint D head"):
         MapperTrainer(run, G, tmp_path / "sens", mapper_class=SensoriumMapper, classifier=judge)
+    # the joint discriminator for realism only, the frozen classifier as judge: accepted
+    run = build_run_config("sensorium", SensoriumMapper, {
+        "mapper": {"style_dim": 8, "encoder_channels": [8, 16], "encoder_input": 16, "hidden_dim": 32},
+        "trainer": {"steps": 1, "progress": False, "discriminator": "joint", "joint_attribute_judge": "classifier",
+                    "loss_weights": _weights({"reference_intensity": 1.0, "adversarial": 1.0})}})
+    with registered_mapper("sensorium", SensoriumMapper):
+        t = MapperTrainer(run, G, tmp_path / "sens2", mapper_class=SensoriumMapper, classifier=judge)
+    assert "attribute" in t.losses and t.D is not None
 
 
 def test_the_trainer_judges_the_edit_against_the_references_logits(tmp_path):
