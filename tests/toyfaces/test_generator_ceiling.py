@@ -92,3 +92,21 @@ def test_only_distilled_toy_generators_have_a_ceiling():
     G.z_dim = 512
     assert not is_distilled_toy_generator(G, {"recipe": "toyfaces-distill"})
 
+
+
+def test_ceiling_relative_score_is_success_times_kept_over_identity_multiple():
+    from types import SimpleNamespace
+
+    from latentedit_toyfaces.evaluation.generator_ceiling import (CeilingScore, ceiling_relative_markdown,
+                                                                  ceiling_relative_scores)
+
+    ceiling = [CeilingScore("smile", 10, 0.9, 0.99, 0.4, 0.04, 0.99), CeilingScore("age", 10, 1.0, 1.0, 0.4, 0.05, 1.0)]
+    rows = [SimpleNamespace(method="a", attribute="smile", success=0.9, others_unchanged=0.8, identity_change=0.08),
+            SimpleNamespace(method="a", attribute="age", success=1.0, others_unchanged=1.0, identity_change=0.05),
+            SimpleNamespace(method="a", attribute="beard", success=1.0, others_unchanged=1.0, identity_change=0.01)]
+    scores = ceiling_relative_scores(rows, ceiling)
+    assert [s["attribute"] for s in scores] == ["smile", "age"]       # no ceiling row for beard: left out
+    assert scores[0]["identity_x_ceiling"] == pytest.approx(2.0) and scores[0]["score"] == pytest.approx(0.36)
+    assert scores[1]["identity_x_ceiling"] == pytest.approx(1.0) and scores[1]["score"] == pytest.approx(1.0)
+    md = ceiling_relative_markdown(scores)
+    assert "| a | 0.360 (2.0×) | 1.000 (1.0×) | 0.680 (1.5×) |" in md

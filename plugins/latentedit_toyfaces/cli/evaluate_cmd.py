@@ -112,6 +112,12 @@ def evaluate(methods, generator_path, factors_path, identity_path, encoder_path,
     ceiling_md, ceiling = _ceiling_table(G, g_info, estimator, embedder, result.noise_tolerance, n, seed, batch_size)
     text += ceiling_md
     data["generator_ceiling"] = ceiling
+    if ceiling:
+        from latentedit_toyfaces.evaluation import generator_ceiling as gf
+
+        relative = gf.ceiling_relative_scores(result.rows, [gf.CeilingScore(**c) for c in ceiling])
+        text += "\n\n### Against the ceiling\n\n" + gf.ceiling_relative_markdown(relative)
+        data["against_ceiling"] = relative
     md, js = out_dir / "edit_quality.md", out_dir / "edit_quality.json"
     atomic_write(md, lambda tmp: Path(tmp).write_text(text + "\n"))
     atomic_write(js, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))

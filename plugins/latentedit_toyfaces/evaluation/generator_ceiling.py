@@ -96,3 +96,41 @@ def ceiling_markdown(rows: list[CeilingScore]) -> str:
 
 def to_dicts(rows: list[CeilingScore]) -> list[dict]:
     return [asdict(r) for r in rows]
+
+
+def ceiling_relative_scores(rows, ceiling: list[CeilingScore]) -> list[dict]:
+    """Per method and attribute (``rows``: ``EditScore``-like objects with method, attribute, success,
+    others_unchanged, identity_change): identity Δ as a multiple of the ceiling's, and the score
+    ``success × others unchanged × (ceiling identity Δ / identity Δ)`` (1 = the ceiling's identity at full success
+    and preservation; higher is better). Attributes without a ceiling row are left out."""
+    by_attr = {c.attribute: c for c in ceiling}
+    out = []
+    for r in rows:
+        c = by_attr.get(r.attribute)
+        if c is None:
+            continue
+        ratio = r.identity_change / c.identity_change if c.identity_change > 0 else float("inf")
+        out.append({"method": r.method, "attribute": r.attribute, "identity_x_ceiling": ratio,
+                    "score": r.success * r.others_unchanged / ratio if ratio > 0 else float("inf")})
+    return out
+
+
+def ceiling_relative_markdown(scores: list[dict]) -> str:
+    """One row per method, one column per attribute: ``score (identity Δ × ceiling)``, and their mean."""
+    if not scores:
+        return ""
+    attrs = list(dict.fromkeys(s["attribute"] for s in scores))
+    head = ["method"] + attrs + ["mean"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for method in dict.fromkeys(s["method"] for s in scores):
+        mine = {s["attribute"]: s for s in scores if s["method"] == method}
+        cells = [f"{mine[a]['score']:.3f} ({mine[a]['identity_x_ceiling']:.1f}×)" if a in mine else "—"
+                 for a in attrs]
+        vals = list(mine.values())
+        mean = (sum(v["score"] for v in vals) / len(vals), sum(v["identity_x_ceiling"] for v in vals) / len(vals))
+        lines.append("| " + " | ".join([method] + cells + [f"{mean[0]:.3f} ({mean[1]:.1f}×)"]) + " |")
+    lines.append("")
+    lines.append("Score = success × others unchanged × (ceiling identity Δ / identity Δ), higher is better; in "
+                 "brackets the method's identity Δ as a multiple of the ceiling's.")
+    return "\n".join(lines)
+
