@@ -18,7 +18,7 @@ from torch import nn
 from latentedit.losses.attribute import MARGIN_ON, AttributeLoss
 from latentedit.losses.cycle import CycleLoss
 from latentedit.losses.diversity import DiversityLoss
-from latentedit.losses.identity import IdentityLoss
+from latentedit.losses.identity import IDENTITY_DISTANCES, IdentityLoss
 from latentedit.losses.latent import LatentL2Loss, NeighbourhoodLoss
 from latentedit.losses.latent_attribute import LatentAttributeLoss
 from latentedit.losses.perceptual import LPIPSLoss, build_lpips
@@ -42,6 +42,10 @@ class LossSettings(FrozenConfig):
         default=256, metadata={"doc": "average-pool larger images to this side before LPIPS"})
     identity: str = dataclasses.field(
         default="embedder", metadata={"doc": "'embedder' (the one passed in) or 'facenet' (InceptionResnetV1)"})
+    identity_distance: str = dataclasses.field(default="cosine", metadata={
+        "doc": "how the identity loss compares embeddings: 'cosine' (1 - cos, face embedders) or 'l1' (mean |delta| "
+               "per dimension, embedders whose outputs are measured quantities, e.g. the identity factors of a "
+               "factor estimator)"})
     facenet_dataset: str = dataclasses.field(default="vggface2", metadata={"doc": "vggface2 or casia-webface"})
     facenet_weights_path: str | None = dataclasses.field(
         default=None, metadata={"doc": "InceptionResnetV1 weights file; default: facenet's cache"})
@@ -92,6 +96,9 @@ class LossSettings(FrozenConfig):
             raise ValueError(f"losses.attribute_margin must be a number >= 0; got {self.attribute_margin!r}")
         if self.attribute_margin_on not in MARGIN_ON:
             raise ValueError(f"losses.attribute_margin_on must be one of {MARGIN_ON}; got {self.attribute_margin_on!r}")
+        if self.identity_distance not in IDENTITY_DISTANCES:
+            raise ValueError(f"losses.identity_distance must be one of {IDENTITY_DISTANCES}; got "
+                             f"{self.identity_distance!r}")
         if self.attribute_keep not in ATTRIBUTE_KEEP:
             raise ValueError(f"losses.attribute_keep must be one of {ATTRIBUTE_KEEP}; got {self.attribute_keep!r}")
 
@@ -135,7 +142,7 @@ def build_loss_modules(weights: Mapping[str, float], settings: LossSettings | No
                     raise ValueError(f"the 'identity' loss is on (weight {w:g}) with identity='embedder' but no "
                                      "embedder was given; pass embedder=, use identity='facenet', "
                                      "or set its weight to 0")
-                out[name] = IdentityLoss(embedder, weight=w)
+                out[name] = IdentityLoss(embedder, weight=w, distance=settings.identity_distance)
             else:
                 raise ValueError(f"LossSettings.identity must be 'embedder' or 'facenet'; got {settings.identity!r}")
         elif name == "latent_l2":

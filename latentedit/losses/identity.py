@@ -1,4 +1,5 @@
-"""Identity loss: ``1 - cos(E(x_edit), E(x_src))`` with any face embedder ``E`` plugged in.
+"""Identity loss: ``1 - cos(E(x_edit), E(x_src))`` with any face embedder ``E`` plugged in (or, with
+``distance='l1'``, the mean ``|E(x_edit) - E(x_src)|`` for embedders whose outputs are measured quantities).
 
 ``IdentityLoss(embedder)`` takes any ``nn.Module`` mapping ``(B, 3, H, W)`` images in [-1, 1] to ``(B, D)``
 embeddings (the toy-faces identity embedder, a test stub, ...). ``IdentityLoss.facenet()`` uses facenet-pytorch's
@@ -25,6 +26,8 @@ FACENET_FILES = {
     "casia-webface": "20180408-102900-casia-webface.pt",
 }
 FACENET_INPUT_SIZE = 160
+#: how IdentityLoss compares two embeddings
+IDENTITY_DISTANCES = ("cosine", "l1")
 
 
 def identity_loss(emb_edit: torch.Tensor, emb_src: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
@@ -32,7 +35,18 @@ def identity_loss(emb_edit: torch.Tensor, emb_src: torch.Tensor, *, reduction: s
     if emb_edit.ndim != 2 or emb_edit.shape != emb_src.shape:
         raise ValueError(f"identity_loss: expected two (B, D) embeddings of equal shape; got "
                          f"{tuple(emb_edit.shape)} and {tuple(emb_src.shape)}")
-    d = 1.0 - F.cosine_similarity(emb_edit, emb_src, dim=1, eps=1e-8)
+    return _reduce(1.0 - F.cosine_similarity(emb_edit, emb_src, dim=1, eps=1e-8), reduction)
+
+
+def identity_l1(emb_edit: torch.Tensor, emb_src: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
+    """Mean ``|emb_edit - emb_src|`` over the D dimensions of ``(B, D)`` embeddings: 0 for equal ones."""
+    if emb_edit.ndim != 2 or emb_edit.shape != emb_src.shape:
+        raise ValueError(f"identity_l1: expected two (B, D) embeddings of equal shape; got "
+                         f"{tuple(emb_edit.shape)} and {tuple(emb_src.shape)}")
+    return _reduce((emb_edit - emb_src).abs().mean(dim=1), reduction)
+
+
+def _reduce(d: torch.Tensor, reduction: str) -> torch.Tensor:
     if reduction == "mean":
         return d.mean()
     if reduction == "none":
@@ -97,16 +111,19 @@ class FaceNetEmbedder(nn.Module):
 
 
 class IdentityLoss(nn.Module):
-    """``weight * mean(1 - cos(E(x_edit), E(x_src)))`` for a frozen embedder ``E``; ``E(x_src)`` is not
-    differentiated."""
+    """``weight * mean(1 - cos(E(x_edit), E(x_src)))`` for a frozen embedder ``E`` (``distance='l1'``: ``weight *
+    mean |E(x_edit) - E(x_src)|``); ``E(x_src)`` is not differentiated."""
 
-    def __init__(self, embedder: nn.Module, *, weight: float = 1.0):
+    def __init__(self, embedder: nn.Module, *, weight: float = 1.0, distance: str = "cosine"):
         super().__init__()
         if not isinstance(embedder, nn.Module):
             raise TypeError(f"IdentityLoss needs an nn.Module embedder mapping (B, 3, H, W) to (B, D); "
                             f"got {type(embedder).__name__}")
+        if distance not in IDENTITY_DISTANCES:
+            raise ValueError(f"IdentityLoss: distance must be one of {IDENTITY_DISTANCES}; got {distance!r}")
         self.embedder = freeze(embedder)
         self.weight = float(weight)
+        self.distance = distance
 
     @classmethod
     def facenet(cls, dataset: str = "vggface2", *, weights_path: str | os.PathLike | None = None,
@@ -134,4 +151,5 @@ class IdentityLoss(nn.Module):
                              f"{tuple(x_src.shape)}")
         with torch.no_grad():
             e_src = self.embed(x_src)
-        return self.weight * identity_loss(self.embed(x_edit), e_src)
+        compare = identity_loss if self.distance == "cosine" else identity_l1
+        return self.weight * compare(self.embed(x_edit), e_src)

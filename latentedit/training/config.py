@@ -67,6 +67,9 @@ class TrainerConfig(FrozenConfig):
     mixing_prob: float = _doc(0.0, "probability that a sampled latent is style-mixed with a second one")
     latents: str | None = _doc(None, "W+ file or folder of W+ files (from `invert`) instead of sampling the "
                                      "generator")
+    init_mapper: str | None = _doc(None, "a saved mapper file (mapper_ema.safetensors) of the same method and "
+                                         "architecture whose weights the run starts from (fine-tuning); a resumed "
+                                         "run continues from its checkpoint instead")
     attributes: tuple[str, ...] = _doc((), "attribute names, classifier column order (empty: the classifier's "
                                            "output_names)")
     max_flips: int = _doc(1, "targets flip 1..max_flips random attributes of the source labels")

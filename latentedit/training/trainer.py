@@ -103,6 +103,8 @@ class MapperTrainer:
         cls = mapper_class or load_mapper(run.mapper_name)
         torch.manual_seed(self.tc.seed)
         self.mapper = cls(run.mapper, self.info).to(dev).train()
+        if self.tc.init_mapper and not resume:
+            start_from_mapper_file(self.mapper, self.tc.init_mapper, self.info)
         self.ema = copy.deepcopy(self.mapper).eval().requires_grad_(False)
         self.weights = self.tc.resolved_loss_weights(cls.default_loss_weights())
         joint = self.tc.discriminator == "joint"
@@ -246,3 +248,22 @@ def load_checkpoint_config(run_dir: str | Path) -> dict:
         return json.loads(state["extra"])["run"]
     except (KeyError, ValueError, TypeError, RecursionError) as exc:
         raise CheckpointStateError(f"{path}: cannot read the run config stored in it ({exc})") from None
+
+
+def start_from_mapper_file(mapper: nn.Module, path, generator_info) -> None:
+    """Copy the weights of the saved mapper at ``path`` into ``mapper`` (``trainer.init_mapper``): the file must
+    hold the same plugin class with tensors of the same names and shapes."""
+    from latentedit.plugins import load_mapper_file
+
+    saved = load_mapper_file(path, generator_info=generator_info)
+    if type(saved) is not type(mapper):
+        raise ConfigError(f"trainer.init_mapper: {path} holds a {type(saved).__name__}; this run trains a "
+                          f"{type(mapper).__name__}. Name a file of the same method")
+    want = {k: tuple(v.shape) for k, v in mapper.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in saved.state_dict().items()}
+    if want != got:
+        diff = sorted(k for k in want.keys() | got.keys() if want.get(k) != got.get(k))[:4]
+        raise ConfigError(f"trainer.init_mapper: {path} has another architecture than this run's mapper config "
+                          f"(tensors differ: {', '.join(f'{k} {got.get(k)} vs {want.get(k)}' for k in diff)}); "
+                          "set the mapper section to the file's config")
+    mapper.load_state_dict(saved.state_dict())

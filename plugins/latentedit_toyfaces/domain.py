@@ -25,6 +25,8 @@ def toyfaces_domain() -> Domain:
 
     roles = {"attributes": "classifier", "identity": "identity", "factors": "estimator"}
     readers = tuple(Reader(roles[n], kind_of(n), f"latentedit_toyfaces.judges:load_{n}_judge") for n in JUDGE_NAMES)
+    # a factor estimator in the identity role: its identity factors (a teacher identity loss, identity_distance l1)
+    readers += (Reader("identity", kind_of("factors"), "latentedit_toyfaces.identity_factors:load_identity_factors"),)
     return Domain(
         name="toyfaces",
         description="Procedural cartoon faces with known factors: the embedded default (no download needed).",

@@ -57,6 +57,26 @@ def test_identity_module_with_any_embedder():
         IdentityLoss(nn.Flatten(0))(x_src, x_src)
 
 
+def test_identity_l1_distance_by_hand_and_from_the_loss_settings():
+    from latentedit.losses import LossSettings, build_loss_modules
+    from latentedit.losses.identity import identity_l1
+
+    a = torch.tensor([[1.0, 0.0], [3.0, 4.0]])
+    b = torch.tensor([[0.0, 2.0], [3.0, 3.0]])
+    assert torch.allclose(identity_l1(a, b, reduction="none"), torch.tensor([1.5, 0.5]))
+    torch.manual_seed(0)
+    emb = TinyEmbedder()
+    x_edit, x_src = torch.randn(3, 3, 4, 4), torch.randn(3, 3, 4, 4)
+    by_hand = (emb(x_edit) - emb(x_src)).abs().mean().item()
+    assert IdentityLoss(emb, weight=2.0, distance="l1")(x_edit, x_src).item() == pytest.approx(2 * by_hand, rel=1e-5)
+    mods = build_loss_modules({"identity": 2.0}, LossSettings(identity_distance="l1"), embedder=emb)
+    assert mods["identity"](x_edit, x_src).item() == pytest.approx(2 * by_hand, rel=1e-5)
+    with pytest.raises(ValueError, match="identity_distance must be one of"):
+        LossSettings(identity_distance="l2")
+    with pytest.raises(ValueError, match="distance must be one of"):
+        IdentityLoss(emb, distance="euclid")
+
+
 def test_crop_and_resize():
     x = torch.arange(64.0).reshape(1, 1, 8, 8).expand(1, 3, 8, 8)
     out = crop_and_resize(x, 4, crop=(0.0, 0.5, 0.5, 1.0))  # the top-right 4x4 block, unchanged

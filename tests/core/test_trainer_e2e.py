@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from latentedit.latents import save_latents
-from latentedit.plugins import load_mapper_file, register_mapper
+from latentedit.plugins import ConfigError, load_mapper_file, register_mapper
 from latentedit.testing.fake_plugins import isolate_plugins
 from latentedit.training.config import build_run_config
 from latentedit.training.runlog import read_log
@@ -117,6 +117,25 @@ def test_joint_discriminator_for_realism_with_the_classifier_as_judge_learns_to_
                        d_channels=[4, 8])
     assert summary["skipped_steps"] == 0 and {"attribute", "adversarial"} <= set(summary["losses"])
     assert flip_rate(t.ema, G, judge) >= 0.9
+
+
+def test_init_mapper_starts_from_a_saved_mapper_and_refuses_another_architecture(tmp_path, monkeypatch, world):
+    isolate_plugins(monkeypatch)
+    register_mapper("toy-noise", ToyNoiseMapper)
+    G, judge = world
+    first, _ = train(tmp_path / "a", G, judge, ToyNoiseMapper, name="toy-noise", mapper={"z_dim": 3}, steps=3)
+    saved = load_mapper_file(tmp_path / "a" / "mapper_ema.safetensors")
+    run = build_run_config("toy-noise", ToyNoiseMapper, {"mapper": {"z_dim": 3}, "trainer": {
+        **FAST, "steps": 1, "init_mapper": str(tmp_path / "a" / "mapper_ema.safetensors")}})
+    t = MapperTrainer(run, G, tmp_path / "b", mapper_class=ToyNoiseMapper, classifier=judge)
+    fresh = ToyNoiseMapper(ToyNoiseMapper.config_class(z_dim=3), t.info)
+    assert any(not torch.equal(v, fresh.state_dict()[k]) for k, v in saved.state_dict().items())
+    for k, v in saved.state_dict().items():  # the run starts from the file, its EMA too
+        assert torch.equal(t.mapper.state_dict()[k], v) and torch.equal(t.ema.state_dict()[k], v)
+    other = build_run_config("toy-noise", ToyNoiseMapper, {"mapper": {"z_dim": 5}, "trainer": {
+        **FAST, "steps": 1, "init_mapper": str(tmp_path / "a" / "mapper_ema.safetensors")}})
+    with pytest.raises(ConfigError, match="another architecture"):
+        MapperTrainer(other, G, tmp_path / "c", mapper_class=ToyNoiseMapper, classifier=judge)
 
 
 def test_w_plus_files_as_the_source(tmp_path, world):
