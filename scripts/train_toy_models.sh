@@ -4,14 +4,14 @@
 #   bash scripts/train_toy_models.sh [RUNS_DIR]      # default RUNS_DIR=runs/toy-models
 #
 # Each stage is resumable (re-running the script continues the stage it was in) and writes into RUNS_DIR;
-# the files it ships are copied into latentedit/assets/ at the end of each stage. Times measured on the 2-core
+# the files it ships are copied into plugins/latentedit_toyfaces/assets/ at the end of each stage. Times measured on the 2-core
 # development machine are in docs/toyfaces_generator.md and the README.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-runs/toy-models}
 LE=.venv/bin/latentedit
 PY=.venv/bin/python
-ASSETS=latentedit/assets
+ASSETS=plugins/latentedit_toyfaces/assets
 mkdir -p "$RUNS"
 # glibc malloc tuned for the training loops (no page-fault storms from freed activations)
 export MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736 MALLOC_TOP_PAD_=1073741824
@@ -77,3 +77,24 @@ $PY -m latentedit_e4e.rebundle "$ASSETS/toyfaces_e4e.safetensors" none
 
 # 6. The edit-quality table of the README.
 $LE toyfaces evaluate --out "$RUNS/edit_quality"
+
+# 6. The identity fine-tune of both mappers on the fourth generator: 800 steps each from stage 4's results, the
+#    identity term read by a teacher factor estimator (another seed than the evaluation's judge) as the mean |delta|
+#    of its identity factors, weight 20 (docs/notes/2026-12-07-teacher-identity.md; about 40 minutes each on one
+#    core shared with the other).
+TEACHER="$ASSETS/judge_factors_seed101.safetensors"
+ID="--set trainer.steps=800 --set trainer.loss_weights.identity=20 --set trainer.losses.identity_distance=l1"
+OMP_NUM_THREADS=1 $LE train mapper --method isf --config configs/toyfaces_isf.json --run-dir "$RUNS/isf-identity" \
+    --set trainer.init_mapper="$RUNS/isf/mapper_ema.safetensors" --set 'trainer.betas=[0.0,0.99]' $ID \
+    --embedder "$TEACHER" $(resume_flag "$RUNS/isf-identity/checkpoint.pt") &
+isf=$!
+OMP_NUM_THREADS=1 $LE train mapper --method sensorium --config configs/toyfaces_sensorium.json \
+    --run-dir "$RUNS/sensorium-identity" --set trainer.init_mapper="$RUNS/sensorium/mapper_ema.safetensors" $ID \
+    --embedder "$TEACHER" $(resume_flag "$RUNS/sensorium-identity/checkpoint.pt") &
+sens=$!
+wait $isf
+cp "$RUNS/isf-identity/mapper_ema.safetensors" "$ASSETS/toyfaces_isf.safetensors.tmp"
+mv "$ASSETS/toyfaces_isf.safetensors.tmp" "$ASSETS/toyfaces_isf.safetensors"
+wait $sens
+cp "$RUNS/sensorium-identity/mapper_ema.safetensors" "$ASSETS/toyfaces_sensorium.safetensors.tmp"
+mv "$ASSETS/toyfaces_sensorium.safetensors.tmp" "$ASSETS/toyfaces_sensorium.safetensors"
