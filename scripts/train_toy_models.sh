@@ -85,7 +85,7 @@ $LE toyfaces evaluate --out "$RUNS/edit_quality"
 TEACHER="$ASSETS/judge_factors_seed101.safetensors"
 ID="--set trainer.steps=800 --set trainer.loss_weights.identity=20 --set trainer.losses.identity_distance=l1"
 OMP_NUM_THREADS=1 $LE train mapper --method isf --config configs/toyfaces_isf.json --run-dir "$RUNS/isf-identity" \
-    --set trainer.init_mapper="$RUNS/isf/mapper_ema.safetensors" --set 'trainer.betas=[0.0,0.99]' $ID \
+    --set trainer.init_mapper="$RUNS/isf/mapper_ema.safetensors" $ID \
     --embedder "$TEACHER" $(resume_flag "$RUNS/isf-identity/checkpoint.pt") &
 isf=$!
 OMP_NUM_THREADS=1 $LE train mapper --method sensorium --config configs/toyfaces_sensorium.json \

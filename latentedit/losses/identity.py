@@ -32,18 +32,20 @@ IDENTITY_DISTANCES = ("cosine", "l1")
 
 def identity_loss(emb_edit: torch.Tensor, emb_src: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
     """``1 - cos`` between embeddings ``(B, D)``: 0 for the same direction, 2 for opposite ones."""
-    if emb_edit.ndim != 2 or emb_edit.shape != emb_src.shape:
-        raise ValueError(f"identity_loss: expected two (B, D) embeddings of equal shape; got "
-                         f"{tuple(emb_edit.shape)} and {tuple(emb_src.shape)}")
+    _check_pair("identity_loss", emb_edit, emb_src)
     return _reduce(1.0 - F.cosine_similarity(emb_edit, emb_src, dim=1, eps=1e-8), reduction)
 
 
 def identity_l1(emb_edit: torch.Tensor, emb_src: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
     """Mean ``|emb_edit - emb_src|`` over the D dimensions of ``(B, D)`` embeddings: 0 for equal ones."""
-    if emb_edit.ndim != 2 or emb_edit.shape != emb_src.shape:
-        raise ValueError(f"identity_l1: expected two (B, D) embeddings of equal shape; got "
-                         f"{tuple(emb_edit.shape)} and {tuple(emb_src.shape)}")
+    _check_pair("identity_l1", emb_edit, emb_src)
     return _reduce((emb_edit - emb_src).abs().mean(dim=1), reduction)
+
+
+def _check_pair(name: str, a: torch.Tensor, b: torch.Tensor) -> None:
+    if a.ndim != 2 or a.shape != b.shape:
+        raise ValueError(f"{name}: expected two (B, D) embeddings of equal shape; got {tuple(a.shape)} and "
+                         f"{tuple(b.shape)}")
 
 
 def _reduce(d: torch.Tensor, reduction: str) -> torch.Tensor:

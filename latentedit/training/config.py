@@ -68,7 +68,7 @@ class TrainerConfig(FrozenConfig):
     latents: str | None = _doc(None, "W+ file or folder of W+ files (from `invert`) instead of sampling the "
                                      "generator")
     init_mapper: str | None = _doc(None, "a saved mapper file (mapper_ema.safetensors) of the same method and "
-                                         "architecture whose weights the run starts from (fine-tuning); a resumed "
+                                         "mapper config whose weights the run starts from (fine-tuning); a resumed "
                                          "run continues from its checkpoint instead")
     attributes: tuple[str, ...] = _doc((), "attribute names, classifier column order (empty: the classifier's "
                                            "output_names)")

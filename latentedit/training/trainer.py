@@ -251,19 +251,18 @@ def load_checkpoint_config(run_dir: str | Path) -> dict:
 
 
 def start_from_mapper_file(mapper: nn.Module, path, generator_info) -> None:
-    """Copy the weights of the saved mapper at ``path`` into ``mapper`` (``trainer.init_mapper``): the file must
-    hold the same plugin class with tensors of the same names and shapes."""
-    from latentedit.plugins import load_mapper_file
+    """Copy the weights of the saved mapper at ``path`` into ``mapper`` (``trainer.init_mapper``). The file is read
+    by the mapper class's own ``load`` (class, format version and generator checked there) and must hold the same
+    mapper config as the run."""
+    from latentedit.io.modelfile import ModelFileError
 
-    saved = load_mapper_file(path, generator_info=generator_info)
-    if type(saved) is not type(mapper):
-        raise ConfigError(f"trainer.init_mapper: {path} holds a {type(saved).__name__}; this run trains a "
-                          f"{type(mapper).__name__}. Name a file of the same method")
-    want = {k: tuple(v.shape) for k, v in mapper.state_dict().items()}
-    got = {k: tuple(v.shape) for k, v in saved.state_dict().items()}
-    if want != got:
-        diff = sorted(k for k in want.keys() | got.keys() if want.get(k) != got.get(k))[:4]
-        raise ConfigError(f"trainer.init_mapper: {path} has another architecture than this run's mapper config "
-                          f"(tensors differ: {', '.join(f'{k} {got.get(k)} vs {want.get(k)}' for k in diff)}); "
-                          "set the mapper section to the file's config")
+    try:
+        saved = type(mapper).load(path, generator_info=generator_info)
+    except ModelFileError as exc:
+        raise ConfigError(f"trainer.init_mapper: {exc}") from None
+    if saved.config != mapper.config:
+        a, b = saved.config.to_dict(), mapper.config.to_dict()
+        diff = [f"{k} {a.get(k)!r} vs {b.get(k)!r}" for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
+        raise ConfigError(f"trainer.init_mapper: {path} has another architecture or mapper config than this run's "
+                          f"(file vs run: {'; '.join(diff[:4])}); set the mapper section to the file's config")
     mapper.load_state_dict(saved.state_dict())

@@ -109,15 +109,9 @@ def evaluate(methods, generator_path, factors_path, identity_path, encoder_path,
                                          samples, seed, batch_size)
     text += extra_md
     data.update(extra)
-    ceiling_md, ceiling = _ceiling_table(G, g_info, estimator, embedder, result.noise_tolerance, n, seed, batch_size)
+    ceiling_md, ceiling = _ceiling_tables(G, g_info, estimator, embedder, result, n, seed, batch_size)
     text += ceiling_md
-    data["generator_ceiling"] = ceiling
-    if ceiling:
-        from latentedit_toyfaces.evaluation import generator_ceiling as gf
-
-        relative = gf.ceiling_relative_scores(result.rows, [gf.CeilingScore(**c) for c in ceiling])
-        text += "\n\n### Against the ceiling\n\n" + gf.ceiling_relative_markdown(relative)
-        data["against_ceiling"] = relative
+    data.update(ceiling)
     md, js = out_dir / "edit_quality.md", out_dir / "edit_quality.json"
     atomic_write(md, lambda tmp: Path(tmp).write_text(text + "\n"))
     atomic_write(js, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
@@ -145,15 +139,18 @@ def _multimodal_tables(G, mappers, estimator, embedder, pairs, sources, samples,
     return md, {"reference_transfer": rq.to_dicts(ref_scores), "mode_coverage": rq.to_dicts(cov_scores)}
 
 
-def _ceiling_table(G, g_info, estimator, embedder, tolerance, n, seed, batch_size):
-    """Markdown section + JSON rows of the generator ceiling (distilled toy-faces generators only; else empty)."""
+def _ceiling_tables(G, g_info, estimator, embedder, result, n, seed, batch_size):
+    """Markdown sections + JSON keys of the generator ceiling and of every method against it (distilled toy-faces
+    generators only; else no section and an empty ceiling)."""
     from latentedit_toyfaces.evaluation import generator_ceiling as gf
     from latentedit.io.modelfile import read_model_metadata
 
     extra = read_model_metadata(g_info.path)[2] if g_info.format == "latentedit" else {}
     if not gf.is_distilled_toy_generator(G, extra):
-        return "", []
-    rows = gf.evaluate_generator_ceiling(G, estimator=estimator, embedder=embedder, tolerance=tolerance, n=n,
-                                       seed=seed + 303, batch_size=batch_size, prior=gf.distilled_prior(extra))
-    return "\n\n### Generator ceiling (ground-truth edits through the generator)\n\n" + gf.ceiling_markdown(rows), \
-        gf.to_dicts(rows)
+        return "", {"generator_ceiling": []}
+    rows = gf.evaluate_generator_ceiling(G, estimator=estimator, embedder=embedder, tolerance=result.noise_tolerance,
+                                       n=n, seed=seed + 303, batch_size=batch_size, prior=gf.distilled_prior(extra))
+    relative = gf.ceiling_relative_scores(result.rows, rows)
+    md = ("\n\n### Generator ceiling (ground-truth edits through the generator)\n\n" + gf.ceiling_markdown(rows)
+          + "\n\n### Against the ceiling\n\n" + gf.ceiling_relative_markdown(relative))
+    return md, {"generator_ceiling": gf.to_dicts(rows), "against_ceiling": relative}
