@@ -17,13 +17,21 @@ per-round ratios (the spread). Two parts:
   generator.
 * ``--synthesis``: the whole synthesis network (random config-f weights, fp32, no_grad), share = executed FLOPs
   (FlopCounterMode) / time over the peak rate.
+* ``--against-build SO``: the synthesis with this build of the native CPU ops against another build of them (the
+  ``.so`` of e.g. ``LATENTEDIT_OPS_EXTRA_CFLAGS=-ftrapping-math``), swapped in the same process, interleaved.
+* ``--fusion``: the synthesis with the CPU inference fusions (oneDNN conv + bias + lrelu; the native FIR + noise +
+  bias + lrelu epilogue) against the same network with both turned off, interleaved, for random config-f weights
+  (noise strength 0, as the issue measures) and the same weights with every noise strength 0.1 (a trained
+  generator adds noise, so only the FIR epilogue applies).
 
-    python benchmarks/peak.py [--rounds 7] [--upconv] [--bf16] [--synthesis [--device cuda]] [--sizes 1024:1,256:4]
+    python benchmarks/peak.py [--rounds 7] [--upconv] [--bf16] [--synthesis [--device cuda]] [--fusion]
+                              [--against-build SO] [--sizes 1024:1,256:4]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import statistics
 import time
@@ -151,6 +159,97 @@ def synthesis_table(rounds: int, sizes, device: str = "cpu") -> None:
               f"share of peak {m:.2f} [{lo:.2f}-{hi:.2f}]", flush=True)
 
 
+@contextlib.contextmanager
+def unfused():
+    """The synthesis without its CPU inference fusions: plain convolution then bias+act, FIR then noise then
+    bias+act (each still native)."""
+    from latentedit import ops
+    from latentedit.stylegan2 import onednn_fusion
+
+    def separate(x, f, up=1, down=1, padding=0, gain=1.0, *, bias=None, noise=None, strength=1.0, act="lrelu",
+                 act_gain=None, clamp=None):
+        y = ops.upfirdn2d(x, f, up=up, down=down, padding=padding, gain=gain)
+        if noise is not None:
+            y = torch.addcmul(y, noise.to(y.dtype), strength.to(y.dtype))
+        return ops.fused_bias_act(y, bias, act=act, gain=act_gain, clamp=clamp)
+
+    saved = onednn_fusion._OP, ops.upfirdn2d_bias_act
+    onednn_fusion._OP, ops.upfirdn2d_bias_act = None, separate
+    try:
+        yield
+    finally:
+        onednn_fusion._OP, ops.upfirdn2d_bias_act = saved
+
+
+def fusion_table(rounds: int, sizes) -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from latentedit.stylegan2 import Generator, GeneratorConfig, channels_from_base
+
+    for res, batch in sizes:
+        torch.manual_seed(0)
+        G = Generator(GeneratorConfig(resolution=res, channels=channels_from_base(res))).eval()
+        ws = G.mapping(torch.randn(batch, G.z_dim)).detach()
+        with FlopCounterMode(display=False) as counter:
+            G.synthesis(ws)
+        fl = counter.get_total_flops()
+        for strength in (0.0, 0.1):
+            for layer in G.synthesis.noise_layers():
+                layer.noise_strength.data.fill_(strength)
+
+            def plain():
+                with unfused():
+                    return G.synthesis(ws)
+
+            with torch.no_grad():
+                diff = (G.synthesis(ws) - plain()).abs().max().item()
+                times = interleaved({"peak": _peak_fn(), "unfused": plain, "fused": lambda: G.synthesis(ws)}, rounds)
+            sh = shares(times, {"unfused": fl, "fused": fl})
+            r = [a / b for a, b in zip(times["unfused"], times["fused"])]
+            print(f"{res} px batch {batch}, noise strength {strength}: fused {statistics.median(times['fused']):.3f} s "
+                  f"vs unfused {statistics.median(times['unfused']):.3f} s, speed-up {statistics.median(r):.3f}x "
+                  f"[{min(r):.2f}-{max(r):.2f}]; share of peak {sh['unfused'][0]:.2f} -> {sh['fused'][0]:.2f} "
+                  f"[{sh['fused'][1]:.2f}-{sh['fused'][2]:.2f}]; max |diff| {diff:.1e}", flush=True)
+
+
+def build_table(rounds: int, sizes, so_path: str) -> None:
+    import importlib.util
+
+    from latentedit.ops import _native
+    from latentedit.stylegan2 import Generator, GeneratorConfig, channels_from_base
+
+    spec = importlib.util.spec_from_file_location("latentedit_ops_cpu", so_path)
+    other = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(other)
+    this = _native.get_module("cpu", strict=True)
+    state = _native.state("cpu")
+
+    def with_module(mod, fn):
+        def run():
+            state.module = mod
+            try:
+                return fn()
+            finally:
+                state.module = this
+        return run
+
+    for res, batch in sizes:
+        torch.manual_seed(0)
+        G = Generator(GeneratorConfig(resolution=res, channels=channels_from_base(res))).eval()
+        ws = G.mapping(torch.randn(batch, G.z_dim)).detach()
+        for strength in (0.0, 0.1):
+            for layer in G.synthesis.noise_layers():
+                layer.noise_strength.data.fill_(strength)
+            with torch.no_grad():
+                a, b = with_module(this, lambda: G.synthesis(ws)), with_module(other, lambda: G.synthesis(ws))
+                diff = (a() - b()).abs().max().item()
+                times = interleaved({"peak": _peak_fn(), "this": a, "other": b}, rounds)
+            r = [o / t for o, t in zip(times["other"], times["this"])]
+            print(f"{res} px batch {batch}, noise strength {strength}: this build "
+                  f"{statistics.median(times['this']):.3f} s vs other {statistics.median(times['other']):.3f} s: {statistics.median(r):.3f}x "
+                  f"[{min(r):.2f}-{max(r):.2f}]; max |diff| {diff:.1e}", flush=True)
+
+
 def psnr_unclamped(a: torch.Tensor, ref: torch.Tensor) -> float:
     """PSNR in dB with peak-to-peak 2 (images nominally in [-1, 1]), without clamping either image."""
     mse = (a.float() - ref.float()).square().mean().item()
@@ -234,6 +333,8 @@ def main() -> None:
     ap.add_argument("--upconv", action="store_true")
     ap.add_argument("--synthesis", action="store_true")
     ap.add_argument("--bf16", action="store_true")
+    ap.add_argument("--fusion", action="store_true")
+    ap.add_argument("--against-build", default=None, metavar="SO", help="another build of the native CPU ops")
     ap.add_argument("--device", default="cpu", help="--synthesis only: cpu or cuda")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args()
@@ -244,11 +345,15 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     sizes = [tuple(int(v) for v in item.split(":")) for item in args.sizes.split(",")]
     print(f"threads={torch.get_num_threads()} torch={torch.__version__}")
-    everything = not (args.upconv or args.synthesis or args.bf16)
+    everything = not (args.upconv or args.synthesis or args.bf16 or args.fusion or args.against_build)
     if args.upconv or everything:
         upconv_table(args.rounds, sizes)
     if args.synthesis or everything:
         synthesis_table(args.rounds, sizes, args.device)
+    if args.against_build:
+        build_table(args.rounds, sizes, args.against_build)
+    if args.fusion or everything:
+        fusion_table(args.rounds, sizes)
     if args.bf16 or everything:
         bf16_layer_table(args.rounds)
         bf16_policy_table(args.rounds, sizes)

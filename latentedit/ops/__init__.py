@@ -18,12 +18,13 @@ from __future__ import annotations
 import torch
 
 from latentedit.ops import _native
-from latentedit.ops._native import NativeOpsFallbackWarning, UnsupportedOpError
+from latentedit.ops._native import NativeOpsFallbackWarning, UnsupportedOpError, mode
 from latentedit.ops.bias_act_ref import ACTIVATIONS, fused_bias_act_ref, resolve_activation
 from latentedit.ops.upfirdn2d_ref import filter_size, parse_padding, parse_scaling, setup_filter, upfirdn2d_ref
 
-__all__ = ["ACTIVATIONS", "fused_bias_act", "upfirdn2d", "setup_filter", "filter_size", "upsample2d",
-           "downsample2d", "filter2d", "status", "build", "NativeOpsFallbackWarning", "UnsupportedOpError"]
+__all__ = ["ACTIVATIONS", "mode", "fused_bias_act", "upfirdn2d", "upfirdn2d_bias_act", "setup_filter", "filter_size",
+           "upsample2d", "downsample2d", "filter2d", "status", "build", "NativeOpsFallbackWarning",
+           "UnsupportedOpError"]
 
 
 def _unsupported(m: str, why: str) -> None:
@@ -66,6 +67,65 @@ def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1.0) -> tor
             if mod is not None:
                 return _native.upfirdn2d(mod, x, f, upxy, downxy, pad, flip_filter, gain)
     return upfirdn2d_ref(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
+
+
+def upfirdn2d_bias_act(x, f, up=1, down=1, padding=0, gain=1.0, *, bias=None, noise=None, strength=1.0,
+                       act="lrelu", act_gain=None, clamp=None) -> torch.Tensor:
+    """``fused_bias_act(upfirdn2d(x, f, ...) + strength * noise, bias, act)``: an up-sampling layer's filter, noise,
+    bias and activation.
+
+    x: (N, C, H, W); noise: broadcastable to the filtered (N, C, OH, OW) with one value per pixel — (OH, OW),
+    (1 or N, 1, OH, OW) — or None; bias: (C,) or None; act: "linear" or "lrelu". The native CPU kernel does it in
+    one pass over the output for inference (no gradient needed); otherwise, and with ``LATENTEDIT_OPS=ref``, the
+    separate ops run, which is also the reference the fused kernel is tested against.
+    """
+    if act not in ("linear", "lrelu"):
+        raise ValueError(f"upfirdn2d_bias_act supports act 'linear' or 'lrelu'; got {act!r}")
+    st = strength if isinstance(strength, torch.Tensor) else torch.tensor(float(strength))
+    mod = _epilogue_module(x, f, up, down, bias, noise, st)
+    noise3 = _noise_planes(noise, x.shape[0]) if mod is not None else False
+    if noise3 is not False:
+        _, alpha, act_gain_ = resolve_activation(act, None, act_gain)
+        return mod.upfirdn2d_bias_act(
+            x, f.detach(), *parse_scaling(up), *parse_scaling(down), *parse_padding(padding), False, float(gain),
+            bias if bias is not None else _native._empty(x), noise3 if noise3 is not None else _native._empty(x),
+            float(st), float(alpha) if act == "lrelu" else 1.0, float(act_gain_),
+            float(clamp) if clamp is not None and clamp >= 0 else -1.0)
+    y = upfirdn2d(x, f, up=up, down=down, padding=padding, gain=gain)
+    if noise is not None:
+        y = torch.addcmul(y, noise.to(y.dtype), st.to(y.dtype))
+    return fused_bias_act(y, bias, act=act, gain=act_gain, clamp=clamp)
+
+
+def _epilogue_module(x, f, up, down, bias, noise, strength):
+    """The native module whose fused epilogue takes these arguments, or None (reference mode, a gradient to
+    compute, not on the CPU, arguments the kernel does not take)."""
+    m = _native.mode()
+    if m == "ref" or f is None or not isinstance(x, torch.Tensor) or x.device.type != "cpu" or x.ndim != 4:
+        return None
+    if torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad
+                                       for t in (x, f, bias, noise, strength)):
+        return None
+    if bias is not None and (bias.dtype != x.dtype or bias.device != x.device):
+        return None
+    if _native.upfirdn2d_unsupported(x, f) is not None:
+        return None
+    if m == "auto" and not _policy.upfirdn2d_native(x, f, parse_scaling(up), parse_scaling(down)):
+        return None
+    mod = _native.module_for(x.device, m)
+    return mod if mod is not None and hasattr(mod, "upfirdn2d_bias_act") else None
+
+
+def _noise_planes(noise, n: int):
+    """noise as (1 or n, OH, OW) for the native kernel; None without noise; False for a shape it does not take
+    (the separate ops then broadcast it, or say why they cannot)."""
+    if noise is None:
+        return None
+    if noise.ndim == 2:
+        return noise.unsqueeze(0)
+    if noise.ndim == 4 and noise.shape[1] == 1 and noise.shape[0] in (1, n):
+        return noise[:, 0]
+    return False
 
 
 def filter2d(x, f, padding=0, flip_filter=False, gain=1.0) -> torch.Tensor:

@@ -68,6 +68,7 @@ def modulated_conv2d(
     up: int = 1,
     resample_filter: torch.Tensor | None = None,
     fused: bool | None = None,
+    filter_output: bool = True,
 ) -> torch.Tensor:
     """StyleGAN2's modulated convolution.
 
@@ -78,7 +79,8 @@ def modulated_conv2d(
     demodulation scales the output channels around one shared convolution. ``None`` picks the cheaper.
     ``up=2`` is a stride-2 transposed convolution followed by the [1,3,3,1] FIR (gain 4), as in the references.
     A 1x1 kernel on CPU (ToRGB) runs as a batched matrix product of the per-sample weights (B, O, I) with x
-    (B, I, H*W), whatever ``fused`` says.
+    (B, I, H*W), whatever ``fused`` says. ``filter_output=False`` with ``up=2`` returns the transposed
+    convolution's (B, O, 2H+1, 2W+1) before the FIR, for a caller that fuses the FIR with what follows.
     """
     b, i, h, w = x.shape
     o, wi, kh, kw = weight.shape
@@ -87,14 +89,7 @@ def modulated_conv2d(
                          f"{tuple(weight.shape)}; got x {tuple(x.shape)}, styles {tuple(styles.shape)}")
     if up not in (1, 2):
         raise ValueError(f"modulated_conv2d supports up=1 or 2; got {up}")
-    dcoefs = None
-    if demodulate:
-        # sum_{i,k} (w[o,i,k] s[b,i])^2 = s^2 @ sum_k w^2 : (B, I) @ (I, O) -> (B, O)
-        if precision.autocasting(x) and precision.keep_fp32("modulation"):
-            with precision.fp32_region(x):
-                dcoefs = (styles.float().square() @ weight.float().square().sum(dim=(2, 3)).t() + 1e-8).rsqrt()
-        else:
-            dcoefs = (styles.square() @ weight.square().sum(dim=(2, 3)).t() + 1e-8).rsqrt()
+    dcoefs = demodulation_coefs(x, weight, styles) if demodulate else None
     if kh == kw == 1 and up == 1 and x.device.type == "cpu":
         # A 1x1 convolution is a (batched) matrix product. On CPU oneDNN's 1x1 path is slow with few output
         # channels: ToRGB (32 -> 3) at 1024 px ran ~6x faster as a product (docs/ops.md).
@@ -105,9 +100,7 @@ def modulated_conv2d(
     if fused is None:
         fused = _use_fused(b, weight, x)
     if fused:
-        wb = weight.unsqueeze(0) * styles.reshape(b, 1, i, 1, 1)                 # (B, O, I, k, k)
-        if dcoefs is not None:
-            wb = wb * dcoefs.reshape(b, o, 1, 1, 1)
+        wb = sample_weights(weight, styles, dcoefs)                               # (B, O, I, k, k)
         xg = x.reshape(1, b * i, h, w)
         if up == 1:
             y = F.conv2d(xg, wb.reshape(b * o, i, kh, kw), padding=kh // 2, groups=b)
@@ -120,11 +113,29 @@ def modulated_conv2d(
                                                                                      stride=2)
         if dcoefs is not None:
             x = x * dcoefs.reshape(b, o, 1, 1).to(x.dtype)
-    if up == 2:
+    if up == 2 and filter_output:
         # (H*2+1) after the 3x3 transpose; the FIR with padding 1 brings it back to H*2.
         f = resample_filter if resample_filter is not None else blur_filter(x.device)
         x = ops.upfirdn2d(x, f, padding=(kw - 2, kw - 2, kh - 2, kh - 2), gain=4)
     return x
+
+
+def demodulation_coefs(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
+    """(B, O) = 1 / sqrt(sum_{i,k} (w[o,i,k] s[b,i])^2 + 1e-8), i.e. s^2 @ sum_k w^2: (B, I) @ (I, O).
+    In fp32 under bf16 autocast when the precision policy keeps modulation in fp32."""
+    if precision.autocasting(x) and precision.keep_fp32("modulation"):
+        with precision.fp32_region(x):
+            return (styles.float().square() @ weight.float().square().sum(dim=(2, 3)).t() + 1e-8).rsqrt()
+    return (styles.square() @ weight.square().sum(dim=(2, 3)).t() + 1e-8).rsqrt()
+
+
+def sample_weights(weight: torch.Tensor, styles: torch.Tensor, dcoefs: torch.Tensor | None) -> torch.Tensor:
+    """Per-sample modulated (and demodulated) weights: (O, I, k, k), (B, I), (B, O) or None -> (B, O, I, k, k)."""
+    b, i = styles.shape
+    wb = weight.unsqueeze(0) * styles.reshape(b, 1, i, 1, 1)
+    if dcoefs is not None:
+        wb = wb * dcoefs.reshape(b, -1, 1, 1, 1)
+    return wb
 
 
 class Conv2dLayer(nn.Module):

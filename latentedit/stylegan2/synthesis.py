@@ -12,6 +12,7 @@ from latentedit import ops
 from latentedit.stylegan2 import precision
 from latentedit.stylegan2.config import GeneratorConfig
 from latentedit.stylegan2.layers import FullyConnected, blur_filter, modulated_conv2d
+from latentedit.stylegan2.onednn_fusion import modulated_conv2d_lrelu
 
 NOISE_MODES = ("const", "random", "none")
 
@@ -43,16 +44,35 @@ class SynthesisLayer(nn.Module):
 
     def _forward(self, x, w, noise_mode, noise):
         styles = _styles(self.affine, w, x)
-        x = modulated_conv2d(x, self.weight, styles, up=self.up, resample_filter=self.resample_filter)
         strength = self.noise_strength
         if noise is None and noise_mode == "const":
             noise = self.noise_const
-        elif noise is None and noise_mode == "random":
-            noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device, dtype=x.dtype)
-        if noise is not None and not _skip_zero(strength):
+        draw = noise is None and noise_mode == "random"
+        adds_noise = (noise is not None or draw) and not _skip_zero(strength)
+        if self.up == 1 and not adds_noise and self.conv_clamp is None:
+            # CPU inference: conv + bias + lrelu as one oneDNN primitive (None where that does not apply)
+            y = modulated_conv2d_lrelu(x, self.weight, styles, self.bias)
+            if y is not None:
+                if draw:  # drawn and unused, as on the plain path: the caller's random stream stays the same
+                    self._random_noise(y)
+                return y
+        x = modulated_conv2d(x, self.weight, styles, up=self.up, resample_filter=self.resample_filter,
+                             filter_output=self.up == 1)
+        if draw:
+            noise = self._random_noise(x)
+        if self.up == 2:
+            # the [1,3,3,1] FIR (padding 1: 2H+1 -> 2H), noise, bias and lrelu: one pass on the CPU for inference
+            return ops.upfirdn2d_bias_act(x, self.resample_filter, padding=1, gain=4, bias=self.bias.to(x.dtype),
+                                          noise=noise if adds_noise else None, strength=strength, act="lrelu",
+                                          clamp=self.conv_clamp)
+        if adds_noise:
             # one pass, in x's dtype (an fp32 noise map must not promote a bf16 activation to fp32)
             x = torch.addcmul(x, noise.to(x.dtype), strength.to(x.dtype))
         return ops.fused_bias_act(x, self.bias.to(x.dtype), act="lrelu", clamp=self.conv_clamp)
+
+    def _random_noise(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, r, r) standard normal noise in x's dtype and device (x: this layer's conv output)."""
+        return torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device, dtype=x.dtype)
 
 
 def _skip_zero(strength: torch.Tensor) -> bool:

@@ -68,3 +68,23 @@ def test_shares_are_ratios_against_the_interleaved_peak(peak):
     times = {"peak": [1.0, 2.0, 1.0], "a": [2.0, 2.0, 4.0]}
     s = peak.shares(times, {"a": peak.PEAK_FLOPS})
     assert s["a"] == (0.5, 0.25, 1.0)
+
+
+def test_unfused_turns_both_fusions_off_and_restores_them(peak, monkeypatch):
+    from latentedit import ops
+    from latentedit.stylegan2 import Generator, GeneratorConfig, onednn_fusion
+
+    torch.manual_seed(0)
+    G = Generator(GeneratorConfig(resolution=32, channels=(16, 16, 12, 8), z_dim=8, w_dim=8, mapping_layers=2)).eval()
+    ws = G.mapping(torch.randn(1, 8)).detach()
+    fused_op, epilogue = onednn_fusion._OP, ops.upfirdn2d_bias_act
+    native = ops._native.get_module("cpu")
+    if native is not None:
+        monkeypatch.setattr(native, "upfirdn2d_bias_act", lambda *a: pytest.fail("fused epilogue ran unfused"))
+    with torch.no_grad(), peak.unfused():
+        assert onednn_fusion._OP is None and ops.upfirdn2d_bias_act is not epilogue
+        img = G.synthesis(ws)
+    assert (onednn_fusion._OP, ops.upfirdn2d_bias_act) == (fused_op, epilogue)
+    monkeypatch.undo()
+    with torch.no_grad():
+        torch.testing.assert_close(G.synthesis(ws), img, rtol=1e-5, atol=1e-5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 import textwrap
@@ -65,7 +66,7 @@ def test_cached_build_loads_without_compiling(monkeypatch):
     module, info = _build.load_extension("cpu")
     assert info["cached"] and info["seconds"] == 0.0
     assert (info["folder"] / "build.json").is_file()
-    assert hasattr(module, "bias_act_fwd") and hasattr(module, "upfirdn2d")
+    assert hasattr(module, "bias_act_fwd") and hasattr(module, "upfirdn2d") and hasattr(module, "upfirdn2d_bias_act")
     man = _build.read_manifest(info["folder"])
     assert man["key"]["torch"] == torch.__version__
 
@@ -73,6 +74,8 @@ def test_cached_build_loads_without_compiling(monkeypatch):
 def test_cache_key_covers_sources_flags_versions_but_no_gpu_name(monkeypatch):
     cfg = _build.build_config("cpu")
     assert {"sources", "torch", "python", "cflags"} <= set(cfg.key_parts)
+    if platform.system() != "Windows":  # lets GCC vectorise the leaky-ReLU selects on AVX2 (docs/ops.md)
+        assert "-fno-trapping-math" in cfg.cflags
     monkeypatch.setenv("LATENTEDIT_OPS_EXTRA_CFLAGS", "-DLATENTEDIT_TEST_FLAG")
     assert _build.build_config("cpu").digest != cfg.digest
     monkeypatch.delenv("LATENTEDIT_OPS_EXTRA_CFLAGS")

@@ -17,6 +17,10 @@ std::vector<at::Tensor> bias_act_cpu_grad2(const at::Tensor& gg, const at::Tenso
 at::Tensor upfirdn2d_cpu(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy, int64_t downx,
                          int64_t downy, int64_t px0, int64_t px1, int64_t py0, int64_t py1, bool flip_filter,
                          double gain);
+at::Tensor upfirdn2d_bias_act_cpu(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy, int64_t downx,
+                                  int64_t downy, int64_t px0, int64_t px1, int64_t py0, int64_t py1,
+                                  bool flip_filter, double gain, const at::Tensor& bias, const at::Tensor& noise,
+                                  double strength, double alpha, double act_gain, double clamp);
 }  // namespace latentedit
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -25,6 +29,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("bias_act_grad1", &latentedit::bias_act_cpu_grad1, "fused bias + activation: first-order gradient");
   m.def("bias_act_grad2", &latentedit::bias_act_cpu_grad2, "fused bias + activation: second-order term");
   m.def("upfirdn2d", &latentedit::upfirdn2d_cpu, "upsample, pad, FIR filter, downsample");
+  m.def("upfirdn2d_bias_act", &latentedit::upfirdn2d_bias_act_cpu,
+        "upfirdn2d, then noise + bias + leaky ReLU + gain + clamp per sample (forward only)");
   m.attr("device_kind") = "cpu";
   m.attr("abi_version") = 1;
 }

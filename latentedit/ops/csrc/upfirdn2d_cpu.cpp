@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -122,6 +123,52 @@ Filter make_filter(const at::Tensor& f_, bool flip_filter, double gain) {
 template <typename T>
 using acc_of = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
+// Optional epilogue applied to each filtered output sample before it is stored (inference only; the Python side
+// composes the separate ops whenever a gradient is needed):
+//   y = clamp(act_gain * lrelu(v + strength * noise[n, oy, ox] + bias[c], alpha))
+// noise is (NN, OH, OW) float32 with NN = 1 (shared) or N; bias is (C,) in x's dtype; alpha = 1 is linear;
+// clamp < 0 means none.
+struct Epilogue {
+  bool on = false;
+  const void* bias = nullptr;
+  const float* noise = nullptr;
+  int64_t noise_batch = 0;
+  double strength = 0, alpha = 1, gain = 1, clamp = -1;
+};
+
+template <typename T, typename A>
+struct RowEpilogue {
+  const Epilogue& e;
+  A s, al, g, cl;
+  RowEpilogue(const Epilogue& e_) : e(e_), s(A(e_.strength)), al(A(e_.alpha)), g(A(e_.gain)), cl(A(e_.clamp)) {}
+  const float* noise_row(int64_t n, int64_t oy, int64_t OH, int64_t OW) const {
+    if (e.noise == nullptr) return nullptr;
+    return e.noise + ((e.noise_batch == 1 ? 0 : n) * OH + oy) * OW;
+  }
+  A bias(int64_t c) const { return e.bias ? A(static_cast<const T*>(e.bias)[c]) : A(0); }
+  // One channels-last pixel: y[c] = clamp(g * lrelu(y[c] + s * noise + bias[c])), c < C.
+  void row_nhwc(T* y, float noise, const A* bias, int64_t C) const {
+    const A c_ = cl >= A(0) ? cl : std::numeric_limits<A>::infinity();
+    const A nv = s * A(noise);
+    for (int64_t c = 0; c < C; ++c) {
+      A v = A(y[c]) + nv + bias[c];
+      v = v * (v > A(0) ? A(1) : al) * g;
+      y[c] = T(v < -c_ ? -c_ : (v > c_ ? c_ : v));
+    }
+  }
+  // y[i] = clamp(g * lrelu(y[i] + s * noise[i] + b)) over a stored row of n samples, in place (the row is in cache).
+  void row(T* y, const float* noise, A b, int64_t n) const {
+    const A c = cl >= A(0) ? cl : std::numeric_limits<A>::infinity();
+    for (int64_t i = 0; i < n; ++i) {
+      A v = A(y[i]);
+      if (noise) v += s * A(noise[i]);  // the order of the separate ops: filter, + noise, + bias
+      v += b;
+      v = v * (v > A(0) ? A(1) : al) * g;
+      y[i] = T(v < -c ? -c : (v > c ? c : v));
+    }
+  }
+};
+
 // dst[m] (=|+=) sum_j w[j] * src[j][D*m] for K (1..4) taps fused in one pass over dst, m < n.
 template <typename A, int K, int DC>
 inline void fir_pass(A* __restrict dst, const A* const* src, const A* w, int64_t n, int64_t D, bool assign) {
@@ -183,9 +230,11 @@ void hpass_nchw(const HPlan& h, const A* pb, const A* g, A* acc, bool first, std
 }
 
 template <typename T>
-void upfirdn2d_nchw(const T* x, T* y, int64_t planes, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t upx,
-                    int64_t upy, int64_t downx, int64_t downy, int64_t px0, int64_t py0, const Filter& F) {
+void upfirdn2d_nchw(const T* x, T* y, int64_t planes, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                    int64_t upx, int64_t upy, int64_t downx, int64_t downy, int64_t px0, int64_t py0, const Filter& F,
+                    const Epilogue& ep) {
   using A = acc_of<T>;
+  const RowEpilogue<T, A> epi(ep);
   const HPlan h = make_hplan(W, OW, upx, downx, px0, F.fw);
   std::vector<A> gx(F.gx.begin(), F.gx.end()), gy(F.gy.begin(), F.gy.end()), g2(F.g2.begin(), F.g2.end());
   const int64_t rows = planes * OH;
@@ -234,6 +283,7 @@ void upfirdn2d_nchw(const T* x, T* y, int64_t planes, int64_t H, int64_t W, int6
         for (int64_t ph = 0; ph < h.U; ++ph)
           for (int64_t m = 0; m < h.len[ph]; ++m) yp[h.U * m + ph] = T(acc[ph * h.maxlen + m]);
       }
+      if (ep.on) epi.row(yp, epi.noise_row(plane / C, oy, OH, OW), epi.bias(plane % C), OW);
     }
   });
 }
@@ -242,8 +292,11 @@ void upfirdn2d_nchw(const T* x, T* y, int64_t planes, int64_t H, int64_t W, int6
 template <typename T>
 void upfirdn2d_nhwc(const T* x, T* y, int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW,
                     int64_t upx, int64_t upy, int64_t downx, int64_t downy, int64_t px0, int64_t py0,
-                    const Filter& F) {
+                    const Filter& F, const Epilogue& ep) {
   using A = acc_of<T>;
+  const RowEpilogue<T, A> epi(ep);
+  std::vector<A> bias(C);
+  for (int64_t c = 0; c < C; ++c) bias[c] = epi.bias(c);
   const HPlan h = make_hplan(W, OW, upx, downx, px0, F.fw);
   std::vector<A> gx(F.gx.begin(), F.gx.end()), gy(F.gy.begin(), F.gy.end()), g2(F.g2.begin(), F.g2.end());
   const int64_t rows = N * OH;
@@ -291,16 +344,20 @@ void upfirdn2d_nhwc(const T* x, T* y, int64_t N, int64_t C, int64_t H, int64_t W
         if (nv == 0) std::fill(acc.begin(), acc.end(), A(0));
       }
       for (int64_t i = 0; i < OW * C; ++i) yp[i] = T(acc[i]);
+      if (ep.on) {
+        const float* nz = epi.noise_row(n, oy, OH, OW);
+        for (int64_t ox = 0; ox < OW; ++ox) epi.row_nhwc(yp + ox * C, nz ? nz[ox] : 0.0f, bias.data(), C);
+      }
     }
   });
 }
 
 }  // namespace
 
-// x: (N, C, H, W) any layout; f: (ft,) separable or (fh, fw). Channels-last input gives channels-last output.
-at::Tensor upfirdn2d_cpu(const at::Tensor& x_, const at::Tensor& f, int64_t upx, int64_t upy, int64_t downx,
-                         int64_t downy, int64_t px0, int64_t px1, int64_t py0, int64_t py1, bool flip_filter,
-                         double gain) {
+namespace {
+at::Tensor upfirdn2d_impl(const at::Tensor& x_, const at::Tensor& f, int64_t upx, int64_t upy, int64_t downx,
+                          int64_t downy, int64_t px0, int64_t px1, int64_t py0, int64_t py1, bool flip_filter,
+                          double gain, Epilogue ep, const at::Tensor& bias_, const at::Tensor& noise_) {
   TORCH_CHECK(x_.device().is_cpu(), "latentedit upfirdn2d (CPU): expected a CPU tensor, got ", x_.device());
   TORCH_CHECK(x_.dim() == 4, "latentedit upfirdn2d: x must be (N, C, H, W); got ", x_.sizes());
   TORCH_CHECK(f.dim() == 1 || f.dim() == 2, "latentedit upfirdn2d: filter must be (ft,) or (fh, fw); got ", f.sizes());
@@ -317,16 +374,56 @@ at::Tensor upfirdn2d_cpu(const at::Tensor& x_, const at::Tensor& f, int64_t upx,
   at::Tensor y = at::empty({N, C, OH, OW}, x.options().memory_format(nhwc ? at::MemoryFormat::ChannelsLast
                                                                           : at::MemoryFormat::Contiguous));
   if (y.numel() == 0) return y;
-  if (x.numel() == 0) return y.zero_();
+  at::Tensor bias, noise;
+  if (ep.on) {
+    if (bias_.defined() && bias_.numel() > 0) {
+      TORCH_CHECK(bias_.dim() == 1 && bias_.size(0) == C && bias_.scalar_type() == x.scalar_type(),
+                  "latentedit upfirdn2d_bias_act: bias must be (", C, ",) in x's dtype; got ", bias_.sizes(), " ",
+                  bias_.scalar_type());
+      bias = bias_.contiguous();
+      ep.bias = bias.data_ptr();
+    }
+    if (noise_.defined() && noise_.numel() > 0) {
+      TORCH_CHECK(noise_.dim() == 3 && (noise_.size(0) == 1 || noise_.size(0) == N) && noise_.size(1) == OH &&
+                      noise_.size(2) == OW,
+                  "latentedit upfirdn2d_bias_act: noise must be (1 or ", N, ", ", OH, ", ", OW, "); got ",
+                  noise_.sizes());
+      noise = noise_.to(at::kFloat).contiguous();
+      ep.noise = noise.data_ptr<float>();
+      ep.noise_batch = noise.size(0);
+    }
+  }
+  if (x.numel() == 0 && !ep.on) return y.zero_();
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "upfirdn2d_cpu", [&] {
     if (nhwc)
       upfirdn2d_nhwc<scalar_t>(x.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), N, C, H, W, OH, OW, upx, upy, downx,
-                               downy, px0, py0, F);
+                               downy, px0, py0, F, ep);
     else
-      upfirdn2d_nchw<scalar_t>(x.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), N * C, H, W, OH, OW, upx, upy, downx,
-                               downy, px0, py0, F);
+      upfirdn2d_nchw<scalar_t>(x.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), N * C, C, H, W, OH, OW, upx, upy,
+                               downx, downy, px0, py0, F, ep);
   });
   return y;
+}
+}  // namespace
+
+// x: (N, C, H, W) any layout; f: (ft,) separable or (fh, fw). Channels-last input gives channels-last output.
+at::Tensor upfirdn2d_cpu(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy, int64_t downx,
+                         int64_t downy, int64_t px0, int64_t px1, int64_t py0, int64_t py1, bool flip_filter,
+                         double gain) {
+  return upfirdn2d_impl(x, f, upx, upy, downx, downy, px0, px1, py0, py1, flip_filter, gain, Epilogue{},
+                        at::Tensor(), at::Tensor());
+}
+
+// upfirdn2d followed, per output sample, by clamp(act_gain * lrelu(y + strength * noise + bias, alpha)) (see
+// Epilogue): the up-sampling layer's filter, noise, bias and activation in one pass. Forward only.
+at::Tensor upfirdn2d_bias_act_cpu(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy, int64_t downx,
+                                  int64_t downy, int64_t px0, int64_t px1, int64_t py0, int64_t py1,
+                                  bool flip_filter, double gain, const at::Tensor& bias, const at::Tensor& noise,
+                                  double strength, double alpha, double act_gain, double clamp) {
+  Epilogue ep;
+  ep.on = true;
+  ep.strength = strength; ep.alpha = alpha; ep.gain = act_gain; ep.clamp = clamp;
+  return upfirdn2d_impl(x, f, upx, upy, downx, downy, px0, px1, py0, py1, flip_filter, gain, ep, bias, noise);
 }
 
 }  // namespace latentedit
