@@ -19,7 +19,7 @@ export MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736 MALL
 resume_flag() { [ -e "$1" ] && echo --resume || true; }
 
 # 1. The generator: distillation from the renderer, 30,000 steps with DistillConfig's defaults, then 3,000 steps
-#    (session 7) in which two teachers -- judges trained with other seeds than the evaluation judges -- must read
+#    in which two teachers -- judges trained with other seeds than the evaluation judges -- must read
 #    in G(z) what they read in the render, at a restarted learning rate (5e-4, cosine to 1e-4). The teachers are
 #    shipped in plugins/latentedit_toyfaces/assets/; they were made by the two train-judge commands below.
 TEACHERS=plugins/latentedit_toyfaces/assets
@@ -40,7 +40,7 @@ cp "$ASSETS/toyfaces_generator.safetensors" "$RUNS/generator/generator_v3.safete
 $LE toyfaces fit-directions --n 4000 --out "$ASSETS/toyfaces_directions.safetensors"
 
 # 3. The e4e encoder (3,000 steps, 12 min on one thread, as the shipped one was made), then the mappers' training sources: 6,000 generator samples + 6,000
-#    renders inverted by that encoder (session 9: the mappers meet inverted photos at use; configs/toyfaces_*.json
+#    renders inverted by that encoder (the mappers meet inverted photos at use; configs/toyfaces_*.json
 #    read runs/toyfaces_latents.safetensors).
 OMP_NUM_THREADS=1 $LE train encoder --run-dir "$RUNS/e4e" --steps 3000 --threads 1 --set lpips_lambda=0 \
     --out "$ASSETS/toyfaces_e4e.safetensors" $(resume_flag "$RUNS/e4e/checkpoint.pt")
@@ -62,7 +62,7 @@ wait $sens
 cp "$RUNS/sensorium/mapper_ema.safetensors" "$ASSETS/toyfaces_sensorium.safetensors.tmp"
 mv "$ASSETS/toyfaces_sensorium.safetensors.tmp" "$ASSETS/toyfaces_sensorium.safetensors"
 
-# 5. (session 11) The fourth generator: the third one's synthesis alone fine-tuned, the mapping frozen, so W and the
+# 5. The fourth generator: the third one's synthesis alone fine-tuned, the mapping frozen, so W and the
 #    fingerprint are unchanged and every model above stays valid: 6,000 steps of distillation + teachers + the
 #    re-render term (finetune_synthesis.py's defaults; about 30 minutes on 2 threads). The shipped e4e file bundles no
 #    generator: `latentedit invert` decodes with the toy domain's generator (same fingerprint), so the copy is dropped.

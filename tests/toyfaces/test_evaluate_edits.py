@@ -151,3 +151,32 @@ def test_inverted_renders_join_the_held_out_latents(world):
     assert {r.n for r in result.rows} == {7}
     with pytest.raises(ValueError, match="needs an encoder"):
         evaluate_edits(G, {"directions": methods["directions"]}, estimator=est, embedder=emb, config=cfg)
+
+
+def test_evaluate_command_scores_methods_against_the_generator_ceiling(world, tmp_path, monkeypatch):
+    """The CLI path of the "Against the ceiling" table: a stubbed ceiling (its own evaluation is tested in
+    test_generator_ceiling) and the real method rows; JSON and markdown carry score = success x kept / identity
+    multiple for every method and attribute."""
+    from latentedit.io.ours import save_generator
+    from latentedit_toyfaces.evaluation import generator_ceiling as gf
+
+    d, G, judges, methods = world
+    gpath = save_generator(G, tmp_path / "g.safetensors")
+    methods["directions"].save(tmp_path / "dirs.safetensors")
+    ceiling = [gf.CeilingScore(a, 4, 1.0, 1.0, 1.0, 0.02 * (i + 1), 1.0) for i, a in enumerate(ATTRS)]
+    monkeypatch.setattr(gf, "is_distilled_toy_generator", lambda G, extra: True)
+    monkeypatch.setattr(gf, "evaluate_generator_ceiling", lambda G, **kw: ceiling)
+    args = ["--generator", gpath, "--method", f"ifg={tmp_path / 'dirs.safetensors'}", "--factors", judges["factors"],
+            "--identity", judges["identity"], "--coverage-sources", "0", "--n", "4", "--samples", "1",
+            "--batch-size", "4", "--out", tmp_path / "eval"]
+    res = CliRunner().invoke(evaluate, [str(a) for a in args])
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "eval" / "edit_quality.json").read_text())
+    rows = {(r["method"], r["attribute"]): r for r in data["rows"]}
+    assert {(s["method"], s["attribute"]) for s in data["against_ceiling"]} == {("ifg", a) for a in ATTRS}
+    for s in data["against_ceiling"]:
+        r, c = rows[(s["method"], s["attribute"])], ceiling[ATTRS.index(s["attribute"])]
+        assert s["identity_x_ceiling"] == pytest.approx(r["identity_change"] / c.identity_change)
+        assert s["score"] == pytest.approx(r["success"] * r["others_unchanged"] / s["identity_x_ceiling"])
+    text = (tmp_path / "eval" / "edit_quality.md").read_text()
+    assert "### Against the ceiling" in text and "| ifg |" in text.split("### Against the ceiling")[1]
