@@ -5,7 +5,7 @@ over the activations for bias and activation. oneDNN applies bias and leaky ReLU
 output is still in cache (``torch.ops.mkldnn._convolution_pointwise``, the op TorchInductor fuses into on CPU), so
 that pass disappears; its output reorder is also cheaper. The activation's gain is folded into the weights and the
 bias (leaky ReLU is positively homogeneous: ``lrelu(c z) = c lrelu(z)`` for ``c > 0``). Measured in
-``docs/ops.md`` ("Fused convolution epilogue").
+``docs/ops.md`` ("Fused epilogues for CPU inference").
 
 The primitive has no autograd formula and no per-pixel noise or clamp post-op, so ``modulated_conv2d_lrelu``
 applies only to float32 CPU inference of a layer that adds no noise and has no clamp, with the per-sample-weight
