@@ -88,3 +88,18 @@ def test_unfused_turns_both_fusions_off_and_restores_them(peak, monkeypatch):
     monkeypatch.undo()
     with torch.no_grad():
         torch.testing.assert_close(G.synthesis(ws), img, rtol=1e-5, atol=1e-5)
+
+
+def test_profile_timers_cover_the_convolutions_and_shares_add_up(capsys):
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "profile_synthesis.py"
+    spec = importlib.util.spec_from_file_location("bench_profile", path)
+    prof = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(prof)
+    prof.timers_table(32, 1, passes=3, rows=50)
+    out = capsys.readouterr().out
+    assert "median pass" in out and "over 2 passes" in out
+    rows = [line.split("|") for line in out.splitlines() if line.startswith("| conv") or line.startswith("| deconv")]
+    assert {r[1].strip() for r in rows} >= {"deconv"} and any(r[1].strip().startswith("conv") for r in rows)
+    assert all(float(r[5]) > 0 for r in rows)  # GFLOP/s for every convolution
+    parts = [float(line.split(": ")[1].split("%")[0]) for line in out.splitlines() if line.endswith("of the pass")]
+    assert len(parts) == 4 and 0 < sum(parts) <= 100
