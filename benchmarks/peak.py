@@ -166,19 +166,12 @@ def unfused():
     from latentedit import ops
     from latentedit.stylegan2 import onednn_fusion
 
-    def separate(x, f, up=1, down=1, padding=0, gain=1.0, *, bias=None, noise=None, strength=1.0, act="lrelu",
-                 act_gain=None, clamp=None):
-        y = ops.upfirdn2d(x, f, up=up, down=down, padding=padding, gain=gain)
-        if noise is not None:
-            y = torch.addcmul(y, noise.to(y.dtype), strength.to(y.dtype))
-        return ops.fused_bias_act(y, bias, act=act, gain=act_gain, clamp=clamp)
-
-    saved = onednn_fusion._OP, ops.upfirdn2d_bias_act
-    onednn_fusion._OP, ops.upfirdn2d_bias_act = None, separate
+    saved = onednn_fusion._OP, ops._epilogue_module
+    onednn_fusion._OP, ops._epilogue_module = None, lambda *args: None  # upfirdn2d_bias_act runs its separate ops
     try:
         yield
     finally:
-        onednn_fusion._OP, ops.upfirdn2d_bias_act = saved
+        onednn_fusion._OP, ops._epilogue_module = saved
 
 
 def fusion_table(rounds: int, sizes) -> None:
