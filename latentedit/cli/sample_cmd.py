@@ -54,8 +54,8 @@ def render_seeds(G, seeds, *, truncation: float, noise_mode: str, batch_size: in
               help="Also write seedNNNN.png and seedNNNN.wplus.safetensors per seed into this folder.")
 @click.option("--batch-size", type=click.IntRange(1, 256), default=8, show_default=True)
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
-              help="bf16 runs synthesis under bfloat16 autocast (faster on CPUs with AVX-512 BF16; see "
-                   "benchmarks/generator.py for its PSNR against fp32).")
+              help="bf16 runs synthesis under bfloat16 autocast (faster on GPUs and CPUs with AVX-512 BF16, "
+                   "far slower on other CPUs: a warning says so; see benchmarks/peak.py --bf16 for its PSNR).")
 @device_option
 def sample(generator_path, seeds, truncation, noise_mode, out, save_latents, batch_size, precision, device):
     """Sample images from a generator; deterministic per seed.
@@ -77,6 +77,12 @@ def sample(generator_path, seeds, truncation, noise_mode, out, save_latents, bat
     if save_latents:
         check_output_folder(save_latents, flag="--save-latents")
     G, _ = load_generator_or_default(generator_path, resolve_device(device))
+    if precision == "bf16":
+        from latentedit.stylegan2.precision import slow_bf16_warning
+
+        slow = slow_bf16_warning(G.mapping.w_avg.device)
+        if slow:
+            click.echo(f"warning: {slow}", err=True)
     images = []
     for s, ws, img in render_seeds(G, seed_list, truncation=truncation, noise_mode=noise_mode,
                                    batch_size=batch_size, precision=precision):

@@ -8,6 +8,7 @@ or step together; gradients are identical after DDP's all-reduce, so checks on t
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import torch
 from torch import nn
@@ -33,6 +34,12 @@ class StepRunner:
         self.d_objective: nn.Module | None = trainer.d_objective
         dev = trainer.ctx.device
         self.amp = trainer.tc.amp == "bf16" or (trainer.tc.amp == "auto" and dev.type == "cuda")
+        if self.amp:
+            from latentedit.stylegan2.precision import slow_bf16_warning
+
+            slow = slow_bf16_warning(dev)
+            if slow:
+                warnings.warn(f"trainer.amp=bf16: {slow}", RuntimeWarning, stacklevel=2)
 
     # ---- helpers -------------------------------------------------------------------------------------------
     @torch.no_grad()

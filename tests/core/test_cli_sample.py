@@ -89,3 +89,19 @@ def test_console_script_sample(tmp_path, gen_file):
                            str(tmp_path / "g.png")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "g.png").is_file()
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_on_a_cpu_without_native_bf16_warns_and_still_writes(tmp_path, gen_file, monkeypatch, native):
+    from latentedit.stylegan2 import precision
+
+    monkeypatch.setattr(precision, "native_cpu_bf16", lambda: native)
+    path, _ = gen_file
+    out = tmp_path / "g.png"
+    res = CliRunner().invoke(cli, ["sample", "--generator", str(path), "--seeds", "1", "--precision", "bf16",
+                                   "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert out.is_file()
+    warned = "warning: bf16 on this CPU" in res.stderr and "use fp32 here" in res.stderr
+    assert warned != native
+    assert precision.slow_bf16_warning("cuda") is None  # GPUs are never warned about

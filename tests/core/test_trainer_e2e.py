@@ -74,10 +74,14 @@ def test_noise_mapper_with_cycles_and_diversity(tmp_path, world):
     assert summary["losses"]["diversity"] <= 0  # negative distance
 
 
-def test_style_mapper_uses_its_encode_style_hook(tmp_path, world):
+def test_style_mapper_uses_its_encode_style_hook(tmp_path, world, monkeypatch):
+    from latentedit.stylegan2 import precision
+
     G, judge = world
-    t, summary = train(tmp_path, G, judge, ToyStyleMapper, mapper={"style_dim": 3}, steps=2,
-                       loss_weights={"latent_cycle": 1.0}, amp="bf16")  # autocast works on CPU too
+    monkeypatch.setattr(precision, "native_cpu_bf16", lambda: False)
+    with pytest.warns(RuntimeWarning, match=r"trainer.amp=bf16: bf16 on this CPU .* is emulated"):
+        t, summary = train(tmp_path, G, judge, ToyStyleMapper, mapper={"style_dim": 3}, steps=2,
+                           loss_weights={"latent_cycle": 1.0}, amp="bf16")  # autocast works on CPU too
     assert summary["skipped_steps"] == 0
     assert t.mapper.style_encoder.weight.grad is not None  # the reference style came through the hook
 
