@@ -77,9 +77,10 @@ def timers_table(res: int, batch: int, *, passes: int, rows: int) -> None:
             y = fn(*a, **k)
             key = (name, a[0].shape[1], a[0].shape[-1])
             now[key] += time.perf_counter() - t0
-            if conv:  # multiply-adds x 2 of a 3x3 kernel: at the output (conv) or input (transposed) resolution
+            if conv:  # 2 x multiply-adds, at the output (conv) or input (transposed) resolution; a grouped
+                # per-sample call has batch 1 and B x O (or B x I) weight rows, a plain one batch B
                 pix = a[0].shape[-1] * a[0].shape[-2] if name == "deconv" else y.shape[-1] * y.shape[-2]
-                flops[key] = 2 * a[1].shape[0] * a[1].shape[1] * a[1].shape[2] * a[1].shape[3] * pix
+                flops[key] = 2 * a[0].shape[0] * a[1].shape[0] * a[1].shape[1] * a[1].shape[2] * a[1].shape[3] * pix
             return y
         return run
 
