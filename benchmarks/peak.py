@@ -114,6 +114,42 @@ def _peak_fn(device="cpu"):
     return lambda: F.conv2d(xp, wp, padding=1)
 
 
+def config_f(res: int, batch: int, device: str = "cpu"):
+    """A random config-f generator at ``res`` (seed 0) and a (batch, num_ws, 512) W+ from its mapping."""
+    from latentedit.stylegan2 import Generator, GeneratorConfig, channels_from_base
+
+    torch.manual_seed(0)
+    G = Generator(GeneratorConfig(resolution=res, channels=channels_from_base(res))).eval().to(device)
+    return G, G.mapping(torch.randn(batch, G.z_dim, device=device)).detach()
+
+
+def synthesis_flops(G, ws) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        G.synthesis(ws)
+    return counter.get_total_flops()
+
+
+def noise_variants(sizes):
+    """(res, batch, G, ws, strength): random config-f at each size with every noise strength 0 (the issue's
+    measurement), then 0.1 (a trained generator adds noise)."""
+    for res, batch in sizes:
+        G, ws = config_f(res, batch)
+        for strength in (0.0, 0.1):
+            for layer in G.synthesis.noise_layers():
+                layer.noise_strength.data.fill_(strength)
+            yield res, batch, G, ws, strength
+
+
+def ab_times(rounds: int, new, old):
+    """new and old synthesis callables interleaved with the peak: (times, speed-ups old/new per round, max |diff|)."""
+    with torch.no_grad():
+        diff = (new() - old()).abs().max().item()
+        times = interleaved({"peak": _peak_fn(), "new": new, "old": old}, rounds)
+    return times, [o / n for o, n in zip(times["old"], times["new"])], diff
+
+
 def upconv_table(rounds: int, sizes) -> None:
     from latentedit.stylegan2 import channels_from_base
 
@@ -140,17 +176,9 @@ def upconv_table(rounds: int, sizes) -> None:
 
 
 def synthesis_table(rounds: int, sizes, device: str = "cpu") -> None:
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from latentedit.stylegan2 import Generator, GeneratorConfig, channels_from_base
-
     for res, batch in sizes:
-        torch.manual_seed(0)
-        G = Generator(GeneratorConfig(resolution=res, channels=channels_from_base(res))).eval().to(device)
-        ws = G.mapping(torch.randn(batch, G.z_dim, device=device)).detach()
-        with FlopCounterMode(display=False) as counter:
-            G.synthesis(ws)
-        fl = counter.get_total_flops()
+        G, ws = config_f(res, batch, device)
+        fl = synthesis_flops(G, ws)
         with torch.no_grad():
             times = interleaved({"peak": _peak_fn(device), "synthesis": lambda: G.synthesis(ws)}, rounds)
         m, lo, hi = shares(times, {"synthesis": fl})["synthesis"]
@@ -175,41 +203,25 @@ def unfused():
 
 
 def fusion_table(rounds: int, sizes) -> None:
-    from torch.utils.flop_counter import FlopCounterMode
+    for res, batch, G, ws, strength in noise_variants(sizes):
+        fl = synthesis_flops(G, ws)
 
-    from latentedit.stylegan2 import Generator, GeneratorConfig, channels_from_base
+        def plain():
+            with unfused():
+                return G.synthesis(ws)
 
-    for res, batch in sizes:
-        torch.manual_seed(0)
-        G = Generator(GeneratorConfig(resolution=res, channels=channels_from_base(res))).eval()
-        ws = G.mapping(torch.randn(batch, G.z_dim)).detach()
-        with FlopCounterMode(display=False) as counter:
-            G.synthesis(ws)
-        fl = counter.get_total_flops()
-        for strength in (0.0, 0.1):
-            for layer in G.synthesis.noise_layers():
-                layer.noise_strength.data.fill_(strength)
-
-            def plain():
-                with unfused():
-                    return G.synthesis(ws)
-
-            with torch.no_grad():
-                diff = (G.synthesis(ws) - plain()).abs().max().item()
-                times = interleaved({"peak": _peak_fn(), "unfused": plain, "fused": lambda: G.synthesis(ws)}, rounds)
-            sh = shares(times, {"unfused": fl, "fused": fl})
-            r = [a / b for a, b in zip(times["unfused"], times["fused"])]
-            print(f"{res} px batch {batch}, noise strength {strength}: fused {statistics.median(times['fused']):.3f} s "
-                  f"vs unfused {statistics.median(times['unfused']):.3f} s, speed-up {statistics.median(r):.3f}x "
-                  f"[{min(r):.2f}-{max(r):.2f}]; share of peak {sh['unfused'][0]:.2f} -> {sh['fused'][0]:.2f} "
-                  f"[{sh['fused'][1]:.2f}-{sh['fused'][2]:.2f}]; max |diff| {diff:.1e}", flush=True)
+        times, r, diff = ab_times(rounds, lambda: G.synthesis(ws), plain)
+        sh = shares(times, {"old": fl, "new": fl})
+        print(f"{res} px batch {batch}, noise strength {strength}: fused {statistics.median(times['new']):.3f} s "
+              f"vs unfused {statistics.median(times['old']):.3f} s, speed-up {statistics.median(r):.3f}x "
+              f"[{min(r):.2f}-{max(r):.2f}]; share of peak {sh['old'][0]:.2f} -> {sh['new'][0]:.2f} "
+              f"[{sh['new'][1]:.2f}-{sh['new'][2]:.2f}]; max |diff| {diff:.1e}", flush=True)
 
 
 def build_table(rounds: int, sizes, so_path: str) -> None:
     import importlib.util
 
     from latentedit.ops import _native
-    from latentedit.stylegan2 import Generator, GeneratorConfig, channels_from_base
 
     spec = importlib.util.spec_from_file_location("latentedit_ops_cpu", so_path)
     other = importlib.util.module_from_spec(spec)
@@ -226,21 +238,12 @@ def build_table(rounds: int, sizes, so_path: str) -> None:
                 state.module = this
         return run
 
-    for res, batch in sizes:
-        torch.manual_seed(0)
-        G = Generator(GeneratorConfig(resolution=res, channels=channels_from_base(res))).eval()
-        ws = G.mapping(torch.randn(batch, G.z_dim)).detach()
-        for strength in (0.0, 0.1):
-            for layer in G.synthesis.noise_layers():
-                layer.noise_strength.data.fill_(strength)
-            with torch.no_grad():
-                a, b = with_module(this, lambda: G.synthesis(ws)), with_module(other, lambda: G.synthesis(ws))
-                diff = (a() - b()).abs().max().item()
-                times = interleaved({"peak": _peak_fn(), "this": a, "other": b}, rounds)
-            r = [o / t for o, t in zip(times["other"], times["this"])]
-            print(f"{res} px batch {batch}, noise strength {strength}: this build "
-                  f"{statistics.median(times['this']):.3f} s vs other {statistics.median(times['other']):.3f} s: {statistics.median(r):.3f}x "
-                  f"[{min(r):.2f}-{max(r):.2f}]; max |diff| {diff:.1e}", flush=True)
+    for res, batch, G, ws, strength in noise_variants(sizes):
+        times, r, diff = ab_times(rounds, with_module(this, lambda: G.synthesis(ws)),
+                                  with_module(other, lambda: G.synthesis(ws)))
+        print(f"{res} px batch {batch}, noise strength {strength}: this build {statistics.median(times['new']):.3f} s "
+              f"vs other {statistics.median(times['old']):.3f} s: {statistics.median(r):.3f}x "
+              f"[{min(r):.2f}-{max(r):.2f}]; max |diff| {diff:.1e}", flush=True)
 
 
 def psnr_unclamped(a: torch.Tensor, ref: torch.Tensor) -> float:
@@ -283,7 +286,6 @@ def bf16_layer_table(rounds: int) -> None:
 
 def bf16_policy_table(rounds: int, sizes) -> None:
     from latentedit.io.checkpoints import load_generator
-    from latentedit.stylegan2 import Generator, GeneratorConfig, channels_from_base
     from latentedit.stylegan2.precision import mixed_precision
 
     def run(G, ws, policy=None):
@@ -302,9 +304,7 @@ def bf16_policy_table(rounds: int, sizes) -> None:
     except (ImportError, FileNotFoundError) as exc:
         print(f"no toy-generator column: {exc}")
     for res, batch in sizes:
-        torch.manual_seed(0)
-        G = Generator(GeneratorConfig(resolution=res, channels=channels_from_base(res))).eval()
-        ws = G.mapping(torch.randn(batch, G.z_dim)).detach()
+        G, ws = config_f(res, batch)
         with torch.no_grad():
             ref = run(G, ws)()
             cands = {"fp32": run(G, ws)} | {k: run(G, ws, p) for k, p in POLICIES.items()}

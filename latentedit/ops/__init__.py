@@ -112,8 +112,7 @@ def _epilogue_module(x, f, up, down, bias, noise, strength):
         return None
     if m == "auto" and not _policy.upfirdn2d_native(x, f, parse_scaling(up), parse_scaling(down)):
         return None
-    mod = _native.module_for(x.device, m)
-    return mod if mod is not None and hasattr(mod, "upfirdn2d_bias_act") else None
+    return _native.module_for(x.device, m)
 
 
 def _noise_planes(noise, n: int):

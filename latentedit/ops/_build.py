@@ -131,9 +131,9 @@ def build_config(kind: str) -> BuildConfig:
     else:
         # OpenMP makes at::parallel_for parallel; Apple's clang has no -fopenmp (the kernels then run serially).
         omp = [] if system == "Darwin" else ["-fopenmp"]
-        # -fno-trapping-math: without it GCC may not if-convert an ordered comparison (which could raise an FP
-        # exception flag nobody reads), so the leaky-ReLU loops stayed scalar and branchy (5x slower on random
-        # signs; docs/ops.md). Results are unchanged: it only drops FP-exception-flag side effects.
+        # -fno-trapping-math: without it GCC does not if-convert an ordered comparison (which could raise an FP
+        # exception flag nobody reads), so on AVX2 the leaky-ReLU loops stay scalar. Results are unchanged; the
+        # memory-bound loops measured no faster for it in one process (docs/notes/2026-12-07-cpu-epilogues.md).
         cflags = ["-O3", *omp, "-fno-math-errno", "-fno-trapping-math", "-DLATENTEDIT_ABI=%d" % ABI_VERSION]
         ldflags = list(omp)
         if march and machine in ("x86_64", "amd64"):

@@ -53,7 +53,7 @@ class FullyConnected(nn.Module):
         return f"in={self.weight.shape[1]}, out={self.weight.shape[0]}, act={self.activation}"
 
 
-def _use_fused(batch: int, weight: torch.Tensor, x: torch.Tensor) -> bool:
+def use_sample_weights(batch: int, weight: torch.Tensor, x: torch.Tensor) -> bool:
     """Fold styles into per-sample weights when the weights are smaller than the activations they would scale
     (high resolutions, small batches): two full passes over the activations are then saved."""
     return batch * weight.numel() <= x[0].numel()
@@ -98,7 +98,7 @@ def modulated_conv2d(
             wb = wb * dcoefs.reshape(b, o, 1)
         return torch.matmul(wb.to(x.dtype), x.reshape(b, i, h * w)).reshape(b, o, h, w)
     if fused is None:
-        fused = _use_fused(b, weight, x)
+        fused = use_sample_weights(b, weight, x)
     if fused:
         wb = sample_weights(weight, styles, dcoefs)                               # (B, O, I, k, k)
         xg = x.reshape(1, b * i, h, w)

@@ -22,7 +22,7 @@ import torch
 
 from latentedit import ops
 from latentedit.stylegan2 import precision
-from latentedit.stylegan2.layers import _use_fused, demodulation_coefs, sample_weights
+from latentedit.stylegan2.layers import demodulation_coefs, sample_weights, use_sample_weights
 
 LRELU_ALPHA = 0.2
 LRELU_GAIN = math.sqrt(2.0)
@@ -48,7 +48,7 @@ def fusion_applies(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, 
         return False
     if torch.is_grad_enabled() and any(t.requires_grad for t in (x, weight, styles, bias)):
         return False
-    return weight.shape[-2:] == (3, 3) and _use_fused(x.shape[0], weight, x)
+    return weight.shape[-2:] == (3, 3) and use_sample_weights(x.shape[0], weight, x)
 
 
 def modulated_conv2d_lrelu(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor,

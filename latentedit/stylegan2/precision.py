@@ -51,8 +51,8 @@ def mixed_precision(p: MixedPrecision | None = None, **changes):
 
 def native_cpu_bf16() -> bool:
     """Whether this CPU runs oneDNN's bf16 kernels natively (AVX-512 BF16 or AMX). Elsewhere bf16 convolutions are
-    emulated: on an AVX2 EPYC the 3x3 convolutions of a 1024-px synthesis ran 0.01x and the transposed ones
-    0.3-0.4x as fast as fp32 (docs/ops.md)."""
+    emulated: on an AVX2 EPYC the 16- and 32-px layers of a 1024-px synthesis (the run was stopped there) ran their
+    3x3 convolutions at 0.00-0.01x and their transposed ones at 0.30-0.41x the speed of fp32 (docs/ops.md)."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
@@ -64,8 +64,8 @@ def slow_bf16_warning(device: torch.device | str) -> str | None:
     if torch.device(device).type != "cpu" or native_cpu_bf16():
         return None
     return (f"bf16 on this CPU ({torch.backends.cpu.get_cpu_capability()}, no AVX-512 BF16/AMX) is emulated: "
-            "convolutions run 3-100x slower than fp32 (docs/ops.md); use fp32 here, bf16 on a GPU or a CPU with "
-            "AVX-512 BF16")
+            "convolutions ran 2.4x to over 100x slower than fp32 (docs/ops.md); use fp32 here, bf16 on a GPU or a "
+            "CPU with AVX-512 BF16")
 
 
 def autocasting(x: torch.Tensor) -> bool:

@@ -56,8 +56,8 @@ class SynthesisLayer(nn.Module):
                 if draw:  # drawn and unused, as on the plain path: the caller's random stream stays the same
                     self._random_noise(y)
                 return y
-        x = modulated_conv2d(x, self.weight, styles, up=self.up, resample_filter=self.resample_filter,
-                             filter_output=self.up == 1)
+        # with up=2 the FIR is left to upfirdn2d_bias_act below, fused with noise, bias and activation
+        x = modulated_conv2d(x, self.weight, styles, up=self.up, filter_output=False)
         if draw:
             noise = self._random_noise(x)
         if self.up == 2:

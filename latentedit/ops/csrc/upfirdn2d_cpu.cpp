@@ -139,33 +139,28 @@ struct Epilogue {
 template <typename T, typename A>
 struct RowEpilogue {
   const Epilogue& e;
-  A s, al, g, cl;
-  RowEpilogue(const Epilogue& e_) : e(e_), s(A(e_.strength)), al(A(e_.alpha)), g(A(e_.gain)), cl(A(e_.clamp)) {}
+  A s, al, g, c;  // c: the clamp, +inf when there is none
+  RowEpilogue(const Epilogue& e_)
+      : e(e_), s(A(e_.strength)), al(A(e_.alpha)), g(A(e_.gain)),
+        c(e_.clamp >= 0 ? A(e_.clamp) : std::numeric_limits<A>::infinity()) {}
   const float* noise_row(int64_t n, int64_t oy, int64_t OH, int64_t OW) const {
     if (e.noise == nullptr) return nullptr;
     return e.noise + ((e.noise_batch == 1 ? 0 : n) * OH + oy) * OW;
   }
-  A bias(int64_t c) const { return e.bias ? A(static_cast<const T*>(e.bias)[c]) : A(0); }
-  // One channels-last pixel: y[c] = clamp(g * lrelu(y[c] + s * noise + bias[c])), c < C.
-  void row_nhwc(T* y, float noise, const A* bias, int64_t C) const {
-    const A c_ = cl >= A(0) ? cl : std::numeric_limits<A>::infinity();
-    const A nv = s * A(noise);
-    for (int64_t c = 0; c < C; ++c) {
-      A v = A(y[c]) + nv + bias[c];
-      v = v * (v > A(0) ? A(1) : al) * g;
-      y[c] = T(v < -c_ ? -c_ : (v > c_ ? c_ : v));
-    }
+  A bias(int64_t c_) const { return e.bias ? A(static_cast<const T*>(e.bias)[c_]) : A(0); }
+  // clamp(g * lrelu(v)); v already holds filter + noise + bias, in the separate ops' order
+  inline A act(A v) const {
+    v = (v > A(0) ? v : v * al) * g;
+    return v < -c ? -c : (v > c ? c : v);
   }
-  // y[i] = clamp(g * lrelu(y[i] + s * noise[i] + b)) over a stored row of n samples, in place (the row is in cache).
+  // A stored row of n samples of one channel, in place (the row is in cache).
   void row(T* y, const float* noise, A b, int64_t n) const {
-    const A c = cl >= A(0) ? cl : std::numeric_limits<A>::infinity();
-    for (int64_t i = 0; i < n; ++i) {
-      A v = A(y[i]);
-      if (noise) v += s * A(noise[i]);  // the order of the separate ops: filter, + noise, + bias
-      v += b;
-      v = v * (v > A(0) ? A(1) : al) * g;
-      y[i] = T(v < -c ? -c : (v > c ? c : v));
-    }
+    for (int64_t i = 0; i < n; ++i) y[i] = T(act((noise ? A(y[i]) + s * A(noise[i]) : A(y[i])) + b));
+  }
+  // One channels-last pixel: C channels sharing one noise value.
+  void row_nhwc(T* y, float noise, const A* bias, int64_t C) const {
+    const A nv = s * A(noise);
+    for (int64_t k = 0; k < C; ++k) y[k] = T(act(A(y[k]) + nv + bias[k]));
   }
 };
 

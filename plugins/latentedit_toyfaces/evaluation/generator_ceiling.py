@@ -133,4 +133,3 @@ def ceiling_relative_markdown(scores: list[dict]) -> str:
     lines.append("Score = success × others unchanged × (ceiling identity Δ / identity Δ), higher is better; in "
                  "brackets the method's identity Δ as a multiple of the ceiling's.")
     return "\n".join(lines)
-
