@@ -189,17 +189,20 @@ def synthesis_table(rounds: int, sizes, device: str = "cpu") -> None:
 
 @contextlib.contextmanager
 def unfused():
-    """The synthesis without its CPU inference fusions: plain convolution then bias+act, FIR then noise then
-    bias+act (each still native)."""
+    """The synthesis without its CPU inference shortcuts: plain convolution then bias+act, FIR then noise then
+    bias+act (each still native), ToRGB as a batched matrix product, weight-only quantities (kernel energy,
+    transposed weights) recomputed every pass."""
     from latentedit import ops
-    from latentedit.stylegan2 import onednn_fusion
+    from latentedit.stylegan2 import layers, onednn_fusion
 
-    saved = onednn_fusion._OP, ops._epilogue_module
+    saved = onednn_fusion._OP, ops._epilogue_module, ops._pointwise_module, layers.derived_weight
     onednn_fusion._OP, ops._epilogue_module = None, lambda *args: None  # upfirdn2d_bias_act runs its separate ops
+    ops._pointwise_module = lambda *args: None
+    layers.derived_weight = lambda weight, name, fn: fn(weight)
     try:
         yield
     finally:
-        onednn_fusion._OP, ops._epilogue_module = saved
+        onednn_fusion._OP, ops._epilogue_module, ops._pointwise_module, layers.derived_weight = saved
 
 
 def fusion_table(rounds: int, sizes) -> None:

@@ -22,7 +22,7 @@ from latentedit.ops._native import NativeOpsFallbackWarning, UnsupportedOpError,
 from latentedit.ops.bias_act_ref import ACTIVATIONS, fused_bias_act_ref, resolve_activation
 from latentedit.ops.upfirdn2d_ref import filter_size, parse_padding, parse_scaling, setup_filter, upfirdn2d_ref
 
-__all__ = ["ACTIVATIONS", "mode", "fused_bias_act", "upfirdn2d", "upfirdn2d_bias_act", "setup_filter", "filter_size",
+__all__ = ["ACTIVATIONS", "mode", "fused_bias_act", "upfirdn2d", "upfirdn2d_bias_act", "pointwise_conv", "setup_filter", "filter_size",
            "upsample2d", "downsample2d", "filter2d", "status", "build", "NativeOpsFallbackWarning",
            "UnsupportedOpError"]
 
@@ -95,6 +95,45 @@ def upfirdn2d_bias_act(x, f, up=1, down=1, padding=0, gain=1.0, *, bias=None, no
     if noise is not None:
         y = torch.addcmul(y, noise.to(y.dtype), st.to(y.dtype))
     return fused_bias_act(y, bias, act=act, gain=act_gain, clamp=clamp)
+
+
+POINTWISE_MAX_OUT = 8  # the native kernel's limit on output channels (ToRGB has 3)
+
+
+def pointwise_conv(x, weight, bias=None, clamp=None) -> torch.Tensor:
+    """Per-sample 1x1 convolution, + bias, clamped to [-clamp, clamp]: ``clamp(weight[n] @ x[n] + bias)``.
+
+    x: (N, C, H, W); weight: (N, O, C); bias: (O,) or None. Returns (N, O, H, W). The native CPU kernel (up to
+    ``POINTWISE_MAX_OUT`` output channels, float32/float64, contiguous NCHW x, no gradient needed) reads x once;
+    otherwise a batched matrix product and ``fused_bias_act`` run, which is also the reference the kernel is tested
+    against.
+    """
+    if x.ndim != 4 or weight.ndim != 3 or weight.shape[0] != x.shape[0] or weight.shape[2] != x.shape[1]:
+        raise ValueError(f"pointwise_conv: x (N, C, H, W) and weight (N, O, C) expected; got x {tuple(x.shape)}, "
+                         f"weight {tuple(weight.shape)}")
+    n, c, h, w = x.shape
+    mod = _pointwise_module(x, weight, bias)
+    if mod is not None:
+        return mod.pointwise_conv(x, weight.contiguous(), bias.contiguous() if bias is not None
+                                  else _native._empty(x), float(clamp) if clamp is not None and clamp >= 0 else -1.0)
+    y = torch.matmul(weight.to(x.dtype), x.reshape(n, c, h * w)).reshape(n, -1, h, w)
+    return fused_bias_act(y, bias, clamp=clamp) if bias is not None or clamp is not None else y
+
+
+def _pointwise_module(x, weight, bias):
+    """The native module for ``pointwise_conv`` on these arguments, or None (see its docstring)."""
+    m = _native.mode()
+    if m == "ref" or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+        return None
+    if not x.is_contiguous():  # the kernel reads NCHW planes
+        return None
+    if weight.dtype != x.dtype or weight.shape[1] > POINTWISE_MAX_OUT or weight.device != x.device:
+        return None
+    if bias is not None and (bias.dtype != x.dtype or bias.device != x.device or bias.shape != weight.shape[1:2]):
+        return None
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias)):
+        return None
+    return _native.module_for(x.device, m)
 
 
 def _epilogue_module(x, f, up, down, bias, noise, strength):

@@ -21,6 +21,7 @@ at::Tensor upfirdn2d_bias_act_cpu(const at::Tensor& x, const at::Tensor& f, int6
                                   int64_t downy, int64_t px0, int64_t px1, int64_t py0, int64_t py1,
                                   bool flip_filter, double gain, const at::Tensor& bias, const at::Tensor& noise,
                                   double strength, double alpha, double act_gain, double clamp);
+at::Tensor pointwise_conv_cpu(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, double clamp);
 }  // namespace latentedit
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -31,6 +32,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("upfirdn2d", &latentedit::upfirdn2d_cpu, "upsample, pad, FIR filter, downsample");
   m.def("upfirdn2d_bias_act", &latentedit::upfirdn2d_bias_act_cpu,
         "upfirdn2d, then noise + bias + leaky ReLU + gain + clamp per sample (forward only)");
+  m.def("pointwise_conv", &latentedit::pointwise_conv_cpu,
+        "per-sample 1x1 convolution to a few channels + bias + clamp (forward only)");
   m.attr("device_kind") = "cpu";
   m.attr("abi_version") = 1;
 }
