@@ -145,8 +145,8 @@ def derived_weight(weight: torch.Tensor, name: str, fn) -> torch.Tensor:
     demodulation, the transposed copy a transposed convolution needs. A change made through ``weight.data``
     bypasses the version counter and is not seen: call ``clear_derived_weights()`` after one.
     """
-    if torch.is_grad_enabled() and weight.requires_grad:
-        return fn(weight)
+    if (torch.is_grad_enabled() and weight.requires_grad) or weight.is_inference():
+        return fn(weight)  # inference tensors (made under torch.inference_mode) keep no version counter
     state = (weight._version, weight.data_ptr(), weight.dtype, weight.device)
     entries = _DERIVED.get(weight)
     if entries is None:

@@ -79,3 +79,12 @@ def test_entries_go_with_their_weight():
     del w
     gc.collect()
     assert len(layers._DERIVED) == n - 1
+
+
+def test_inference_tensors_are_never_cached():
+    with torch.inference_mode():
+        w = torch.randn(3, 2, 3, 3)
+        first = kernel_energy(w)
+        w.mul_(2)                                         # no version counter to notice this
+        torch.testing.assert_close(kernel_energy(w), 4 * first)
+    assert layers._DERIVED.get(w) is None
