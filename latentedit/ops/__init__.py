@@ -22,9 +22,9 @@ from latentedit.ops._native import NativeOpsFallbackWarning, UnsupportedOpError,
 from latentedit.ops.bias_act_ref import ACTIVATIONS, fused_bias_act_ref, resolve_activation
 from latentedit.ops.upfirdn2d_ref import filter_size, parse_padding, parse_scaling, setup_filter, upfirdn2d_ref
 
-__all__ = ["ACTIVATIONS", "mode", "fused_bias_act", "upfirdn2d", "upfirdn2d_bias_act", "pointwise_conv", "setup_filter", "filter_size",
-           "upsample2d", "downsample2d", "filter2d", "status", "build", "NativeOpsFallbackWarning",
-           "UnsupportedOpError"]
+__all__ = ["ACTIVATIONS", "mode", "fused_bias_act", "upfirdn2d", "upfirdn2d_bias_act", "pointwise_conv",
+           "setup_filter", "filter_size", "upsample2d", "downsample2d", "filter2d", "status", "build",
+           "NativeOpsFallbackWarning", "UnsupportedOpError"]
 
 
 def _unsupported(m: str, why: str) -> None:

@@ -169,6 +169,7 @@ def kernel_energy(weight: torch.Tensor) -> torch.Tensor:
     ``derived_weight``: a 1024-px pass spent ~30 ms recomputing it for its 17 convolutions)."""
     return derived_weight(weight, "energy", lambda w: w.square().sum(dim=(2, 3)))
 
+
 def sample_weights(weight: torch.Tensor, styles: torch.Tensor, dcoefs: torch.Tensor | None) -> torch.Tensor:
     """Per-sample modulated (and demodulated) weights: (O, I, k, k), (B, I), (B, O) or None -> (B, O, I, k, k)."""
     b, i = styles.shape

@@ -70,24 +70,28 @@ def test_shares_are_ratios_against_the_interleaved_peak(peak):
     assert s["a"] == (0.5, 0.25, 1.0)
 
 
-def test_unfused_turns_both_fusions_off_and_restores_them(peak, monkeypatch):
+def test_unfused_turns_every_shortcut_off_and_restores_them(peak, monkeypatch):
     from latentedit import ops
-    from latentedit.stylegan2 import Generator, GeneratorConfig, onednn_fusion
+    from latentedit.stylegan2 import Generator, GeneratorConfig, layers, onednn_fusion
 
     torch.manual_seed(0)
     G = Generator(GeneratorConfig(resolution=32, channels=(16, 16, 12, 8), z_dim=8, w_dim=8, mapping_layers=2)).eval()
     ws = G.mapping(torch.randn(1, 8)).detach()
-    fused_op, epilogue = onednn_fusion._OP, ops._epilogue_module
+    saved = onednn_fusion._OP, ops._epilogue_module, ops._pointwise_module, layers.derived_weight
     native = ops._native.get_module("cpu")
     if native is not None:
         monkeypatch.setattr(native, "upfirdn2d_bias_act", lambda *a: pytest.fail("fused epilogue ran unfused"))
+        monkeypatch.setattr(native, "pointwise_conv", lambda *a: pytest.fail("ToRGB kernel ran unfused"))
+    layers.clear_derived_weights()
     with torch.no_grad(), peak.unfused():
-        assert onednn_fusion._OP is None and ops._epilogue_module is not epilogue
+        assert onednn_fusion._OP is None and ops._epilogue_module is not saved[1]
         img = G.synthesis(ws)
-    assert (onednn_fusion._OP, ops._epilogue_module) == (fused_op, epilogue)
+    assert len(layers._DERIVED) == 0  # nothing was cached
+    assert (onednn_fusion._OP, ops._epilogue_module, ops._pointwise_module, layers.derived_weight) == saved
     monkeypatch.undo()
     with torch.no_grad():
         torch.testing.assert_close(G.synthesis(ws), img, rtol=1e-5, atol=1e-5)
+    assert len(layers._DERIVED) > 0
 
 
 def test_profile_timers_cover_the_convolutions_and_shares_add_up(capsys):

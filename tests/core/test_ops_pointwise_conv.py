@@ -63,7 +63,8 @@ def test_what_the_kernel_declines_runs_the_reference_path(calls):
     g = torch.Generator().manual_seed(0)
     x, w = torch.randn(1, 4, 6, 6, generator=g), torch.randn(1, 9, 4, generator=g)  # 9 > POINTWISE_MAX_OUT outputs
     with torch.no_grad():
-        torch.testing.assert_close(ops.pointwise_conv(x, w).double(), _reference(x, w, None, None), **TOL[torch.float32])
+        torch.testing.assert_close(ops.pointwise_conv(x, w).double(), _reference(x, w, None, None),
+                                   **TOL[torch.float32])
         cl = x.contiguous(memory_format=torch.channels_last)
         torch.testing.assert_close(ops.pointwise_conv(cl, w[:, :3]).double(), _reference(x, w[:, :3], None, None),
                                    **TOL[torch.float32])
@@ -80,7 +81,8 @@ def test_ref_mode_never_calls_the_kernel(calls, monkeypatch):
     monkeypatch.setenv("LATENTEDIT_OPS", "ref")
     x, w = torch.randn(1, 4, 6, 6), torch.randn(1, 3, 4)
     with torch.no_grad():
-        torch.testing.assert_close(ops.pointwise_conv(x, w).double(), _reference(x, w, None, None), **TOL[torch.float32])
+        torch.testing.assert_close(ops.pointwise_conv(x, w).double(), _reference(x, w, None, None),
+                                   **TOL[torch.float32])
     assert calls == []
 
 

@@ -66,7 +66,8 @@ def test_transposed_weight_of_the_up_convolution_is_cached_and_correct(weight):
         y2 = modulated_conv2d(x, weight, styles, up=2, fused=False, filter_output=False)
         assert layers._DERIVED[weight]["io"][1] is cached
         d = demodulation_coefs(x, weight, styles)
-        ref = F.conv_transpose2d(x * styles.reshape(1, 4, 1, 1), weight.transpose(0, 1), stride=2) * d.reshape(1, 6, 1, 1)
+        ref = F.conv_transpose2d(x * styles.reshape(1, 4, 1, 1), weight.transpose(0, 1), stride=2)
+        ref = ref * d.reshape(1, 6, 1, 1)
     torch.testing.assert_close(y, ref)
     torch.testing.assert_close(y2, y)
 
