@@ -101,20 +101,23 @@ def modulated_conv2d(
     if fused is None:
         fused = use_sample_weights(b, weight, x)
     if fused:
-        wb = sample_weights(weight, styles, dcoefs)                               # (B, O, I, k, k)
         xg = x.reshape(1, b * i, h, w)
         if up == 1:
+            wb = sample_weights(weight, styles, dcoefs)                           # (B, O, I, k, k)
             y = F.conv2d(xg, wb.reshape(b * o, i, kh, kw), padding=kh // 2, groups=b)
-        else:
-            y = F.conv_transpose2d(xg, wb.transpose(1, 2).reshape(b * i, o, kh, kw), stride=2, groups=b)
+        else:  # built in the (B, I, O, k, k) layout the transposed convolution takes, without a transposing copy
+            scale = styles.reshape(b, i, 1)
+            if dcoefs is not None:
+                scale = scale * dcoefs.reshape(b, 1, o)                           # (B, I, O)
+            wb = transposed_weight(weight).unsqueeze(0) * scale.unsqueeze(-1).unsqueeze(-1)
+            y = F.conv_transpose2d(xg, wb.reshape(b * i, o, kh, kw), stride=2, groups=b)
         x = y.reshape(b, o, *y.shape[2:])
     else:
         x = x * styles.reshape(b, i, 1, 1).to(x.dtype)
         if up == 1:
             x = F.conv2d(x, weight, padding=kh // 2)
-        else:  # the transposed convolution wants (I, O, k, k) contiguous: a 9 MB copy per pass at 512 channels
-            x = F.conv_transpose2d(x, derived_weight(weight, "io", lambda w: w.transpose(0, 1).contiguous()),
-                                   stride=2)
+        else:
+            x = F.conv_transpose2d(x, transposed_weight(weight), stride=2)
         if dcoefs is not None:
             x = x * dcoefs.reshape(b, o, 1, 1).to(x.dtype)
     if up == 2 and filter_output:
@@ -168,6 +171,12 @@ def kernel_energy(weight: torch.Tensor) -> torch.Tensor:
     """(O, I, k, k) -> (O, I): sum over the kernel taps of w^2, the weight's part of the demodulation (cached by
     ``derived_weight``: a 1024-px pass spent ~30 ms recomputing it for its 17 convolutions)."""
     return derived_weight(weight, "energy", lambda w: w.square().sum(dim=(2, 3)))
+
+
+def transposed_weight(weight: torch.Tensor) -> torch.Tensor:
+    """(O, I, k, k) -> (I, O, k, k) contiguous, the layout a transposed convolution takes (cached by
+    ``derived_weight``: a 9 MB copy per pass for each 512-channel up-convolution otherwise)."""
+    return derived_weight(weight, "io", lambda w: w.transpose(0, 1).contiguous())
 
 
 def sample_weights(weight: torch.Tensor, styles: torch.Tensor, dcoefs: torch.Tensor | None) -> torch.Tensor:

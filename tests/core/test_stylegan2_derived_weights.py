@@ -89,3 +89,13 @@ def test_inference_tensors_are_never_cached():
         w.mul_(2)                                         # no version counter to notice this
         torch.testing.assert_close(kernel_energy(w), 4 * first)
     assert layers._DERIVED.get(w) is None
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_up_convolution_gradients_go_through_the_transposed_weight(fused):
+    torch.manual_seed(2)
+    x = torch.randn(2, 4, 5, 5, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, 4, 3, 3, dtype=torch.float64, requires_grad=True)
+    s = torch.randn(2, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b, c: modulated_conv2d(a, b, c, up=2, fused=fused), (x, w, s))
+    assert layers._DERIVED.get(w) is None
