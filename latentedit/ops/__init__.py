@@ -122,28 +122,32 @@ def pointwise_conv(x, weight, bias=None, clamp=None) -> torch.Tensor:
 
 def _pointwise_module(x, weight, bias):
     """The native module for ``pointwise_conv`` on these arguments, or None (see its docstring)."""
-    m = _native.mode()
-    if m == "ref" or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
-        return None
-    if not x.is_contiguous():  # the kernel reads NCHW planes
+    m = _forward_only_mode(x, weight, bias)
+    if m is None or x.dtype not in (torch.float32, torch.float64) or not x.is_contiguous():  # NCHW planes
         return None
     if weight.dtype != x.dtype or weight.shape[1] > POINTWISE_MAX_OUT or weight.device != x.device:
         return None
     if bias is not None and (bias.dtype != x.dtype or bias.device != x.device or bias.shape != weight.shape[1:2]):
         return None
-    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias)):
-        return None
     return _native.module_for(x.device, m)
+
+
+def _forward_only_mode(x, *others):
+    """The ops mode for a forward-only native CPU kernel on x and ``others``, or None where the kernel must not run:
+    reference mode, x not a CPU tensor, or a gradient to compute through any of them."""
+    m = _native.mode()
+    if m == "ref" or not isinstance(x, torch.Tensor) or x.device.type != "cpu":
+        return None
+    if torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in (x, *others)):
+        return None
+    return m
 
 
 def _epilogue_module(x, f, up, down, bias, noise, strength):
     """The native module whose fused epilogue takes these arguments, or None (reference mode, a gradient to
     compute, not on the CPU, arguments the kernel does not take)."""
-    m = _native.mode()
-    if m == "ref" or f is None or not isinstance(x, torch.Tensor) or x.device.type != "cpu" or x.ndim != 4:
-        return None
-    if torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad
-                                       for t in (x, f, bias, noise, strength)):
+    m = _forward_only_mode(x, f, bias, noise, strength)
+    if m is None or f is None or x.ndim != 4:
         return None
     if bias is not None and (bias.dtype != x.dtype or bias.device != x.device):
         return None

@@ -79,8 +79,8 @@ def modulated_conv2d(
     (cheap when weights are smaller than activations); otherwise styles scale the input channels and the
     demodulation scales the output channels around one shared convolution. ``None`` picks the cheaper.
     ``up=2`` is a stride-2 transposed convolution followed by the [1,3,3,1] FIR (gain 4), as in the references.
-    A 1x1 kernel on CPU (ToRGB) runs as a batched matrix product of the per-sample weights (B, O, I) with x
-    (B, I, H*W), whatever ``fused`` says. ``filter_output=False`` with ``up=2`` returns the transposed
+    A 1x1 kernel on CPU (ToRGB) runs ``ops.pointwise_conv`` with the per-sample weights (B, O, I), whatever
+    ``fused`` says. ``filter_output=False`` with ``up=2`` returns the transposed
     convolution's (B, O, 2H+1, 2W+1) before the FIR, for a caller that fuses the FIR with what follows.
     """
     b, i, h, w = x.shape
@@ -92,12 +92,9 @@ def modulated_conv2d(
         raise ValueError(f"modulated_conv2d supports up=1 or 2; got {up}")
     dcoefs = demodulation_coefs(x, weight, styles) if demodulate else None
     if kh == kw == 1 and up == 1 and x.device.type == "cpu":
-        # A 1x1 convolution is a (batched) matrix product. On CPU oneDNN's 1x1 path is slow with few output
-        # channels: ToRGB (32 -> 3) at 1024 px ran ~6x faster as a product (docs/ops.md).
-        wb = weight.reshape(1, o, i) * styles.reshape(b, 1, i)
-        if dcoefs is not None:
-            wb = wb * dcoefs.reshape(b, o, 1)
-        return torch.matmul(wb.to(x.dtype), x.reshape(b, i, h * w)).reshape(b, o, h, w)
+        # On CPU oneDNN's 1x1 path is slow with few output channels: ops.pointwise_conv (a native pass, or a
+        # batched matrix product) took ToRGB (32 -> 3) at 1024 px ~6x, then another 2.6x, faster (docs/ops.md).
+        return ops.pointwise_conv(x, sample_weights(weight, styles, dcoefs).reshape(b, o, i).to(x.dtype))
     if fused is None:
         fused = use_sample_weights(b, weight, x)
     if fused:
@@ -132,7 +129,7 @@ def demodulation_coefs(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tens
     In fp32 under bf16 autocast when the precision policy keeps modulation in fp32."""
     if precision.autocasting(x) and precision.keep_fp32("modulation"):
         with precision.fp32_region(x):
-            return (styles.float().square() @ kernel_energy(weight.float()).t() + 1e-8).rsqrt()
+            return (styles.float().square() @ kernel_energy(weight, torch.float32).t() + 1e-8).rsqrt()
     return (styles.square() @ kernel_energy(weight).t() + 1e-8).rsqrt()
 
 
@@ -167,10 +164,12 @@ def clear_derived_weights() -> None:
     _DERIVED.clear()
 
 
-def kernel_energy(weight: torch.Tensor) -> torch.Tensor:
-    """(O, I, k, k) -> (O, I): sum over the kernel taps of w^2, the weight's part of the demodulation (cached by
-    ``derived_weight``: a 1024-px pass spent ~30 ms recomputing it for its 17 convolutions)."""
-    return derived_weight(weight, "energy", lambda w: w.square().sum(dim=(2, 3)))
+def kernel_energy(weight: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """(O, I, k, k) -> (O, I): sum over the kernel taps of w^2 computed in ``dtype`` (default: the weight's), the
+    weight's part of the demodulation (cached by ``derived_weight``, keyed by the weight itself even when another
+    dtype is asked for: a 1024-px pass spent ~30 ms recomputing it for its 17 convolutions)."""
+    dtype = dtype or weight.dtype
+    return derived_weight(weight, f"energy/{dtype}", lambda w: w.to(dtype).square().sum(dim=(2, 3)))
 
 
 def transposed_weight(weight: torch.Tensor) -> torch.Tensor:

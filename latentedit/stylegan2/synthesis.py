@@ -11,7 +11,7 @@ import torch.nn as nn
 from latentedit import ops
 from latentedit.stylegan2 import precision
 from latentedit.stylegan2.config import GeneratorConfig
-from latentedit.stylegan2.layers import FullyConnected, blur_filter, modulated_conv2d
+from latentedit.stylegan2.layers import FullyConnected, blur_filter, modulated_conv2d, sample_weights
 from latentedit.stylegan2.onednn_fusion import modulated_conv2d_lrelu
 
 NOISE_MODES = ("const", "random", "none")
@@ -110,10 +110,8 @@ class ToRGBLayer(nn.Module):
 
     def _forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         styles = _styles(self.affine, w, x) * self.weight_gain
-        if x.device.type == "cpu":
-            # one pass over x (native kernel; ~2.5x the batched matrix product at 1024 px, docs/ops.md)
-            b, i = styles.shape
-            wb = self.weight.reshape(1, -1, i) * styles.reshape(b, 1, i)                    # (B, O, I)
+        if x.device.type == "cpu":  # the 1x1 convolution, bias and clamp in one pass (ops.pointwise_conv)
+            wb = sample_weights(self.weight, styles, None).flatten(2)                           # (B, O, I)
             return ops.pointwise_conv(x, wb.to(x.dtype), self.bias.to(x.dtype), clamp=self.conv_clamp)
         x = modulated_conv2d(x, self.weight, styles, demodulate=False)
         return ops.fused_bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp)

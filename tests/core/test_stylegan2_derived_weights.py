@@ -33,6 +33,13 @@ def test_kernel_energy_is_reused_until_the_weight_changes(weight):
     module.load_state_dict({"weight": torch.ones(6, 4, 3, 3)})
     with torch.no_grad():
         torch.testing.assert_close(kernel_energy(weight), torch.full((6, 4), 9.0))
+    weight.data = torch.full((6, 4, 3, 3), 2.0)           # new storage (the version counter may not move)
+    with torch.no_grad():
+        torch.testing.assert_close(kernel_energy(weight), torch.full((6, 4), 36.0))
+    weight.grad = torch.ones_like(weight)
+    torch.optim.SGD([weight], lr=1.0).step()              # an optimizer step updates in place: 2 - 1 = 1
+    with torch.no_grad():
+        torch.testing.assert_close(kernel_energy(weight), torch.full((6, 4), 9.0))
 
 
 def test_a_change_through_data_needs_clearing(weight):
@@ -99,3 +106,15 @@ def test_up_convolution_gradients_go_through_the_transposed_weight(fused):
     s = torch.randn(2, 4, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda a, b, c: modulated_conv2d(a, b, c, up=2, fused=fused), (x, w, s))
     assert layers._DERIVED.get(w) is None
+
+
+def test_a_bf16_weight_keeps_one_float32_energy_under_autocast():
+    w = torch.randn(6, 4, 3, 3).to(torch.bfloat16)
+    x, styles = torch.randn(2, 4, 5, 5), torch.randn(2, 4)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        d1 = demodulation_coefs(x, w, styles)
+        d2 = demodulation_coefs(x, w, styles)
+    entries = layers._DERIVED[w]
+    assert list(entries) == ["energy/torch.float32"]                  # keyed by the weight, not a float copy
+    torch.testing.assert_close(entries["energy/torch.float32"][1], w.float().square().sum(dim=(2, 3)))
+    torch.testing.assert_close(d1, d2)
