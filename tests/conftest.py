@@ -4,6 +4,7 @@ Test modules import helpers from here (``from tests.conftest import tiny_generat
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,9 @@ needs_golden = pytest.mark.skipif(not GOLDEN.is_dir(),
 
 # Tiny test networks run many times faster on one thread than on two contended ones.
 torch.set_num_threads(1)
+# Synthesis keeps NCHW activations on every host, so a test sees the same ops on an AVX2 and an AVX-512 CI machine;
+# the channels-last path has its own tests (tests/core/test_stylegan2_memory_format.py), which set this themselves.
+os.environ.setdefault("LATENTEDIT_CHANNELS_LAST", "0")
 
 
 @pytest.fixture(autouse=True)

@@ -57,7 +57,19 @@ class FullyConnected(nn.Module):
 def use_sample_weights(batch: int, weight: torch.Tensor, x: torch.Tensor) -> bool:
     """Fold styles into per-sample weights when the weights are smaller than the activations they would scale
     (high resolutions, small batches): two full passes over the activations are then saved."""
+    if batch > 1 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        return False  # the grouped convolution would need an NCHW copy of channels-last activations
     return batch * weight.numel() <= x[0].numel()
+
+
+def channels_last_batch1(x: torch.Tensor) -> torch.Tensor:
+    """x with the canonical channels-last strides where it is a channels-last (1, C, H, W) whose batch stride is
+    not (size-1 dims take any stride; oneDNN then picks NCHW and the layout is lost). A view, never a copy."""
+    if x.ndim == 4 and x.shape[0] == 1 and x.stride(1) == 1 and x.shape[1] > 1 and not x.is_contiguous() \
+            and x.is_contiguous(memory_format=torch.channels_last) and x.stride(0) != x.numel():
+        c, h, w = x.shape[1:]
+        return x.as_strided(x.shape, (c * h * w, 1, w * c, c))
+    return x
 
 
 def modulated_conv2d(
@@ -90,6 +102,7 @@ def modulated_conv2d(
                          f"{tuple(weight.shape)}; got x {tuple(x.shape)}, styles {tuple(styles.shape)}")
     if up not in (1, 2):
         raise ValueError(f"modulated_conv2d supports up=1 or 2; got {up}")
+    x = channels_last_batch1(x)
     dcoefs = demodulation_coefs(x, weight, styles) if demodulate else None
     if kh == kw == 1 and up == 1 and x.device.type == "cpu":
         # On CPU oneDNN's 1x1 path is slow with few output channels: ops.pointwise_conv (a native pass, or a
@@ -98,7 +111,7 @@ def modulated_conv2d(
     if fused is None:
         fused = use_sample_weights(b, weight, x)
     if fused:
-        xg = x.reshape(1, b * i, h, w)
+        xg = x if b == 1 else x.reshape(1, b * i, h, w)  # b == 1: keep the strides (layout)
         if up == 1:
             wb = sample_weights(weight, styles, dcoefs)                           # (B, O, I, k, k)
             y = F.conv2d(xg, wb.reshape(b * o, i, kh, kw), padding=kh // 2, groups=b)

@@ -22,7 +22,7 @@ import torch
 
 from latentedit import ops
 from latentedit.stylegan2 import precision
-from latentedit.stylegan2.layers import demodulation_coefs, sample_weights, use_sample_weights
+from latentedit.stylegan2.layers import channels_last_batch1, demodulation_coefs, sample_weights, use_sample_weights
 
 LRELU_ALPHA = 0.2
 LRELU_GAIN = math.sqrt(2.0)
@@ -60,11 +60,12 @@ def modulated_conv2d_lrelu(x: torch.Tensor, weight: torch.Tensor, styles: torch.
     """
     if not fusion_applies(x, weight, styles, bias):
         return None
+    x = channels_last_batch1(x)
     b, i, h, w = x.shape
     o = weight.shape[0]
     wb = sample_weights(weight, styles * LRELU_GAIN, demodulation_coefs(x, weight, styles))  # (B, O, I, 3, 3)
     try:
-        y = _OP(x.reshape(1, b * i, h, w), wb.reshape(b * o, i, 3, 3), (bias * LRELU_GAIN).repeat(b),
+        y = _OP(x if b == 1 else x.reshape(1, b * i, h, w), wb.reshape(b * o, i, 3, 3), (bias * LRELU_GAIN).repeat(b),
                 [1, 1], [1, 1], [1, 1], b, "leaky_relu", [LRELU_ALPHA], "")
     except (RuntimeError, TypeError) as exc:  # a private op: another torch may change it; never fail a pass over it
         _disable(exc)

@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 
 from latentedit import ops
-from latentedit.stylegan2 import precision
+from latentedit.stylegan2 import memory_format, precision
 from latentedit.stylegan2.config import GeneratorConfig
 from latentedit.stylegan2.layers import FullyConnected, blur_filter, modulated_conv2d, sample_weights
 from latentedit.stylegan2.onednn_fusion import modulated_conv2d_lrelu
@@ -195,7 +195,10 @@ class SynthesisNetwork(nn.Module):
         noise = list(noise) if noise is not None else [None] * n_layers
         x = img = None
         w_idx = n_idx = 0
+        channels_last = memory_format.channels_last_synthesis(ws, self)
         for block in self.blocks:
+            if channels_last and block.resolution == memory_format.FROM_RESOLUTION:
+                x = x.contiguous(memory_format=torch.channels_last)  # NHWC from here on (docs/ops.md)
             x, img = block(x, img, ws[:, w_idx: w_idx + block.num_conv + 1], noise_mode,
                            noise[n_idx: n_idx + block.num_conv])
             w_idx += block.num_conv

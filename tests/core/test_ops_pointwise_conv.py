@@ -113,3 +113,19 @@ def test_torgb_in_the_synthesis_uses_the_kernel_and_matches_the_reference(calls,
         ref = G.synthesis(ws, noise_mode="const")
     assert len(calls) == 4  # one ToRGB per resolution: 4, 8, 16, 32
     torch.testing.assert_close(native, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("channels", [ops.POINTWISE_NHWC_MIN_IN + 3, 19])
+def test_channels_last_input_matches_the_reference_and_returns_nchw(calls, dtype, channels):
+    g = torch.Generator().manual_seed(channels)
+    # 2 samples, 9 x 13 pixels; the channel count is not a multiple of the kernel's 16 partial sums
+    x = torch.randn(2, channels, 9, 13, generator=g, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    w, bias = torch.randn(2, 3, channels, generator=g, dtype=dtype), torch.randn(3, generator=g, dtype=dtype)
+    with torch.no_grad():
+        y = ops.pointwise_conv(x, w, bias, clamp=2.0)
+    # from POINTWISE_NHWC_MIN_IN channels on the native per-pixel kernel runs; below, the in-place matrix product
+    assert len(calls) == (1 if channels >= ops.POINTWISE_NHWC_MIN_IN else 0)
+    assert y.is_contiguous() and y.shape == (2, 3, 9, 13) and y.dtype == dtype
+    torch.testing.assert_close(y.double(), _reference(x, w, bias, 2.0), **TOL[dtype])
+    assert (y.abs() == 2.0).any()  # the clamp bit

@@ -3,7 +3,10 @@
 // fraction of the memory bandwidth; here each thread takes a block of pixels, accumulates the O output rows in
 // an L1-resident buffer over the C input rows (unit-stride axpys the compiler vectorises), then adds the bias,
 // clamps and writes. Forward only: the reference (matmul + fused_bias_act) is the gradient path.
-// x: (N, C, H, W) contiguous; w: (N, O, C); bias: (O,) or empty; clamp < 0: none. Returns (N, O, H, W).
+// A channels-last x (channels-last synthesis) is read pixel by pixel instead: each output is a dot product over the
+// C contiguous channels, in 16 independent partial sums (vectorisable without reassociation) added pairwise.
+// x: (N, C, H, W) contiguous or channels-last; w: (N, O, C); bias: (O,) or empty; clamp < 0: none.
+// Returns (N, O, H, W) contiguous (the RGB skip path stays NCHW).
 #include <ATen/core/Tensor.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -53,11 +56,47 @@ void pointwise_conv_kernel(const scalar_t* x, const scalar_t* w, const scalar_t*
   });
 }
 
+constexpr int64_t kLanes = 16;
+
+template <typename scalar_t>
+void pointwise_conv_nhwc_kernel(const scalar_t* x, const scalar_t* w, const scalar_t* bias, scalar_t* y, int64_t N,
+                                int64_t C, int64_t O, int64_t HW, double clamp) {
+  const int64_t blocks = (HW + kBlock - 1) / kBlock;
+  const bool do_clamp = clamp >= 0;
+  const scalar_t lo = static_cast<scalar_t>(-clamp), hi = static_cast<scalar_t>(clamp);
+  at::parallel_for(0, N * blocks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t n = t / blocks, p0 = (t % blocks) * kBlock, p1 = std::min(HW, p0 + kBlock);
+      const scalar_t* wn = w + n * O * C;
+      for (int64_t p = p0; p < p1; ++p) {
+        const scalar_t* xp = x + (n * HW + p) * C;  // the C channels of pixel p, contiguous
+        for (int64_t o = 0; o < O; ++o) {
+          const scalar_t* wo = wn + o * C;
+          scalar_t part[kLanes] = {};
+          int64_t c = 0;
+          for (; c + kLanes <= C; c += kLanes) {
+            for (int64_t j = 0; j < kLanes; ++j) part[j] += wo[c + j] * xp[c + j];
+          }
+          for (int64_t j = 0; c < C; ++c, ++j) part[j] += wo[c] * xp[c];
+          for (int64_t half = kLanes / 2; half >= 1; half /= 2) {
+            for (int64_t j = 0; j < half; ++j) part[j] += part[j + half];
+          }
+          scalar_t v = part[0] + (bias ? bias[o] : scalar_t(0));
+          if (do_clamp) v = std::min(std::max(v, lo), hi);
+          y[(n * O + o) * HW + p] = v;
+        }
+      }
+    }
+  });
+}
+
 }  // namespace
 
 at::Tensor pointwise_conv_cpu(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, double clamp) {
-  TORCH_CHECK(x.dim() == 4 && x.is_contiguous(), "pointwise_conv: x must be a contiguous (N, C, H, W) tensor; got ",
-              x.sizes());
+  const bool nhwc = x.dim() == 4 && !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast);
+  TORCH_CHECK(x.dim() == 4 && (x.is_contiguous() || nhwc),
+              "pointwise_conv: x must be a contiguous or channels-last (N, C, H, W) tensor; got ", x.sizes(), " with "
+              "strides ", x.strides());
   const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
   TORCH_CHECK(w.dim() == 3 && w.size(0) == N && w.size(2) == C && w.is_contiguous() && w.scalar_type() ==
               x.scalar_type(), "pointwise_conv: weight must be a contiguous (", N, ", O, ", C, ") tensor of x's "
@@ -70,9 +109,9 @@ at::Tensor pointwise_conv_cpu(const at::Tensor& x, const at::Tensor& w, const at
               bias.sizes());
   at::Tensor y = at::empty({N, O, x.size(2), x.size(3)}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pointwise_conv_cpu", [&] {
-    pointwise_conv_kernel<scalar_t>(x.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(),
-                                    has_bias ? bias.data_ptr<scalar_t>() : nullptr, y.data_ptr<scalar_t>(), N, C, O,
-                                    HW, clamp);
+    auto kernel = nhwc ? pointwise_conv_nhwc_kernel<scalar_t> : pointwise_conv_kernel<scalar_t>;
+    kernel(x.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(), has_bias ? bias.data_ptr<scalar_t>() : nullptr,
+           y.data_ptr<scalar_t>(), N, C, O, HW, clamp);
   });
   return y;
 }

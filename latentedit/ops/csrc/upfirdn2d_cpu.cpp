@@ -157,10 +157,10 @@ struct RowEpilogue {
   void row(T* y, const float* noise, A b, int64_t n) const {
     for (int64_t i = 0; i < n; ++i) y[i] = T(act((noise ? A(y[i]) + s * A(noise[i]) : A(y[i])) + b));
   }
-  // One channels-last pixel: C channels sharing one noise value.
-  void row_nhwc(T* y, float noise, const A* bias, int64_t C) const {
+  // One channels-last pixel: C channels sharing one noise value; v: the filtered samples (accumulator type).
+  void row_nhwc(T* y, const A* v, float noise, const A* bias, int64_t C) const {
     const A nv = s * A(noise);
-    for (int64_t k = 0; k < C; ++k) y[k] = T(act(A(y[k]) + nv + bias[k]));
+    for (int64_t k = 0; k < C; ++k) y[k] = T(act(A(T(v[k])) + nv + bias[k]));
   }
 };
 
@@ -297,11 +297,22 @@ void upfirdn2d_nhwc(const T* x, T* y, int64_t N, int64_t C, int64_t H, int64_t W
   const int64_t rows = N * OH;
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(OW * C * (F.separable ? 1 : F.fh), 1));
   at::parallel_for(0, rows, grain, [&](int64_t r0, int64_t r1) {
-    std::vector<A> pb(h.BL * C, A(0)), acc(OW * C);
+    std::vector<A> pb(h.BL * C, A(0)), acc(OW * C), vw(F.fh);
     std::vector<int64_t> ks(F.fh), srcrows(F.fh);
+    std::vector<const A*> vptr(F.fh);
     A* tmp = pb.data() + h.L * C;
     const int64_t cn = h.copy_n * C;
+    std::vector<const A*> hptr;
+    std::vector<A> hw;
     auto hpass = [&](const A* g, bool first) {
+      if (h.U == 1 && h.D == 1) {  // one phase, unit stride: a 1-D FIR over the row's W*C samples, taps C apart
+        const auto& taps = h.taps[0];
+        hptr.resize(taps.size());
+        hw.resize(taps.size());
+        for (size_t t = 0; t < taps.size(); ++t) { hptr[t] = pb.data() + taps[t].off * C; hw[t] = g[taps[t].k]; }
+        fir_taps<A>(acc.data(), hptr.data(), hw.data(), (int)taps.size(), h.len[0] * C, 1, first);
+        return;
+      }
       for (int64_t ph = 0; ph < h.U; ++ph)
         for (int64_t m = 0; m < h.len[ph]; ++m) {
           A* a = acc.data() + (h.U * m + ph) * C;
@@ -322,13 +333,18 @@ void upfirdn2d_nhwc(const T* x, T* y, int64_t N, int64_t C, int64_t H, int64_t W
       T* yp = y + (n * OH + oy) * OW * C;
       const int nv = vtaps(oy, H, upy, downy, py0, F.fh, ks.data(), srcrows.data());
       if (F.separable) {
-        for (int j = 0; j < nv; ++j) {
-          const T* src = xp + srcrows[j] * W * C;
-          const A w = gy[ks[j]];
-          if (j == 0) for (int64_t i = 0; i < cn; ++i) tmp[i] = w * A(src[i]);
-          else for (int64_t i = 0; i < cn; ++i) tmp[i] += w * A(src[i]);
+        if constexpr (std::is_same_v<T, A>) {  // rows combined in one pass per four taps
+          for (int j = 0; j < nv; ++j) { vptr[j] = xp + srcrows[j] * W * C; vw[j] = gy[ks[j]]; }
+          fir_taps<A>(tmp, vptr.data(), vw.data(), nv, cn, 1, true);
+        } else {
+          for (int j = 0; j < nv; ++j) {
+            const T* src = xp + srcrows[j] * W * C;
+            const A w = gy[ks[j]];
+            if (j == 0) for (int64_t i = 0; i < cn; ++i) tmp[i] = w * A(src[i]);
+            else for (int64_t i = 0; i < cn; ++i) tmp[i] += w * A(src[i]);
+          }
+          if (nv == 0) std::fill(tmp, tmp + cn, A(0));
         }
-        if (nv == 0) std::fill(tmp, tmp + cn, A(0));
         hpass(gx.data(), true);
       } else {
         for (int j = 0; j < nv; ++j) {
@@ -338,10 +354,12 @@ void upfirdn2d_nhwc(const T* x, T* y, int64_t N, int64_t C, int64_t H, int64_t W
         }
         if (nv == 0) std::fill(acc.begin(), acc.end(), A(0));
       }
-      for (int64_t i = 0; i < OW * C; ++i) yp[i] = T(acc[i]);
-      if (ep.on) {
+      if (ep.on) {  // the epilogue reads the accumulators and stores each sample once
         const float* nz = epi.noise_row(n, oy, OH, OW);
-        for (int64_t ox = 0; ox < OW; ++ox) epi.row_nhwc(yp + ox * C, nz ? nz[ox] : 0.0f, bias.data(), C);
+        for (int64_t ox = 0; ox < OW; ++ox)
+          epi.row_nhwc(yp + ox * C, acc.data() + ox * C, nz ? nz[ox] : 0.0f, bias.data(), C);
+      } else {
+        for (int64_t i = 0; i < OW * C; ++i) yp[i] = T(acc[i]);
       }
     }
   });
