@@ -19,13 +19,15 @@ per-round ratios (the spread). Two parts:
   (FlopCounterMode) / time over the peak rate.
 * ``--against-build SO``: the synthesis with this build of the native CPU ops against another build of them (the
   ``.so`` of e.g. ``LATENTEDIT_OPS_EXTRA_CFLAGS=-ftrapping-math``), swapped in the same process, interleaved.
+* ``--layout``: the synthesis with channels-last activations (``LATENTEDIT_CHANNELS_LAST=1``) against NCHW (``0``),
+  interleaved, noise strength 0 and 0.1; ``--synthesis`` itself runs what ``auto`` picks on this host.
 * ``--fusion``: the synthesis with the CPU inference fusions (oneDNN conv + bias + lrelu; the native FIR + noise +
   bias + lrelu epilogue) against the same network with both turned off, interleaved, for random config-f weights
   (noise strength 0, as the issue measures) and the same weights with every noise strength 0.1 (a trained
   generator adds noise, so only the FIR epilogue applies).
 
     python benchmarks/peak.py [--rounds 7] [--upconv] [--bf16] [--synthesis [--device cuda]] [--fusion]
-                              [--against-build SO] [--sizes 1024:1,256:4]
+                              [--layout] [--against-build SO] [--sizes 1024:1,256:4]
 """
 
 from __future__ import annotations
@@ -221,6 +223,43 @@ def fusion_table(rounds: int, sizes) -> None:
               f"[{sh['new'][1]:.2f}-{sh['new'][2]:.2f}]; max |diff| {diff:.1e}", flush=True)
 
 
+@contextlib.contextmanager
+def synthesis_layout(value: str):
+    """``LATENTEDIT_CHANNELS_LAST`` set to ``value`` ("0": NCHW, "1": channels-last) inside the block."""
+    import os
+
+    from latentedit.stylegan2 import memory_format
+
+    old = os.environ.get(memory_format.ENV)
+    os.environ[memory_format.ENV] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(memory_format.ENV)
+        else:
+            os.environ[memory_format.ENV] = old
+
+
+def layout_table(rounds: int, sizes) -> None:
+    """Channels-last synthesis against NCHW, interleaved with the peak (random config-f, noise strength 0 and 0.1)."""
+    for res, batch, G, ws, strength in noise_variants(sizes):
+        fl = synthesis_flops(G, ws)
+
+        def run(value):
+            def fn():
+                with synthesis_layout(value):
+                    return G.synthesis(ws)
+            return fn
+
+        times, r, diff = ab_times(rounds, run("1"), run("0"))
+        sh = shares(times, {"old": fl, "new": fl})
+        print(f"{res} px batch {batch}, noise strength {strength}: channels-last {statistics.median(times['new']):.3f} s"
+              f" vs NCHW {statistics.median(times['old']):.3f} s, speed-up {statistics.median(r):.3f}x "
+              f"[{min(r):.2f}-{max(r):.2f}]; share of peak {sh['old'][0]:.2f} -> {sh['new'][0]:.2f} "
+              f"[{sh['new'][1]:.2f}-{sh['new'][2]:.2f}]; max |diff| {diff:.1e}", flush=True)
+
+
 def build_table(rounds: int, sizes, so_path: str) -> None:
     import importlib.util
 
@@ -333,6 +372,7 @@ def main() -> None:
     ap.add_argument("--synthesis", action="store_true")
     ap.add_argument("--bf16", action="store_true")
     ap.add_argument("--fusion", action="store_true")
+    ap.add_argument("--layout", action="store_true", help="channels-last synthesis against NCHW")
     ap.add_argument("--against-build", default=None, metavar="SO", help="another build of the native CPU ops")
     ap.add_argument("--device", default="cpu", help="--synthesis only: cpu or cuda")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -343,8 +383,11 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     sizes = [tuple(int(v) for v in item.split(":")) for item in args.sizes.split(",")]
-    print(f"threads={torch.get_num_threads()} torch={torch.__version__}")
-    everything = not (args.upconv or args.synthesis or args.bf16 or args.fusion or args.against_build)
+    from latentedit.stylegan2 import memory_format
+
+    print(f"threads={torch.get_num_threads()} torch={torch.__version__} cpu={torch.backends.cpu.get_cpu_capability()} "
+          f"{memory_format.ENV}={memory_format.setting()}")
+    everything = not (args.upconv or args.synthesis or args.bf16 or args.fusion or args.layout or args.against_build)
     if args.upconv or everything:
         upconv_table(args.rounds, sizes)
     if args.synthesis or everything:
@@ -353,6 +396,8 @@ def main() -> None:
         build_table(args.rounds, sizes, args.against_build)
     if args.fusion or everything:
         fusion_table(args.rounds, sizes)
+    if args.layout or everything:
+        layout_table(args.rounds, sizes)
     if args.bf16 or everything:
         bf16_layer_table(args.rounds)
         bf16_policy_table(args.rounds, sizes)

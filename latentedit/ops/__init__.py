@@ -98,7 +98,6 @@ def upfirdn2d_bias_act(x, f, up=1, down=1, padding=0, gain=1.0, *, bias=None, no
 
 
 POINTWISE_MAX_OUT = 8  # the native kernel's limit on output channels (ToRGB has 3)
-POINTWISE_NHWC_MIN_IN = 128  # channels-last x: input channels from which the native kernel is the faster path
 
 
 def pointwise_conv(x, weight, bias=None, clamp=None) -> torch.Tensor:
@@ -131,11 +130,8 @@ def _pointwise_module(x, weight, bias):
     m = _forward_only_mode(x, weight, bias)
     if m is None or x.dtype not in (torch.float32, torch.float64):
         return None
-    if not x.is_contiguous():
-        # channels-last: the native per-pixel dot products beat a matrix product from 128 channels on; below, the
-        # horizontal sums dominate (32 ch @ 1024 px: 18 ms against 12 ms for the product; docs/ops.md)
-        if not x.is_contiguous(memory_format=torch.channels_last) or x.shape[1] < POINTWISE_NHWC_MIN_IN:
-            return None
+    if not (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last)):  # NCHW planes or NHWC pixels
+        return None
     if weight.dtype != x.dtype or weight.shape[1] > POINTWISE_MAX_OUT or weight.device != x.device:
         return None
     if bias is not None and (bias.dtype != x.dtype or bias.device != x.device or bias.shape != weight.shape[1:2]):

@@ -65,15 +65,19 @@ def test_what_the_kernel_declines_runs_the_reference_path(calls):
     with torch.no_grad():
         torch.testing.assert_close(ops.pointwise_conv(x, w).double(), _reference(x, w, None, None),
                                    **TOL[torch.float32])
-        cl = x.contiguous(memory_format=torch.channels_last)
-        torch.testing.assert_close(ops.pointwise_conv(cl, w[:, :3]).double(), _reference(x, w[:, :3], None, None),
-                                   **TOL[torch.float32])
+        view = torch.randn(1, 4, 6, 12, generator=g)[..., ::2]  # neither NCHW nor NHWC dense
+        torch.testing.assert_close(ops.pointwise_conv(view, w[:, :3]).double(),
+                                   _reference(view, w[:, :3], None, None), **TOL[torch.float32])
     assert calls == []
     # with a gradient to compute, the reference (matmul + fused_bias_act) runs and is differentiable
     xd = torch.randn(2, 3, 4, 5, dtype=torch.float64, requires_grad=True)
     wd = torch.randn(2, 3, 3, dtype=torch.float64, requires_grad=True)
     bd = torch.randn(3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda a, b, c: ops.pointwise_conv(a, b, c, clamp=10.0), (xd, wd, bd))
+    # channels-last x: the reference reads it in place, (N, HW, C) @ (N, C, O), and returns NCHW
+    xcl = xd.detach().contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    assert ops.pointwise_conv(xcl, wd, bd).is_contiguous()
+    assert torch.autograd.gradcheck(lambda a, b, c: ops.pointwise_conv(a, b, c, clamp=10.0), (xcl, wd, bd))
     assert calls == []
 
 
@@ -116,16 +120,15 @@ def test_torgb_in_the_synthesis_uses_the_kernel_and_matches_the_reference(calls,
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("channels", [ops.POINTWISE_NHWC_MIN_IN + 3, 19])
+@pytest.mark.parametrize("channels", [131, 19])  # 16 and 8 partial sums, neither a multiple of them
 def test_channels_last_input_matches_the_reference_and_returns_nchw(calls, dtype, channels):
     g = torch.Generator().manual_seed(channels)
-    # 2 samples, 9 x 13 pixels; the channel count is not a multiple of the kernel's 16 partial sums
+    # 2 samples with their own weights, 9 x 13 pixels
     x = torch.randn(2, channels, 9, 13, generator=g, dtype=dtype).contiguous(memory_format=torch.channels_last)
     w, bias = torch.randn(2, 3, channels, generator=g, dtype=dtype), torch.randn(3, generator=g, dtype=dtype)
     with torch.no_grad():
         y = ops.pointwise_conv(x, w, bias, clamp=2.0)
-    # from POINTWISE_NHWC_MIN_IN channels on the native per-pixel kernel runs; below, the in-place matrix product
-    assert len(calls) == (1 if channels >= ops.POINTWISE_NHWC_MIN_IN else 0)
+    assert len(calls) == 1
     assert y.is_contiguous() and y.shape == (2, 3, 9, 13) and y.dtype == dtype
     torch.testing.assert_close(y.double(), _reference(x, w, bias, 2.0), **TOL[dtype])
     assert (y.abs() == 2.0).any()  # the clamp bit

@@ -85,3 +85,19 @@ def test_batch1_view_gets_canonical_channels_last_strides_without_a_copy():
     assert y.stride() == (6 * 5 * 7, 1, 7 * 6, 6) and y.data_ptr() == x.data_ptr() and torch.equal(y, x)
     nchw = torch.randn(1, 6, 5, 7)
     assert channels_last_batch1(nchw) is nchw
+
+
+def test_channels_last_weights_are_cached_per_layout():
+    from latentedit.stylegan2.layers import layout_weight, transposed_weight
+
+    w = torch.randn(6, 4, 3, 3)
+    x_cl, x = torch.randn(1, 4, 5, 5).contiguous(memory_format=CL), torch.randn(1, 4, 5, 5)
+    t_cl = transposed_weight(w, x_cl)
+    assert t_cl.shape == (4, 6, 3, 3) and t_cl.is_contiguous(memory_format=CL) and not t_cl.is_contiguous()
+    assert torch.equal(t_cl, w.transpose(0, 1)) and transposed_weight(w, x_cl) is t_cl  # cached
+    assert transposed_weight(w, x).is_contiguous() and transposed_weight(w) is transposed_weight(w, x)
+    l_cl = layout_weight(w, x_cl)
+    assert l_cl.is_contiguous(memory_format=CL) and torch.equal(l_cl, w) and layout_weight(w, x_cl) is l_cl
+    assert layout_weight(w, x) is w
+    w.mul_(2)  # an in-place change (version counter) refreshes the cache
+    assert torch.equal(layout_weight(w, x_cl), w)

@@ -4,7 +4,9 @@
 // an L1-resident buffer over the C input rows (unit-stride axpys the compiler vectorises), then adds the bias,
 // clamps and writes. Forward only: the reference (matmul + fused_bias_act) is the gradient path.
 // A channels-last x (channels-last synthesis) is read pixel by pixel instead: each output is a dot product over the
-// C contiguous channels, in 16 independent partial sums (vectorisable without reassociation) added pairwise.
+// C contiguous channels, in 8 (C < 128) or 16 independent partial sums (vectorisable without reassociation) added
+// pairwise; 8 keeps the per-pixel horizontal sums cheap at 32-64 channels (32 ch @ 1024 px: 10.5 ms, against 18 ms
+// with 16 and 12 ms for a matrix product).
 // x: (N, C, H, W) contiguous or channels-last; w: (N, O, C); bias: (O,) or empty; clamp < 0: none.
 // Returns (N, O, H, W) contiguous (the RGB skip path stays NCHW).
 #include <ATen/core/Tensor.h>
@@ -56,9 +58,7 @@ void pointwise_conv_kernel(const scalar_t* x, const scalar_t* w, const scalar_t*
   });
 }
 
-constexpr int64_t kLanes = 16;
-
-template <typename scalar_t>
+template <typename scalar_t, int64_t kLanes>
 void pointwise_conv_nhwc_kernel(const scalar_t* x, const scalar_t* w, const scalar_t* bias, scalar_t* y, int64_t N,
                                 int64_t C, int64_t O, int64_t HW, double clamp) {
   const int64_t blocks = (HW + kBlock - 1) / kBlock;
@@ -109,7 +109,8 @@ at::Tensor pointwise_conv_cpu(const at::Tensor& x, const at::Tensor& w, const at
               bias.sizes());
   at::Tensor y = at::empty({N, O, x.size(2), x.size(3)}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pointwise_conv_cpu", [&] {
-    auto kernel = nhwc ? pointwise_conv_nhwc_kernel<scalar_t> : pointwise_conv_kernel<scalar_t>;
+    auto kernel = !nhwc ? pointwise_conv_kernel<scalar_t>
+                  : C < 128 ? pointwise_conv_nhwc_kernel<scalar_t, 8> : pointwise_conv_nhwc_kernel<scalar_t, 16>;
     kernel(x.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(), has_bias ? bias.data_ptr<scalar_t>() : nullptr,
            y.data_ptr<scalar_t>(), N, C, O, HW, clamp);
   });
