@@ -2,12 +2,13 @@
 
 oneDNN's AVX-512 convolutions work on channel-blocked data: handed NCHW activations, every convolution and
 transposed convolution reorders its input to the blocked layout and its output back, two full passes over
-activations of up to 128 MB per layer at 1024 px. Channels-last activations go straight into its NHWC kernels.
-Measured on an AVX-512 host (docs/ops.md, "Channels-last synthesis"): the 1024-px pass at batch 1 1.2x faster.
+activations of up to 134 MB per layer at 1024 px. Channels-last activations go straight into its NHWC kernels.
+Measured on an AVX-512 host (docs/ops.md, "Channels-last synthesis"): 1.30-1.37x at 1024 px batch 1, 1.12-1.20x
+at 256 px batch 4.
 On an AVX2 host the same change measured 1.12x slower (its transposed convolutions lose more than the regular
 ones gain), so ``auto`` takes channels-last only where the CPU has AVX-512.
 
-``LATENTEDIT_CHANNELS_LAST``: ``auto`` (default; inference on an AVX-512 CPU, batch 1), ``1`` (every CPU
+``LATENTEDIT_CHANNELS_LAST``: ``auto`` (default: inference on an AVX-512 CPU), ``1`` (every CPU
 inference pass) or ``0`` (never). Passes that need a gradient always stay NCHW (the channels-last backward has
 not been measured). Results match the NCHW pass to float rounding.
 """

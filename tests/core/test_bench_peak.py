@@ -94,6 +94,21 @@ def test_unfused_turns_every_shortcut_off_and_restores_them(peak, monkeypatch):
     assert len(layers._DERIVED) > 0
 
 
+def test_synthesis_layout_sets_and_restores_the_setting(peak, monkeypatch):
+    import os
+
+    from latentedit.stylegan2 import memory_format
+
+    monkeypatch.delenv(memory_format.ENV, raising=False)
+    with peak.synthesis_layout("1"):
+        assert memory_format.setting() == "1"
+    assert memory_format.ENV not in os.environ
+    monkeypatch.setenv(memory_format.ENV, "0")
+    with peak.synthesis_layout("1"):
+        assert memory_format.setting() == "1"
+    assert os.environ[memory_format.ENV] == "0"
+
+
 def test_profile_timers_cover_the_convolutions_and_shares_add_up(capsys):
     path = Path(__file__).resolve().parents[2] / "benchmarks" / "profile_synthesis.py"
     spec = importlib.util.spec_from_file_location("bench_profile", path)
