@@ -254,8 +254,9 @@ def layout_table(rounds: int, sizes) -> None:
 
         times, r, diff = ab_times(rounds, run("1"), run("0"))
         sh = shares(times, {"old": fl, "new": fl})
-        print(f"{res} px batch {batch}, noise strength {strength}: channels-last {statistics.median(times['new']):.3f} s"
-              f" vs NCHW {statistics.median(times['old']):.3f} s, speed-up {statistics.median(r):.3f}x "
+        print(f"{res} px batch {batch}, noise strength {strength}: "
+              f"channels-last {statistics.median(times['new']):.3f} s "
+              f"vs NCHW {statistics.median(times['old']):.3f} s, speed-up {statistics.median(r):.3f}x "
               f"[{min(r):.2f}-{max(r):.2f}]; share of peak {sh['old'][0]:.2f} -> {sh['new'][0]:.2f} "
               f"[{sh['new'][1]:.2f}-{sh['new'][2]:.2f}]; max |diff| {diff:.1e}", flush=True)
 
