@@ -57,16 +57,16 @@ class FullyConnected(nn.Module):
 def use_sample_weights(batch: int, weight: torch.Tensor, x: torch.Tensor) -> bool:
     """Fold styles into per-sample weights when the weights are smaller than the activations they would scale
     (high resolutions, small batches): two full passes over the activations are then saved."""
-    if batch > 1 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+    if batch > 1 and ops.is_channels_last(x):
         return False  # the grouped convolution would need an NCHW copy of channels-last activations
     return batch * weight.numel() <= x[0].numel()
 
 
 def channels_last_batch1(x: torch.Tensor) -> torch.Tensor:
     """x with the canonical channels-last strides where it is a channels-last (1, C, H, W) whose batch stride is
-    not (size-1 dims take any stride; oneDNN then picks NCHW and the layout is lost). A view, never a copy."""
-    if x.ndim == 4 and x.shape[0] == 1 and x.stride(1) == 1 and x.shape[1] > 1 and not x.is_contiguous() \
-            and x.is_contiguous(memory_format=torch.channels_last) and x.stride(0) != x.numel():
+    not, as a ``reshape(1, B*I, H, W)`` or a oneDNN output leaves it (a size-1 dim takes any stride; PyTorch then
+    suggests NCHW to oneDNN and the layout is lost). A view, never a copy; for the tensors handed to oneDNN."""
+    if ops.is_channels_last(x) and x.shape[0] == 1 and x.stride(0) != x.numel():
         c, h, w = x.shape[1:]
         return x.as_strided(x.shape, (c * h * w, 1, w * c, c))
     return x
@@ -102,7 +102,6 @@ def modulated_conv2d(
                          f"{tuple(weight.shape)}; got x {tuple(x.shape)}, styles {tuple(styles.shape)}")
     if up not in (1, 2):
         raise ValueError(f"modulated_conv2d supports up=1 or 2; got {up}")
-    x = channels_last_batch1(x)
     dcoefs = demodulation_coefs(x, weight, styles) if demodulate else None
     if kh == kw == 1 and up == 1 and x.device.type == "cpu":
         # On CPU oneDNN's 1x1 path is slow with few output channels: ops.pointwise_conv (a native pass, or a
@@ -111,7 +110,7 @@ def modulated_conv2d(
     if fused is None:
         fused = use_sample_weights(b, weight, x)
     if fused:
-        xg = x if b == 1 else x.reshape(1, b * i, h, w)  # b == 1: keep the strides (layout)
+        xg = channels_last_batch1(x.reshape(1, b * i, h, w))  # b == 1: the reshape is a view; keep its layout
         if up == 1:
             wb = sample_weights(weight, styles, dcoefs)                           # (B, O, I, k, k)
             y = F.conv2d(xg, wb.reshape(b * o, i, kh, kw), padding=kh // 2, groups=b)
@@ -188,16 +187,16 @@ def kernel_energy(weight: torch.Tensor, dtype: torch.dtype | None = None) -> tor
 def transposed_weight(weight: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
     """(O, I, k, k) -> (I, O, k, k), the layout a transposed convolution takes: contiguous, or channels-last when
     x is (cached by ``derived_weight``: a 9 MB copy per pass for each 512-channel up-convolution otherwise)."""
-    if x is None or x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
-        return derived_weight(weight, "io", lambda w: w.transpose(0, 1).contiguous())
-    return derived_weight(weight, "io/channels_last",
-                          lambda w: w.transpose(0, 1).contiguous(memory_format=torch.channels_last))
+    cl = x is not None and ops.is_channels_last(x)
+    fmt = torch.channels_last if cl else torch.contiguous_format
+    return derived_weight(weight, "io/channels_last" if cl else "io",
+                          lambda w: w.transpose(0, 1).contiguous(memory_format=fmt))
 
 
 def layout_weight(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """The weight in channels-last memory when x is channels-last (a convolution converts it on every call
-    otherwise: ~4 ms per 1024-px pass for the 512-channel layers), cached by ``derived_weight``; else the weight."""
-    if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
+    otherwise: ~2 ms per 1024-px pass for the 512-channel layers), cached by ``derived_weight``; else the weight."""
+    if not ops.is_channels_last(x):
         return weight
     return derived_weight(weight, "channels_last", lambda w: w.contiguous(memory_format=torch.channels_last))
 

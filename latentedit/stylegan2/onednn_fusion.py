@@ -60,12 +60,12 @@ def modulated_conv2d_lrelu(x: torch.Tensor, weight: torch.Tensor, styles: torch.
     """
     if not fusion_applies(x, weight, styles, bias):
         return None
-    x = channels_last_batch1(x)
     b, i, h, w = x.shape
     o = weight.shape[0]
     wb = sample_weights(weight, styles * LRELU_GAIN, demodulation_coefs(x, weight, styles))  # (B, O, I, 3, 3)
+    xg = channels_last_batch1(x.reshape(1, b * i, h, w))  # b == 1: the reshape is a view; keep its layout
     try:
-        y = _OP(x if b == 1 else x.reshape(1, b * i, h, w), wb.reshape(b * o, i, 3, 3), (bias * LRELU_GAIN).repeat(b),
+        y = _OP(xg, wb.reshape(b * o, i, 3, 3), (bias * LRELU_GAIN).repeat(b),
                 [1, 1], [1, 1], [1, 1], b, "leaky_relu", [LRELU_ALPHA], "")
     except (RuntimeError, TypeError) as exc:  # a private op: another torch may change it; never fail a pass over it
         _disable(exc)

@@ -65,31 +65,13 @@ class SynthesisLayer(nn.Module):
             return ops.upfirdn2d_bias_act(x, self.resample_filter, padding=1, gain=4, bias=self.bias.to(x.dtype),
                                           noise=noise if adds_noise else None, strength=strength, act="lrelu",
                                           clamp=self.conv_clamp)
-        if adds_noise:
-            if _nhwc_inference(x, strength, self.bias):
-                # channels-last on the CPU: noise, bias and lrelu in one native pass (the epilogue of a 1-tap
-                # filter), 2x faster than the two passes below on NHWC activations (docs/ops.md)
-                return ops.upfirdn2d_bias_act(x, _UNIT_FILTER, bias=self.bias.to(x.dtype), noise=noise,
-                                              strength=strength, act="lrelu", clamp=self.conv_clamp)
-            # one pass, in x's dtype (an fp32 noise map must not promote a bf16 activation to fp32)
-            x = torch.addcmul(x, noise.to(x.dtype), strength.to(x.dtype))
-        return ops.fused_bias_act(x, self.bias.to(x.dtype), act="lrelu", clamp=self.conv_clamp)
+        # noise, bias and lrelu (one native pass on channels-last CPU activations)
+        return ops.noise_bias_act(x, noise if adds_noise else None, strength, self.bias.to(x.dtype), act="lrelu",
+                                  clamp=self.conv_clamp)
 
     def _random_noise(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, r, r) standard normal noise in x's dtype and device (x: this layer's conv output)."""
         return torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device, dtype=x.dtype)
-
-
-_UNIT_FILTER = torch.ones(1)
-
-
-def _nhwc_inference(x: torch.Tensor, *params: torch.Tensor) -> bool:
-    """x is a channels-last CPU activation, nothing here needs a gradient and the native ops may run."""
-    if x.device.type != "cpu" or x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
-        return False
-    if ops.mode() == "ref":  # the reference would add a pass for the 1-tap filter
-        return False
-    return not (torch.is_grad_enabled() and any(t.requires_grad for t in (x, *params)))
 
 
 def _skip_zero(strength: torch.Tensor) -> bool:

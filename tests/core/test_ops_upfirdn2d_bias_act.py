@@ -133,3 +133,28 @@ def test_nan_and_signed_values_pass_through_like_the_reference(mod, layout):
     ref = _reference(x, f, 1, 1, 1, 4.0, bias, noise, 0.5, "lrelu", None)
     assert (y.isnan().sum(), y.isposinf().sum()) == (3, 3)  # one noise pixel, every channel
     torch.testing.assert_close(y.double(), ref, equal_nan=True, **TOL[torch.float32])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+@pytest.mark.parametrize("noise_kind", ["plane", "per_sample", "shared"])
+def test_noise_bias_act_is_one_native_pass_on_channels_last_only(mod, monkeypatch, dtype, noise_kind):
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 9, 11).to(dtype)
+    bias, noise = torch.randn(5).to(dtype), _noise(noise_kind, 2, 9, 11, dtype)
+    calls = []
+    monkeypatch.setattr(mod, "upfirdn2d_bias_act", _counting(mod.upfirdn2d_bias_act, calls), raising=False)
+    one_tap = torch.ones(1)
+    st = torch.tensor(0.7)  # as the synthesis passes it (a float32 parameter)
+    ref = _reference(x, one_tap, 1, 1, 0, 1.0, bias, noise, float(st), "lrelu", 0.6)  # float64; the filter is 1
+    with torch.no_grad():
+        cl = ops.noise_bias_act(x.contiguous(memory_format=torch.channels_last), noise, st, bias, clamp=0.6)
+        assert len(calls) == 1 and cl.is_contiguous(memory_format=torch.channels_last)
+        nchw = ops.noise_bias_act(x, noise, st, bias, clamp=0.6)
+        assert len(calls) == 1 and nchw.is_contiguous()  # NCHW: the separate ops (the native pass gained nothing)
+        assert ops.noise_bias_act(x.contiguous(memory_format=torch.channels_last), None, st, bias).shape == x.shape
+        assert len(calls) == 1  # no noise: fused_bias_act alone
+    for y in (cl, nchw):
+        assert y.dtype == dtype
+        torch.testing.assert_close(y.double(), ref, **TOL[dtype])
+    with pytest.raises(ValueError, match="supports act 'linear' or 'lrelu'; got 'tanh'"):
+        ops.noise_bias_act(x, noise, act="tanh")

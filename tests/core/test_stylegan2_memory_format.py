@@ -101,3 +101,20 @@ def test_channels_last_weights_are_cached_per_layout():
     assert layout_weight(w, x) is w
     w.mul_(2)  # an in-place change (version counter) refreshes the cache
     assert torch.equal(layout_weight(w, x_cl), w)
+
+
+def test_a_batch1_input_with_any_batch_stride_stays_channels_last_through_every_conv_path():
+    from latentedit.stylegan2.layers import modulated_conv2d
+    from latentedit.stylegan2.onednn_fusion import modulated_conv2d_lrelu
+
+    x = torch.randn(1, 16, 9, 9).contiguous(memory_format=CL)
+    odd = x.as_strided(x.shape, (16, 1, 9 * 16, 16))  # as a oneDNN output of batch 1 can come
+    w, s = torch.randn(8, 16, 3, 3), torch.randn(1, 16)
+    with torch.no_grad():
+        outs = [modulated_conv2d(odd, w, s, up=up, fused=fused, filter_output=False)
+                for up in (1, 2) for fused in (True, False)]
+        fused_lrelu = modulated_conv2d_lrelu(odd, w, s, torch.zeros(8))
+        ref = modulated_conv2d(x.contiguous(), w, s)
+    for y in outs + ([fused_lrelu] if fused_lrelu is not None else []):
+        assert y.is_contiguous(memory_format=CL) and not y.is_contiguous(), y.stride()
+    torch.testing.assert_close(outs[0], ref, rtol=1e-5, atol=1e-5)

@@ -22,37 +22,53 @@ namespace {
 constexpr int64_t kMaxOut = 8;
 constexpr int64_t kBlock = 1024;  // pixels per task: kMaxOut * kBlock accumulators stay in L1
 
+// clamp(v) to [-c, c] when c >= 0 (NaN passes through, as in the reference).
+template <typename scalar_t>
+struct Clamp {
+  bool on;
+  scalar_t lo, hi;
+  explicit Clamp(double c) : on(c >= 0), lo(static_cast<scalar_t>(-c)), hi(static_cast<scalar_t>(c)) {}
+  scalar_t operator()(scalar_t v) const { return std::min(std::max(v, lo), hi); }
+};
+
+// fn(n, p0, len) for every block of up to kBlock pixels of every sample, blocks in parallel.
+template <typename Fn>
+void for_pixel_blocks(int64_t N, int64_t HW, const Fn& fn) {
+  const int64_t blocks = (HW + kBlock - 1) / kBlock;
+  at::parallel_for(0, N * blocks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t p0 = (t % blocks) * kBlock;
+      fn(t / blocks, p0, std::min(kBlock, HW - p0));
+    }
+  });
+}
+
 template <typename scalar_t>
 void pointwise_conv_kernel(const scalar_t* x, const scalar_t* w, const scalar_t* bias, scalar_t* y, int64_t N,
                            int64_t C, int64_t O, int64_t HW, double clamp) {
-  const int64_t blocks = (HW + kBlock - 1) / kBlock;
-  const bool do_clamp = clamp >= 0;
-  const scalar_t lo = static_cast<scalar_t>(-clamp), hi = static_cast<scalar_t>(clamp);
-  at::parallel_for(0, N * blocks, 1, [&](int64_t begin, int64_t end) {
+  const Clamp<scalar_t> clip(clamp);
+  for_pixel_blocks(N, HW, [&](int64_t n, int64_t p0, int64_t len) {
     alignas(64) scalar_t acc[kMaxOut][kBlock];
-    for (int64_t t = begin; t < end; ++t) {
-      const int64_t n = t / blocks, p0 = (t % blocks) * kBlock, len = std::min(kBlock, HW - p0);
-      const scalar_t* wn = w + n * O * C;
+    const scalar_t* wn = w + n * O * C;
+    for (int64_t o = 0; o < O; ++o) {
+      const scalar_t b = bias ? bias[o] : scalar_t(0);
+      for (int64_t p = 0; p < len; ++p) acc[o][p] = b;
+    }
+    for (int64_t c = 0; c < C; ++c) {
+      const scalar_t* xr = x + (n * C + c) * HW + p0;
       for (int64_t o = 0; o < O; ++o) {
-        const scalar_t b = bias ? bias[o] : scalar_t(0);
-        for (int64_t p = 0; p < len; ++p) acc[o][p] = b;
+        const scalar_t wv = wn[o * C + c];
+        scalar_t* a = acc[o];
+        for (int64_t p = 0; p < len; ++p) a[p] += wv * xr[p];
       }
-      for (int64_t c = 0; c < C; ++c) {
-        const scalar_t* xr = x + (n * C + c) * HW + p0;
-        for (int64_t o = 0; o < O; ++o) {
-          const scalar_t wv = wn[o * C + c];
-          scalar_t* a = acc[o];
-          for (int64_t p = 0; p < len; ++p) a[p] += wv * xr[p];
-        }
-      }
-      for (int64_t o = 0; o < O; ++o) {
-        scalar_t* yr = y + (n * O + o) * HW + p0;
-        const scalar_t* a = acc[o];
-        if (do_clamp) {
-          for (int64_t p = 0; p < len; ++p) yr[p] = std::min(std::max(a[p], lo), hi);
-        } else {
-          for (int64_t p = 0; p < len; ++p) yr[p] = a[p];
-        }
+    }
+    for (int64_t o = 0; o < O; ++o) {
+      scalar_t* yr = y + (n * O + o) * HW + p0;
+      const scalar_t* a = acc[o];
+      if (clip.on) {
+        for (int64_t p = 0; p < len; ++p) yr[p] = clip(a[p]);
+      } else {
+        for (int64_t p = 0; p < len; ++p) yr[p] = a[p];
       }
     }
   });
@@ -61,30 +77,24 @@ void pointwise_conv_kernel(const scalar_t* x, const scalar_t* w, const scalar_t*
 template <typename scalar_t, int64_t kLanes>
 void pointwise_conv_nhwc_kernel(const scalar_t* x, const scalar_t* w, const scalar_t* bias, scalar_t* y, int64_t N,
                                 int64_t C, int64_t O, int64_t HW, double clamp) {
-  const int64_t blocks = (HW + kBlock - 1) / kBlock;
-  const bool do_clamp = clamp >= 0;
-  const scalar_t lo = static_cast<scalar_t>(-clamp), hi = static_cast<scalar_t>(clamp);
-  at::parallel_for(0, N * blocks, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) {
-      const int64_t n = t / blocks, p0 = (t % blocks) * kBlock, p1 = std::min(HW, p0 + kBlock);
-      const scalar_t* wn = w + n * O * C;
-      for (int64_t p = p0; p < p1; ++p) {
-        const scalar_t* xp = x + (n * HW + p) * C;  // the C channels of pixel p, contiguous
-        for (int64_t o = 0; o < O; ++o) {
-          const scalar_t* wo = wn + o * C;
-          scalar_t part[kLanes] = {};
-          int64_t c = 0;
-          for (; c + kLanes <= C; c += kLanes) {
-            for (int64_t j = 0; j < kLanes; ++j) part[j] += wo[c + j] * xp[c + j];
-          }
-          for (int64_t j = 0; c < C; ++c, ++j) part[j] += wo[c] * xp[c];
-          for (int64_t half = kLanes / 2; half >= 1; half /= 2) {
-            for (int64_t j = 0; j < half; ++j) part[j] += part[j + half];
-          }
-          scalar_t v = part[0] + (bias ? bias[o] : scalar_t(0));
-          if (do_clamp) v = std::min(std::max(v, lo), hi);
-          y[(n * O + o) * HW + p] = v;
+  const Clamp<scalar_t> clip(clamp);
+  for_pixel_blocks(N, HW, [&](int64_t n, int64_t p0, int64_t len) {
+    const scalar_t* wn = w + n * O * C;
+    for (int64_t p = p0; p < p0 + len; ++p) {
+      const scalar_t* xp = x + (n * HW + p) * C;  // the C channels of pixel p, contiguous
+      for (int64_t o = 0; o < O; ++o) {
+        const scalar_t* wo = wn + o * C;
+        scalar_t part[kLanes] = {};
+        int64_t c = 0;
+        for (; c + kLanes <= C; c += kLanes) {
+          for (int64_t j = 0; j < kLanes; ++j) part[j] += wo[c + j] * xp[c + j];
         }
+        for (int64_t j = 0; c < C; ++c, ++j) part[j] += wo[c] * xp[c];
+        for (int64_t half = kLanes / 2; half >= 1; half /= 2) {
+          for (int64_t j = 0; j < half; ++j) part[j] += part[j + half];
+        }
+        const scalar_t v = part[0] + (bias ? bias[o] : scalar_t(0));
+        y[(n * O + o) * HW + p] = clip.on ? clip(v) : v;
       }
     }
   });
