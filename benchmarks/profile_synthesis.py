@@ -4,8 +4,8 @@
 
 Default: torch.profiler's table of one pass (after one warm-up), the ops with the largest self CPU time grouped
 by input shapes, then by op name only. A single profiled pass can overstate an op by 2x on a noisy machine, so
-``--timers`` instead wraps the convolutions (plain, transposed, oneDNN-fused) and the fused up-sampling epilogue
-with wall-clock timers and reports, per op and (channels, width), the median over ``--passes`` - 1 passes (the
+``--timers`` instead wraps the convolutions (plain, transposed, oneDNN-fused, the native up-convolution ``up2``)
+and the fused up-sampling epilogue with wall-clock timers and reports, per op and (channels, width), the median over ``--passes`` - 1 passes (the
 first is a warm-up) with its share of the median pass and, for convolutions, GFLOP/s. Read the shares.
 """
 
@@ -77,7 +77,10 @@ def timers_table(res: int, batch: int, *, passes: int, rows: int) -> None:
             y = fn(*a, **k)
             key = (name, a[0].shape[1], a[0].shape[-1])
             now[key] += time.perf_counter() - t0
-            if conv:  # 2 x multiply-adds, at the output (conv) or input (transposed) resolution; a grouped
+            if name == "up2":  # the native up-convolution: x (N, I, H, W), packed (Nw, O/B, 3, 3, I, B)
+                n, i, h, w = a[0].shape
+                flops[key] = 2 * n * h * w * i * a[1].shape[1] * a[1].shape[5] * 9
+            elif conv:  # 2 x multiply-adds, at the output (conv) or input (transposed) resolution; a grouped
                 # per-sample call has batch 1 and B x O (or B x I) weight rows, a plain one batch B
                 pix = a[0].shape[-1] * a[0].shape[-2] if name == "deconv" else y.shape[-1] * y.shape[-2]
                 flops[key] = 2 * a[0].shape[0] * a[1].shape[0] * a[1].shape[1] * a[1].shape[2] * a[1].shape[3] * pix
@@ -86,6 +89,7 @@ def timers_table(res: int, batch: int, *, passes: int, rows: int) -> None:
 
     patches = [mock.patch.object(F, "conv2d", timed("conv", F.conv2d, True)),
                mock.patch.object(F, "conv_transpose2d", timed("deconv", F.conv_transpose2d, True)),
+               mock.patch.object(ops, "transposed_conv_up2", timed("up2", ops.transposed_conv_up2, False)),
                mock.patch.object(ops, "upfirdn2d_bias_act", timed("fir_epilogue", ops.upfirdn2d_bias_act, False))]
     if onednn_fusion._OP is not None:
         patches.append(mock.patch.object(onednn_fusion, "_OP", timed("conv_fused", onednn_fusion._OP, True)))
@@ -113,7 +117,7 @@ def timers_table(res: int, batch: int, *, passes: int, rows: int) -> None:
     for m, k in ranked[:rows]:
         rate = f"{flops[k] / m / 1e9:.0f}" if k in flops else ""
         print(f"| {k[0]} | {k[1]}, {k[2]} | {m * 1e3:.1f} | {m / total:.1%} | {rate} |")
-    for name in ("conv", "conv_fused", "deconv", "fir_epilogue"):
+    for name in ("conv", "conv_fused", "deconv", "up2", "fir_epilogue"):
         part = sum(m for m, k in ranked if k[0] == name)
         print(f"{name}: {part / total:.1%} of the pass")
 

@@ -1,4 +1,4 @@
-"""Custom ops behind one dispatch point: fused bias+activation and upfirdn2d.
+"""Custom ops behind one dispatch point: fused bias+activation, upfirdn2d and the forward-only CPU kernels.
 
 ``fused_bias_act`` and ``upfirdn2d`` are what the networks call. Each has a pure-PyTorch reference twin (the
 definition of correctness) and native C++ (CPU) / CUDA kernels with native backward passes, built lazily with ninja
@@ -23,7 +23,8 @@ from latentedit.ops.bias_act_ref import ACTIVATIONS, fused_bias_act_ref, resolve
 from latentedit.ops.upfirdn2d_ref import filter_size, parse_padding, parse_scaling, setup_filter, upfirdn2d_ref
 
 __all__ = ["ACTIVATIONS", "mode", "fused_bias_act", "upfirdn2d", "upfirdn2d_bias_act", "noise_bias_act",
-           "pointwise_conv", "is_channels_last", "setup_filter", "filter_size", "upsample2d", "downsample2d",
+           "pointwise_conv", "is_channels_last", "transposed_conv_up2", "up2_weight", "up2_sample_weight",
+           "up2_native", "setup_filter", "filter_size", "upsample2d", "downsample2d",
            "filter2d", "status", "build", "NativeOpsFallbackWarning", "UnsupportedOpError"]
 
 
@@ -269,3 +270,4 @@ def build(kinds=("cpu",), *, verbose: bool = False) -> dict:
 
 
 from latentedit.ops import _policy  # noqa: E402  (tiny module, no torch extension work at import)
+from latentedit.ops.transposed_conv import transposed_conv_up2, up2_native, up2_sample_weight, up2_weight  # noqa: E402

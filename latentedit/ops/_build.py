@@ -43,7 +43,8 @@ CSRC = Path(__file__).resolve().parent / "csrc"
 KINDS = ("cpu", "cuda")
 MODULE_NAMES = {"cpu": "latentedit_ops_cpu", "cuda": "latentedit_ops_cuda"}
 SOURCES = {
-    "cpu": ["bind_cpu.cpp", "bias_act_cpu.cpp", "upfirdn2d_cpu.cpp", "pointwise_conv_cpu.cpp"],
+    "cpu": ["bind_cpu.cpp", "bias_act_cpu.cpp", "upfirdn2d_cpu.cpp", "pointwise_conv_cpu.cpp",
+            "transposed_conv_cpu.cpp"],
     "cuda": ["bind_cuda.cpp", "bias_act_cuda.cu", "upfirdn2d_cuda.cu"],
 }
 HEADERS = ["act.h"]

@@ -109,7 +109,17 @@ def modulated_conv2d(
         return ops.pointwise_conv(x, sample_weights(weight, styles, dcoefs).reshape(b, o, i).to(x.dtype))
     if fused is None:
         fused = use_sample_weights(b, weight, x)
-    if fused:
+    if up == 2 and kh == kw == 3 and ops.up2_native(x, o, weight, styles):
+        # channels-last inference on an AVX-512 CPU: the native up-convolution (1.0-1.5x oneDNN's, docs/ops.md)
+        packed = derived_weight(weight, "up2", ops.up2_weight)                     # (1, O/B, 3, 3, I, B)
+        if fused:
+            scale = styles.reshape(b, i, 1).expand(b, i, o)
+            if dcoefs is not None:
+                scale = scale * dcoefs.reshape(b, 1, o)                           # (B, I, O)
+            x = ops.transposed_conv_up2(x, ops.up2_sample_weight(packed, scale))
+        else:
+            x = ops.transposed_conv_up2(x * styles.reshape(b, i, 1, 1).to(x.dtype), packed, dcoefs)
+    elif fused:
         xg = channels_last_batch1(x.reshape(1, b * i, h, w))  # b == 1: the reshape is a view; keep its layout
         if up == 1:
             wb = sample_weights(weight, styles, dcoefs)                           # (B, O, I, k, k)

@@ -22,6 +22,9 @@ at::Tensor upfirdn2d_bias_act_cpu(const at::Tensor& x, const at::Tensor& f, int6
                                   bool flip_filter, double gain, const at::Tensor& bias, const at::Tensor& noise,
                                   double strength, double alpha, double act_gain, double clamp);
 at::Tensor pointwise_conv_cpu(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, double clamp);
+bool transposed_conv_up2_native();
+int64_t transposed_conv_up2_block(int64_t O);
+at::Tensor transposed_conv_up2_cpu(const at::Tensor& x, const at::Tensor& w, const at::Tensor& oscale);
 }  // namespace latentedit
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -34,6 +37,11 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "upfirdn2d, then noise + bias + leaky ReLU + gain + clamp per sample (forward only)");
   m.def("pointwise_conv", &latentedit::pointwise_conv_cpu,
         "per-sample 1x1 convolution to a few channels + bias + clamp (forward only)");
+  m.def("transposed_conv_up2", &latentedit::transposed_conv_up2_cpu,
+        "3x3 stride-2 transposed convolution on channels-last x, packed weights, output scale (forward only)");
+  m.def("transposed_conv_up2_block", &latentedit::transposed_conv_up2_block,
+        "output channels per weight block for O output channels");
+  m.attr("transposed_conv_up2_native") = latentedit::transposed_conv_up2_native();
   m.attr("device_kind") = "cpu";
   m.attr("abi_version") = 1;
 }
