@@ -5,8 +5,9 @@
 Default: torch.profiler's table of one pass (after one warm-up), the ops with the largest self CPU time grouped
 by input shapes, then by op name only. A single profiled pass can overstate an op by 2x on a noisy machine, so
 ``--timers`` instead wraps the convolutions (plain, transposed, oneDNN-fused, the native up-convolution ``up2``)
-and the fused up-sampling epilogue with wall-clock timers and reports, per op and (channels, width), the median over ``--passes`` - 1 passes (the
-first is a warm-up) with its share of the median pass and, for convolutions, GFLOP/s. Read the shares.
+and the fused up-sampling epilogue with wall-clock timers and reports, per op and (channels, width), the median
+over ``--passes`` - 1 passes (the first is a warm-up) with its share of the median pass and, for convolutions,
+GFLOP/s. Read the shares.
 """
 
 from __future__ import annotations
