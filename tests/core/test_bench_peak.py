@@ -117,8 +117,8 @@ def test_profile_timers_cover_the_convolutions_and_shares_add_up(capsys):
     prof.timers_table(32, 1, passes=3, rows=50)
     out = capsys.readouterr().out
     assert "median pass" in out and "over 2 passes" in out
-    rows = [line.split("|") for line in out.splitlines() if line.startswith("| conv") or line.startswith("| deconv")]
+    rows = [line.split("|") for line in out.splitlines() if line.startswith(("| conv", "| deconv", "| up2"))]
     assert {r[1].strip() for r in rows} >= {"deconv"} and any(r[1].strip().startswith("conv") for r in rows)
     assert all(float(r[5]) > 0 for r in rows)  # GFLOP/s for every convolution
     parts = [float(line.split(": ")[1].split("%")[0]) for line in out.splitlines() if line.endswith("of the pass")]
-    assert len(parts) == 4 and 0 < sum(parts) <= 100
+    assert len(parts) == 5 and 0 < sum(parts) <= 100  # conv, conv_fused, deconv, up2, fir_epilogue
