@@ -158,3 +158,20 @@ def test_noise_bias_act_is_one_native_pass_on_channels_last_only(mod, monkeypatc
         torch.testing.assert_close(y.double(), ref, **TOL[dtype])
     with pytest.raises(ValueError, match="supports act 'linear' or 'lrelu'; got 'tanh'"):
         ops.noise_bias_act(x, noise, act="tanh")
+
+
+def test_bfloat16_channels_last_epilogue_rounds_like_torch_in_its_vector_blocks(mod):
+    # 37 channels: two blocks of 16 (the AVX-512 path where built) and a scalar remainder of 5
+    torch.manual_seed(1)
+    x = torch.randn(2, 37, 6, 7).bfloat16().contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        y = ops.upfirdn2d_bias_act(x, torch.ones(1, 1), gain=3.0, act="linear")  # one 2-D tap: y = bf16(3 x)
+    assert torch.equal(y.view(torch.int16), (x.float() * 3).bfloat16().view(torch.int16))
+    x[0, 3, 2, 2], x[1, 20, 4, 5], x[1, 35, 0, 0] = float("nan"), float("inf"), -float("inf")
+    bias = torch.randn(37).bfloat16()
+    noise = torch.randn(1, 1, 6, 7)
+    with torch.no_grad():
+        y = ops.upfirdn2d_bias_act(x, torch.ones(1), bias=bias, noise=noise, strength=0.5, clamp=0.75)
+    ref = _reference(x, torch.ones(1), 1, 1, 0, 1.0, bias, noise, 0.5, "lrelu", 0.75)
+    assert y.isnan().sum() == 1 and y.isnan()[0, 3, 2, 2] and y.abs().nan_to_num(0).max() <= 0.75
+    torch.testing.assert_close(y.double(), ref, equal_nan=True, **TOL[torch.bfloat16])
