@@ -298,8 +298,8 @@ def psnr_unclamped(a: torch.Tensor, ref: torch.Tensor) -> float:
 POLICIES = {
     "autocast only": dict(modulation=False, torgb=False, upconv_from=None),
     "fp32 modulation": dict(modulation=True, torgb=False, upconv_from=None),
-    "fp32 modulation+torgb": dict(upconv_from=None),
-    "+ up-convs >=512 px (default)": {},
+    "fp32 modulation+torgb (default)": {},
+    "+ up-convs >=512 px": dict(upconv_from=512),
     "+ all up-convs": dict(upconv_from=8),
     "default + all of 1024 px": dict(from_resolution=1024),
 }

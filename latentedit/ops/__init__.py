@@ -159,13 +159,19 @@ def pointwise_conv(x, weight, bias=None, clamp=None) -> torch.Tensor:
     ``POINTWISE_MAX_OUT`` output channels, float32/float64, contiguous or channels-last x, no gradient needed; the
     output is contiguous either way) reads x once;
     otherwise a batched matrix product and ``fused_bias_act`` run, which is also the reference the kernel is tested
-    against.
+    against. A bfloat16 x with a float32 weight is computed in float32 (x widened exactly; the native kernel reads
+    channels-last bf16 directly instead of a float32 copy): ToRGB kept in fp32 under bf16 autocast.
     """
     if x.ndim != 4 or weight.ndim != 3 or weight.shape[0] != x.shape[0] or weight.shape[2] != x.shape[1]:
         raise ValueError(f"pointwise_conv: x (N, C, H, W) and weight (N, O, C) expected; got x {tuple(x.shape)}, "
                          f"weight {tuple(weight.shape)}")
     n, c, h, w = x.shape
-    mod = _pointwise_module(x, weight, bias)
+    if x.dtype == torch.bfloat16 and weight.dtype == torch.float32:
+        mod = _pointwise_module(x, weight, bias) if is_channels_last(x) else None
+        if mod is None:
+            return pointwise_conv(x.float(), weight, bias, clamp)
+    else:
+        mod = _pointwise_module(x, weight, bias)
     if mod is not None:
         return mod.pointwise_conv(x, weight.contiguous(), bias.contiguous() if bias is not None
                                   else _native._empty(x), float(clamp) if clamp is not None and clamp >= 0 else -1.0)
@@ -180,13 +186,14 @@ def pointwise_conv(x, weight, bias=None, clamp=None) -> torch.Tensor:
 def _pointwise_module(x, weight, bias):
     """The native module for ``pointwise_conv`` on these arguments, or None (see its docstring)."""
     m = _forward_only_mode(x, weight, bias)
-    if m is None or x.dtype not in (torch.float32, torch.float64):
+    if m is None or x.dtype not in (torch.float32, torch.float64, torch.bfloat16):
         return None
     if not (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last)):  # NCHW planes or NHWC pixels
         return None
-    if weight.dtype != x.dtype or weight.shape[1] > POINTWISE_MAX_OUT or weight.device != x.device:
+    wdtype = torch.float32 if x.dtype == torch.bfloat16 else x.dtype  # bf16 x: read as float32
+    if weight.dtype != wdtype or weight.shape[1] > POINTWISE_MAX_OUT or weight.device != x.device:
         return None
-    if bias is not None and (bias.dtype != x.dtype or bias.device != x.device or bias.shape != weight.shape[1:2]):
+    if bias is not None and (bias.dtype != wdtype or bias.device != x.device or bias.shape != weight.shape[1:2]):
         return None
     return _native.module_for(x.device, m)
 

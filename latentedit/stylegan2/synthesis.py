@@ -104,15 +104,17 @@ class ToRGBLayer(nn.Module):
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         if precision.autocasting(x) and precision.keep_fp32("torgb"):
             with precision.fp32_region(x):
-                return self._forward(x.float(), w.float())
-        return self._forward(x, w)
+                return self._forward(x, w.float(), torch.float32)
+        return self._forward(x, w, x.dtype)
 
-    def _forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def _forward(self, x: torch.Tensor, w: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """ToRGB computed in ``dtype`` (float32 for the fp32 island under bf16 autocast)."""
         styles = _styles(self.affine, w, x) * self.weight_gain
-        if x.device.type == "cpu":  # the 1x1 convolution, bias and clamp in one pass (ops.pointwise_conv)
+        if x.device.type == "cpu":  # the 1x1 convolution, bias and clamp in one pass (ops.pointwise_conv, which
+            # computes a bf16 x with float32 weights in float32, reading it without a float32 copy)
             wb = sample_weights(self.weight, styles, None).flatten(2)                           # (B, O, I)
-            return ops.pointwise_conv(x, wb.to(x.dtype), self.bias.to(x.dtype), clamp=self.conv_clamp)
-        x = modulated_conv2d(x, self.weight, styles, demodulate=False)
+            return ops.pointwise_conv(x, wb.to(dtype), self.bias.to(dtype), clamp=self.conv_clamp)
+        x = modulated_conv2d(x.to(dtype), self.weight, styles, demodulate=False)
         return ops.fused_bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp)
 
 

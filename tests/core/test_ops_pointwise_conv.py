@@ -132,3 +132,21 @@ def test_channels_last_input_matches_the_reference_and_returns_nchw(calls, dtype
     assert y.is_contiguous() and y.shape == (2, 3, 9, 13) and y.dtype == dtype
     torch.testing.assert_close(y.double(), _reference(x, w, bias, 2.0), **TOL[dtype])
     assert (y.abs() == 2.0).any()  # the clamp bit
+
+
+@pytest.mark.parametrize("channels", [131, 19])
+def test_bfloat16_input_with_float32_weights_is_computed_in_float32(calls, channels):
+    # ToRGB's fp32 island under bf16 autocast: the kernel widens channels-last bf16 x itself (exact), no fp32 copy
+    g = torch.Generator().manual_seed(channels)
+    x = torch.randn(2, channels, 9, 13, generator=g).bfloat16()
+    w, bias = torch.randn(2, 3, channels, generator=g), torch.randn(3, generator=g)
+    with torch.no_grad():
+        y = ops.pointwise_conv(x.contiguous(memory_format=torch.channels_last), w, bias, clamp=2.0)
+        assert len(calls) == 1
+        nchw = ops.pointwise_conv(x, w, bias, clamp=2.0)  # NCHW bf16: widened by a copy, then the float32 kernel
+        assert len(calls) == 2
+    ref = ops.pointwise_conv(x.float(), w, bias, clamp=2.0)
+    for out in (y, nchw):
+        assert out.dtype == torch.float32 and out.is_contiguous()
+        torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-5)
+    torch.testing.assert_close(y.double(), _reference(x.float(), w, bias, 2.0), **TOL[torch.float32])

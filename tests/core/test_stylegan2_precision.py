@@ -22,9 +22,11 @@ def _psnr(a, b):
 
 def test_default_policy_and_keep_fp32():
     p = policy()
-    assert p == MixedPrecision() and p.modulation and p.torgb and p.upconv_from == 512
+    assert p == MixedPrecision() and p.modulation and p.torgb and p.upconv_from is None
     assert keep_fp32("modulation") and keep_fp32("torgb")
-    assert keep_fp32("upconv", 1024) and not keep_fp32("upconv", 256) and not keep_fp32("conv", 1024)
+    assert not keep_fp32("upconv", 1024) and not keep_fp32("conv", 1024)
+    with mixed_precision(upconv_from=512):
+        assert keep_fp32("upconv", 1024) and keep_fp32("upconv", 512) and not keep_fp32("upconv", 256)
     with mixed_precision(from_resolution=64, upconv_from=None):
         assert keep_fp32("conv", 64) and not keep_fp32("conv", 32) and not keep_fp32("upconv", 32)
     assert policy() == MixedPrecision()
