@@ -110,7 +110,7 @@ def modulated_conv2d(
     if fused is None:
         fused = use_sample_weights(b, weight, x)
     if up == 2 and kh == kw == 3 and ops.up2_native(x, o, weight, styles):
-        # channels-last inference on an AVX-512 CPU: the native up-convolution (1.0-1.5x oneDNN's, docs/ops.md)
+        # channels-last inference on an AVX-512 CPU: the native up-convolution (1.0-1.6x oneDNN's, docs/ops.md)
         packed = derived_weight(weight, "up2", ops.up2_weight)                     # (1, O/B, 3, 3, I, B)
         if fused:
             scale = styles.reshape(b, i, 1).expand(b, i, o)

@@ -192,7 +192,10 @@ struct RowEpilogue {
   }
   // A stored row of n samples of one channel, in place (the row is in cache).
   void row(T* y, const float* noise, A b, int64_t n) const {
-    for (int64_t i = 0; i < n; ++i) y[i] = from_acc<T>(act((noise ? to_acc<A>(y[i]) + s * A(noise[i]) : to_acc<A>(y[i])) + b));
+    for (int64_t i = 0; i < n; ++i) {
+      const A yi = to_acc<A>(y[i]);
+      y[i] = from_acc<T>(act((noise ? yi + s * A(noise[i]) : yi) + b));
+    }
   }
   // One channels-last pixel: C channels sharing one noise value; v: the filtered samples (accumulator type).
   void row_nhwc(T* y, const A* v, float noise, const A* bias, int64_t C) const {
