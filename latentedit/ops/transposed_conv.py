@@ -51,11 +51,14 @@ def unpack_up2_weight(packed: torch.Tensor) -> torch.Tensor:
 
 def up2_native(x: torch.Tensor, out_channels: int, *others) -> bool:
     """Whether ``transposed_conv_up2`` runs the native kernel for x: a channels-last float32 CPU tensor, no gradient
-    to compute through x or ``others``, O a multiple of 32, native ops not disabled, an AVX-512 build."""
+    to compute through x or ``others`` (tensors, float32 too), O a multiple of 32, native ops not disabled, an
+    AVX-512 build."""
     from latentedit.ops import _forward_only_mode, is_channels_last
 
     m = _forward_only_mode(x, *others)
     if m is None or x.dtype != torch.float32 or not is_channels_last(x) or out_channels % 32:
+        return False
+    if any(isinstance(t, torch.Tensor) and t.dtype != torch.float32 for t in others):
         return False
     mod = _native.module_for(x.device, m)
     return mod is not None and bool(getattr(mod, "transposed_conv_up2_native", False))

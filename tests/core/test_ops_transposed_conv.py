@@ -113,6 +113,8 @@ def test_what_the_kernel_declines_runs_the_reference(calls, monkeypatch):
         y = ops.transposed_conv_up2(xi, packed.to(xi.dtype))
         torch.testing.assert_close(y.double(), _reference(xi.detach(), weight), **TOL)
     assert not ops.up2_native(x, 48)  # output channels not a multiple of 32
+    assert not ops.up2_native(x, 64, packed.double())  # a float64 weight: the reference, not a dtype error
+    torch.testing.assert_close(ops.transposed_conv_up2(x, packed.double()).double(), _reference(x, weight), **TOL)
     assert calls == []
     y = ops.transposed_conv_up2(declined["grad"], packed)
     y.sum().backward()  # the reference is the gradient path
