@@ -27,6 +27,7 @@ def status_cmd(json_out: str | None):
     from latentedit import ops as le_ops
 
     st = le_ops.status()
+    st["cpu_synthesis"] = _cpu_synthesis()
     if json_out:
         write_json(st, json_out, indent=2, default=str)
         return
@@ -39,6 +40,9 @@ def status_cmd(json_out: str | None):
 
         click.echo(f"auto:        native where built; on CPU {', '.join(sorted(CPU_REFERENCE_ACTS))} use the reference "
                    f"(measured faster)")
+    cs = st["cpu_synthesis"]
+    click.echo(f"cpu:         {cs['capability']}; synthesis inference {cs['layout']} ({cs['setting']}); "
+               f"AVX-512 kernels (up-convolution, bf16 epilogue): {cs['avx512_kernels']}")
     click.echo("devices:")
     for dev, use in st["devices"].items():
         click.echo(f"  {dev:<12} {use}")
@@ -57,6 +61,29 @@ def status_cmd(json_out: str | None):
             click.echo("  last error:")
             for line in info["last_error"].rstrip().splitlines()[-14:]:
                 click.echo(f"    {line}")
+
+
+def _cpu_synthesis() -> dict:
+    """What a CPU inference synthesis runs here: the layout (``LATENTEDIT_CHANNELS_LAST``) and whether the AVX-512
+    kernels are in a ``-march=native`` build on this CPU (docs/ops.md). Loads nothing."""
+    import os
+
+    import torch
+
+    from latentedit.stylegan2 import memory_format
+
+    try:
+        setting = memory_format.setting()
+    except ValueError as err:
+        setting = f"invalid: {err}"
+    avx512 = memory_format.avx512_cpu()
+    cl = setting == "1" or (setting == "auto" and avx512)
+    march = os.environ.get("LATENTEDIT_OPS_MARCH", "native").strip()
+    kernels = ("built with -march=native" if avx512 and march == "native"
+               else f"depends on LATENTEDIT_OPS_MARCH={march}" if avx512
+               else "not in this CPU's build (no AVX-512): oneDNN and the portable kernels run")
+    return {"capability": torch.backends.cpu.get_cpu_capability(), "setting": f"{memory_format.ENV}={setting}",
+            "layout": "channels-last" if cl else "NCHW", "avx512_kernels": kernels}
 
 
 @ops.command("build")

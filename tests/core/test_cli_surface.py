@@ -85,6 +85,7 @@ def test_json_is_a_file_and_dash_or_no_value_is_standard_output(tmp_path):
     assert res.exit_code == 0 and res.output == ""
     status = json.loads(out.read_text())
     assert "kinds" in status and "mode" in status
+    assert status["cpu_synthesis"]["layout"] in ("channels-last", "NCHW")
     for args in (["--json"], ["--json", "-"]):
         res = runner.invoke(cli, ["ops", "status", *args])
         assert res.exit_code == 0 and json.loads(res.output)["mode"] == status["mode"]
