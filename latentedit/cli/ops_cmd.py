@@ -66,19 +66,17 @@ def status_cmd(json_out: str | None):
 def _cpu_synthesis() -> dict:
     """What a CPU inference synthesis runs here: the layout (``LATENTEDIT_CHANNELS_LAST``) and whether the AVX-512
     kernels are in a ``-march=native`` build on this CPU (docs/ops.md). Loads nothing."""
-    import os
-
     import torch
 
+    from latentedit.ops._build import cpu_march
     from latentedit.stylegan2 import memory_format
 
     try:
         setting = memory_format.setting()
+        cl = memory_format.channels_last_cpu_inference()
     except ValueError as err:
-        setting = f"invalid: {err}"
-    avx512 = memory_format.avx512_cpu()
-    cl = setting == "1" or (setting == "auto" and avx512)
-    march = os.environ.get("LATENTEDIT_OPS_MARCH", "native").strip()
+        setting, cl = f"invalid: {err}", False
+    avx512, march = memory_format.avx512_cpu(), cpu_march()
     kernels = ("built with -march=native" if avx512 and march == "native"
                else f"depends on LATENTEDIT_OPS_MARCH={march}" if avx512
                else "not in this CPU's build (no AVX-512): oneDNN and the portable kernels run")

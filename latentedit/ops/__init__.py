@@ -166,12 +166,9 @@ def pointwise_conv(x, weight, bias=None, clamp=None) -> torch.Tensor:
         raise ValueError(f"pointwise_conv: x (N, C, H, W) and weight (N, O, C) expected; got x {tuple(x.shape)}, "
                          f"weight {tuple(weight.shape)}")
     n, c, h, w = x.shape
-    if x.dtype == torch.bfloat16 and weight.dtype == torch.float32:
-        mod = _pointwise_module(x, weight, bias) if is_channels_last(x) else None
-        if mod is None:
-            return pointwise_conv(x.float(), weight, bias, clamp)
-    else:
-        mod = _pointwise_module(x, weight, bias)
+    mod = _pointwise_module(x, weight, bias)
+    if mod is None and x.dtype == torch.bfloat16 and weight.dtype == torch.float32:
+        return pointwise_conv(x.float(), weight, bias, clamp)  # computed in float32: x widened by a copy
     if mod is not None:
         return mod.pointwise_conv(x, weight.contiguous(), bias.contiguous() if bias is not None
                                   else _native._empty(x), float(clamp) if clamp is not None and clamp >= 0 else -1.0)
@@ -190,6 +187,8 @@ def _pointwise_module(x, weight, bias):
         return None
     if not (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last)):  # NCHW planes or NHWC pixels
         return None
+    if x.dtype == torch.bfloat16 and not is_channels_last(x):
+        return None  # the kernel widens bf16 channels-last pixels only
     wdtype = torch.float32 if x.dtype == torch.bfloat16 else x.dtype  # bf16 x: read as float32
     if weight.dtype != wdtype or weight.shape[1] > POINTWISE_MAX_OUT or weight.device != x.device:
         return None

@@ -117,6 +117,11 @@ def _source_hash(names: list[str]) -> str:
     return h.hexdigest()[:16]
 
 
+def cpu_march() -> str:
+    """The ``-march`` the CPU kernels are built for (``LATENTEDIT_OPS_MARCH``, default ``native``)."""
+    return os.environ.get("LATENTEDIT_OPS_MARCH", "native").strip()
+
+
 def build_config(kind: str) -> BuildConfig:
     """Everything a build of ``kind`` depends on (no compiler is run)."""
     import torch
@@ -124,7 +129,7 @@ def build_config(kind: str) -> BuildConfig:
     if kind not in KINDS:
         raise ValueError(f"unknown extension kind {kind!r}; expected one of {KINDS}")
     extra = os.environ.get("LATENTEDIT_OPS_EXTRA_CFLAGS", "").split()
-    march = os.environ.get("LATENTEDIT_OPS_MARCH", "native").strip()
+    march = cpu_march()
     system, machine = platform.system(), platform.machine().lower()
     if system == "Windows":  # MSVC
         cflags, ldflags = ["/O2", "/openmp", "/DLATENTEDIT_ABI=%d" % ABI_VERSION], []

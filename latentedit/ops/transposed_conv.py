@@ -34,12 +34,14 @@ def up2_weight(weight: torch.Tensor) -> torch.Tensor:
 
 
 def up2_sample_weight(packed: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """Packed (1, O/B, 3, 3, I, B) times a per-sample (N, I, O) scale -> (N, O/B, 3, 3, I, B), in one pass."""
+    """Packed (1, O/B, 3, 3, I, B) times a per-sample (N, I, O) or (N, I, 1) scale -> (N, O/B, 3, 3, I, B), in one
+    pass."""
     _, nob, _, _, i, b = packed.shape
     n = scale.shape[0]
-    if scale.shape != (n, i, nob * b):
-        raise ValueError(f"up2_sample_weight: scale (N, {i}, {nob * b}) expected; got {tuple(scale.shape)}")
-    s = scale.to(packed.dtype).reshape(n, i, nob, b).permute(0, 2, 1, 3).reshape(n, nob, 1, 1, i, b)
+    if scale.ndim != 3 or scale.shape[1] != i or scale.shape[2] not in (1, nob * b):
+        raise ValueError(f"up2_sample_weight: scale (N, {i}, {nob * b} or 1) expected; got {tuple(scale.shape)}")
+    s = scale.to(packed.dtype).expand(n, i, nob * b).reshape(n, i, nob, b).permute(0, 2, 1, 3)
+    s = s.reshape(n, nob, 1, 1, i, b)
     return packed * s
 
 
@@ -53,15 +55,20 @@ def up2_native(x: torch.Tensor, out_channels: int, *others) -> bool:
     """Whether ``transposed_conv_up2`` runs the native kernel for x: a channels-last float32 CPU tensor, no gradient
     to compute through x or ``others`` (tensors, float32 too), O a multiple of 32, native ops not disabled, an
     AVX-512 build."""
+    return _up2_module(x, out_channels, *others) is not None
+
+
+def _up2_module(x: torch.Tensor, out_channels: int, *others):
+    """The native module whose kernel takes these arguments, or None (see ``up2_native``)."""
     from latentedit.ops import _forward_only_mode, is_channels_last
 
     m = _forward_only_mode(x, *others)
     if m is None or x.dtype != torch.float32 or not is_channels_last(x) or out_channels % 32:
-        return False
+        return None
     if any(isinstance(t, torch.Tensor) and t.dtype != torch.float32 for t in others):
-        return False
+        return None
     mod = _native.module_for(x.device, m)
-    return mod is not None and bool(getattr(mod, "transposed_conv_up2_native", False))
+    return mod if mod is not None and getattr(mod, "transposed_conv_up2_native", False) else None
 
 
 def transposed_conv_up2(x: torch.Tensor, packed: torch.Tensor, out_scale: torch.Tensor | None = None) -> torch.Tensor:
@@ -77,8 +84,8 @@ def transposed_conv_up2(x: torch.Tensor, packed: torch.Tensor, out_scale: torch.
     o = packed.shape[1] * packed.shape[5]
     if out_scale is not None and out_scale.shape != (n, o):
         raise ValueError(f"transposed_conv_up2: out_scale ({n}, {o}) expected; got {tuple(out_scale.shape)}")
-    if up2_native(x, o, packed, out_scale):
-        mod = _native.module_for(x.device, _native.mode())
+    mod = _up2_module(x, o, packed, out_scale)
+    if mod is not None:
         scale = out_scale.to(torch.float32).contiguous() if out_scale is not None else _native._empty(x)
         return mod.transposed_conv_up2(x, packed.contiguous(), scale)
     w = unpack_up2_weight(packed).to(x.dtype)

@@ -117,32 +117,30 @@ def modulated_conv2d(
         return ops.pointwise_conv(x, sample_weights(weight, styles, dcoefs).reshape(b, o, i).to(x.dtype))
     if fused is None:
         fused = use_sample_weights(b, weight, x, styles)
-    if up == 2 and kh == kw == 3 and ops.up2_native(x, o, weight, styles):
-        # channels-last inference on an AVX-512 CPU: the native up-convolution (1.0-1.6x oneDNN's, docs/ops.md)
-        packed = derived_weight(weight, "up2", ops.up2_weight)                     # (1, O/B, 3, 3, I, B)
-        if fused:
-            scale = styles.reshape(b, i, 1).expand(b, i, o)
-            if dcoefs is not None:
-                scale = scale * dcoefs.reshape(b, 1, o)                           # (B, I, O)
-            x = ops.transposed_conv_up2(x, ops.up2_sample_weight(packed, scale))
-        else:
-            x = ops.transposed_conv_up2(x * styles.reshape(b, i, 1, 1).to(x.dtype), packed, dcoefs)
-    elif fused:
+    # channels-last inference on an AVX-512 CPU: the native up-convolution (1.0-1.6x oneDNN's, docs/ops.md)
+    native_up = up == 2 and kh == kw == 3 and ops.up2_native(x, o, weight, styles)
+    if fused and up == 1:
         xg = channels_last_batch1(x.reshape(1, b * i, h, w))  # b == 1: the reshape is a view; keep its layout
-        if up == 1:
-            wb = sample_weights(weight, styles, dcoefs)                           # (B, O, I, k, k)
-            y = F.conv2d(xg, wb.reshape(b * o, i, kh, kw), padding=kh // 2, groups=b)
-        else:  # built in the (B, I, O, k, k) layout the transposed convolution takes, without a transposing copy
-            scale = styles.reshape(b, i, 1)
-            if dcoefs is not None:
-                scale = scale * dcoefs.reshape(b, 1, o)                           # (B, I, O)
+        wb = sample_weights(weight, styles, dcoefs)                               # (B, O, I, k, k)
+        y = F.conv2d(xg, wb.reshape(b * o, i, kh, kw), padding=kh // 2, groups=b)
+        x = y.reshape(b, o, *y.shape[2:])
+    elif fused:  # per-sample weights built from the (I, O) layout the transposed convolution takes
+        scale = styles.reshape(b, i, 1)
+        if dcoefs is not None:
+            scale = scale * dcoefs.reshape(b, 1, o)                               # (B, I, O)
+        if native_up:
+            x = ops.transposed_conv_up2(x, ops.up2_sample_weight(up2_weight(weight), scale))
+        else:
+            xg = channels_last_batch1(x.reshape(1, b * i, h, w))
             wb = transposed_weight(weight, x).unsqueeze(0) * scale.unsqueeze(-1).unsqueeze(-1)
             y = F.conv_transpose2d(xg, wb.reshape(b * i, o, kh, kw), stride=2, groups=b)
-        x = y.reshape(b, o, *y.shape[2:])
+            x = y.reshape(b, o, *y.shape[2:])
     else:
         x = x * styles.reshape(b, i, 1, 1).to(x.dtype)
         if up == 1:
             x = F.conv2d(x, layout_weight(weight, x), padding=kh // 2)
+        elif native_up:  # the demodulation is applied as the kernel stores
+            x, dcoefs = ops.transposed_conv_up2(x, up2_weight(weight), dcoefs), None
         else:
             x = F.conv_transpose2d(x, transposed_weight(weight, x), stride=2)
         if dcoefs is not None:
@@ -209,6 +207,11 @@ def transposed_weight(weight: torch.Tensor, x: torch.Tensor | None = None) -> to
     fmt = torch.channels_last if cl else torch.contiguous_format
     return derived_weight(weight, "io/channels_last" if cl else "io",
                           lambda w: w.transpose(0, 1).contiguous(memory_format=fmt))
+
+
+def up2_weight(weight: torch.Tensor) -> torch.Tensor:
+    """(O, I, 3, 3) -> the native up-convolution's packed (1, O/B, 3, 3, I, B), cached by ``derived_weight``."""
+    return derived_weight(weight, "up2", ops.up2_weight)
 
 
 def layout_weight(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

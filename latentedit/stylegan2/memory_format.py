@@ -11,8 +11,9 @@ ones gain), so ``auto`` takes channels-last only where the CPU has AVX-512.
 ``LATENTEDIT_CHANNELS_LAST``: ``auto`` (default: inference on an AVX-512 CPU), ``1`` (every CPU
 inference pass) or ``0`` (never). Passes that need a gradient always stay NCHW: through a frozen generator,
 forward+backward measured 0.79x at 1024 px batch 1 with channels-last (0.89-1.0x keeping it up to 512/256/128 px
-only), and its 1.24x at 256 px batch 4 came from modulating activations instead of grouped convolutions, which the
-NCHW path now does too (docs/ops.md). Results match the NCHW pass to float rounding.
+only); its 1.24x at 256 px batch 4 was mostly the other modulation order (activations scaled instead of grouped
+per-sample convolutions: 1.18x alone), which the NCHW path now takes there (docs/ops.md). Results match the NCHW
+pass to float rounding.
 """
 
 from __future__ import annotations
@@ -42,16 +43,20 @@ def avx512_cpu() -> bool:
         return False
 
 
+def channels_last_cpu_inference() -> bool:
+    """Whether a CPU synthesis pass that needs no gradient runs channels-last here: the setting, oneDNN present and
+    enabled, and for ``auto`` an AVX-512 CPU."""
+    value = setting()
+    if value == "0" or not torch.backends.mkldnn.is_available() or not torch.backends.mkldnn.enabled:
+        return False
+    return value == "1" or avx512_cpu()
+
+
 def channels_last_synthesis(ws: torch.Tensor, module: torch.nn.Module) -> bool:
     """Whether the synthesis pass of ``module`` on W+ ``ws`` (B, num_ws, w_dim) keeps its activations
     channels-last (see the module docstring)."""
-    value = setting()
-    if value == "0" or ws.device.type != "cpu" or not torch.backends.mkldnn.is_available():
-        return False
-    if not torch.backends.mkldnn.enabled:
+    if ws.device.type != "cpu":
         return False
     if torch.is_grad_enabled() and (ws.requires_grad or any(p.requires_grad for p in module.parameters())):
         return False
-    if value == "1":
-        return True
-    return avx512_cpu()
+    return channels_last_cpu_inference()

@@ -21,10 +21,10 @@ class MixedPrecision:
     * ``modulation``: the style affines and the demodulation coefficients (tiny matmuls, precision-critical);
     * ``torgb``: the ToRGB 1x1 convolutions and hence the whole RGB skip path;
     * ``upconv_from``: the x2 up-sampling (transposed) convolutions that output this resolution or more (``None``,
-      the default: none). Keeping all of them in fp32 (``8``) buys ~3 dB for 20-25% of the bf16 speed-up; ``512``
-      was the default while oneDNN's bf16 transposed convolutions ran slower than fp32 at 512 and 1024 px on NCHW
-      activations (0.73x, 0.86x): on the channels-last activations CPUs with native bf16 now use they run ~2x
-      faster than fp32 (docs/ops.md);
+      the default: none). Keeping all of them in fp32 (``8``) buys ~3 dB (43.7 vs 40.3 at 1024 px) for 1.28x
+      instead of 1.63x over fp32; ``512`` was the default while oneDNN's bf16 transposed convolutions ran slower
+      than fp32 at 512 and 1024 px on NCHW activations (0.73x, 0.86x): on the channels-last activations CPUs with
+      native bf16 now use they run ~2x faster than fp32 (docs/ops.md);
     * ``from_resolution``: every layer of the blocks at or above this resolution (``None``: none).
     """
 

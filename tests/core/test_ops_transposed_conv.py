@@ -64,6 +64,9 @@ def test_packing_round_trips_and_blocks_by_64_or_32():
     ps = ops.up2_sample_weight(p, s)
     assert ps.shape == (2, 3, 3, 3, 5, 32)
     torch.testing.assert_close(unpack_up2_weight(ps), w.transpose(0, 1)[None] * s[:, :, :, None, None])
+    s1 = torch.rand(2, 5, 1)  # one scale per input channel (no demodulation): broadcast over the outputs
+    torch.testing.assert_close(unpack_up2_weight(ops.up2_sample_weight(p, s1)),
+                               w.transpose(0, 1)[None] * s1[:, :, :, None, None])
 
 
 @pytest.mark.parametrize("n,i,o,h,w", [
@@ -119,6 +122,9 @@ def test_what_the_kernel_declines_runs_the_reference(calls, monkeypatch):
     y = ops.transposed_conv_up2(declined["grad"], packed)
     y.sum().backward()  # the reference is the gradient path
     assert declined["grad"].grad is not None and declined["grad"].grad.shape == x.shape
+    x64 = x.detach().double().requires_grad_(True)
+    _reference(x64, weight).sum().backward()
+    torch.testing.assert_close(declined["grad"].grad.double(), x64.grad, **TOL)
     monkeypatch.setenv("LATENTEDIT_OPS", "ref")
     assert not ops.up2_native(x, 64)
     with torch.no_grad():
@@ -135,7 +141,7 @@ def test_bad_shapes_are_refused_with_what_was_expected():
         ops.transposed_conv_up2(x, packed, torch.ones(2, 32))
     with pytest.raises(ValueError, match=r"O a multiple of 32 expected; got \(48, 32, 3, 3\)"):
         ops.up2_weight(torch.randn(48, 32, 3, 3))
-    with pytest.raises(ValueError, match=r"scale \(N, 32, 64\) expected"):
+    with pytest.raises(ValueError, match=r"scale \(N, 32, 64 or 1\) expected"):
         ops.up2_sample_weight(packed, torch.ones(2, 64, 32))
 
 

@@ -23,7 +23,6 @@ at::Tensor upfirdn2d_bias_act_cpu(const at::Tensor& x, const at::Tensor& f, int6
                                   double strength, double alpha, double act_gain, double clamp);
 at::Tensor pointwise_conv_cpu(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, double clamp);
 bool transposed_conv_up2_native();
-int64_t transposed_conv_up2_block(int64_t O);
 at::Tensor transposed_conv_up2_cpu(const at::Tensor& x, const at::Tensor& w, const at::Tensor& oscale);
 }  // namespace latentedit
 
@@ -39,8 +38,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "per-sample 1x1 convolution to a few channels + bias + clamp (forward only)");
   m.def("transposed_conv_up2", &latentedit::transposed_conv_up2_cpu,
         "3x3 stride-2 transposed convolution on channels-last x, packed weights, output scale (forward only)");
-  m.def("transposed_conv_up2_block", &latentedit::transposed_conv_up2_block,
-        "output channels per weight block for O output channels");
   m.attr("transposed_conv_up2_native") = latentedit::transposed_conv_up2_native();
   m.attr("device_kind") = "cpu";
   m.attr("abi_version") = 1;

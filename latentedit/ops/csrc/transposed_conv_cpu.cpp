@@ -158,7 +158,10 @@ bool transposed_conv_up2_native() {
 #endif
 }
 
-int64_t transposed_conv_up2_block(int64_t O) { return O % 64 == 0 ? 64 : 32; }
+namespace {
+// Output channels per packed weight block (ops.up2_block on the Python side).
+int64_t up2_block(int64_t O) { return O % 64 == 0 ? 64 : 32; }
+}  // namespace
 
 at::Tensor transposed_conv_up2_cpu(const at::Tensor& x_, const at::Tensor& w, const at::Tensor& oscale) {
   TORCH_CHECK(transposed_conv_up2_native(),
@@ -174,7 +177,7 @@ at::Tensor transposed_conv_up2_cpu(const at::Tensor& x_, const at::Tensor& w, co
               "transposed_conv_up2: packed weight (1 or N, O/B, 3, 3, I, B) with B = 32 or 64 expected for x ",
               x.sizes(), "; got ", w.sizes());
   const int64_t B = w.size(5), O = w.size(1) * B;
-  TORCH_CHECK(B == transposed_conv_up2_block(O), "transposed_conv_up2: block ", transposed_conv_up2_block(O),
+  TORCH_CHECK(B == up2_block(O), "transposed_conv_up2: block ", up2_block(O),
               " expected for ", O, " output channels; got ", B);
   const bool has_scale = oscale.numel() > 0;
   TORCH_CHECK(!has_scale || (oscale.dim() == 2 && oscale.size(0) == N && oscale.size(1) == O &&
